@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "driftwatch_xattr",
+      "sources": ["src/native/xattr.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}

@@ -1,0 +1,205 @@
+import { existsSync } from 'node:fs'
+import { loadPolicy } from '../../config/policy.js'
+import { compareFiles, severityRank, summarize } from '../../drift/compare.js'
+import { DriftwatchError, EXIT } from '../../errors.js'
+import { encodeManifest, readManifest, writeManifest } from '../../manifest/io.js'
+import { ImageRefSchema } from '../../manifest/schema.js'
+import {
+  loadPrivateKey,
+  loadPublicKey,
+  signatureFileFor,
+  signDigest,
+  verifySignatureFile,
+} from '../../manifest/signature.js'
+import { resolveRoot } from '../../scan/root.js'
+import { captureManifest, isDeclared } from '../../scan/run.js'
+import { writeFileAtomic } from '../../util/atomic.js'
+import { type CommandOutput, formatBytes, formatCount } from '../output.js'
+import { progressReporter } from '../progress.js'
+import { renderDrift } from '../render.js'
+
+export function parseImage(value: string): { id: string; version: string } {
+  const at = value.lastIndexOf('@')
+  const ref = { id: value.slice(0, at), version: value.slice(at + 1) }
+  const ok = at > 0 && ImageRefSchema.pick({ id: true, version: true }).safeParse(ref).success
+  if (!ok) {
+    throw new DriftwatchError('USAGE', `--image ${value}: expected ID@VERSION`, {
+      hint: 'for example --image web-base@2026.11.27-1',
+    })
+  }
+  return ref
+}
+
+export async function captureCommand(options: {
+  image: string
+  root: string
+  policy?: string
+  out?: string
+  sign?: string
+  progress: boolean
+}): Promise<CommandOutput> {
+  const image = parseImage(options.image)
+  if (options.sign && !options.out) {
+    throw new DriftwatchError(
+      'USAGE',
+      '--sign needs --out: the signature is written next to the manifest as FILE.sig',
+      {
+        hint: 'add --out manifest.json.gz',
+      },
+    )
+  }
+  const privateKey = options.sign ? loadPrivateKey(options.sign) : undefined
+  const rootDir = resolveRoot(options.root)
+  const policy = options.policy ? loadPolicy(options.policy) : loadPolicy()
+  const progress = progressReporter(options.progress)
+  const captured = await captureManifest({
+    rootDir,
+    policy,
+    image,
+    ...(progress ? { onProgress: progress.update } : {}),
+  })
+  progress?.done()
+  const summary = {
+    image: `${image.id}@${image.version}`,
+    files: captured.files,
+    bytesHashed: captured.bytesHashed,
+    errors: captured.errors,
+  }
+  if (!options.out) {
+    // Without --out the manifest itself is the one document on stdout.
+    const bytes = encodeManifest(captured.manifest)
+    return { exitCode: EXIT.clean, json: null, text: () => '', raw: bytes }
+  }
+  const digest = writeManifest(options.out, captured.manifest)
+  let signatureFile: string | undefined
+  if (privateKey) {
+    signatureFile = signatureFileFor(options.out)
+    writeFileAtomic(signatureFile, `${JSON.stringify(signDigest(digest, privateKey), null, 2)}\n`)
+  }
+  return {
+    exitCode: EXIT.clean,
+    json: {
+      ...summary,
+      manifest: options.out,
+      digest,
+      ...(signatureFile ? { signature: signatureFile } : {}),
+    },
+    text: (style) => {
+      const lines = [
+        `${style.green('captured')} ${summary.image}: ${formatCount(captured.files)} files, ${formatBytes(captured.bytesHashed)} hashed`,
+        `  manifest  ${options.out}`,
+        `  digest    ${digest}`,
+      ]
+      if (signatureFile) lines.push(`  signature ${signatureFile}`)
+      for (const e of captured.errors.slice(0, 20))
+        lines.push(style.yellow(`  could not read ${e.subject}: ${e.message}`))
+      return `${lines.join('\n')}\n`
+    },
+  }
+}
+
+export function verifyCommand(options: { file: string; key?: string }): CommandOutput {
+  const { manifest, digest } = readManifest(options.file)
+  const sigFile = signatureFileFor(options.file)
+  let signedBy: string | undefined
+  if (options.key) signedBy = verifySignatureFile(sigFile, digest, loadPublicKey(options.key)).keyId
+  return {
+    exitCode: EXIT.clean,
+    json: {
+      valid: true,
+      image: manifest.image,
+      digest,
+      signature: signedBy ? { keyId: signedBy, verified: true } : null,
+    },
+    text: (style) =>
+      `${style.green('valid')} ${manifest.image.id}@${manifest.image.version} ${digest}` +
+      (signedBy
+        ? `\n  signature verified (key ${signedBy})\n`
+        : existsSync(sigFile)
+          ? '\n  signature present, not checked: pass --key PUBFILE\n'
+          : '\n  unsigned\n'),
+  }
+}
+
+export function showCommand(options: { file: string }): CommandOutput {
+  const { manifest, digest } = readManifest(options.file)
+  const files = manifest.files
+  const byType: Record<string, number> = {}
+  let bytes = 0
+  for (const f of files) {
+    byType[f.type ?? 'unstated'] = (byType[f.type ?? 'unstated'] ?? 0) + 1
+    bytes += f.size ?? 0
+  }
+  const privileged = files
+    .filter((f) => f.mode !== undefined && (Number.parseInt(f.mode, 8) & 0o6000) !== 0)
+    .map((f) => f.path)
+  const withCaps = files.filter((f) => f.caps).map((f) => ({ path: f.path, caps: f.caps }))
+  const info = {
+    image: manifest.image,
+    digest,
+    declared: isDeclared(manifest),
+    signature: existsSync(signatureFileFor(options.file)) ? signatureFileFor(options.file) : null,
+    files: { total: files.length, byType, bytes, setuidOrSetgid: privileged, capabilities: withCaps },
+    packages: manifest.packages.length,
+    config: manifest.config.length,
+    policy: {
+      include: manifest.policy.files.include,
+      exclude: manifest.policy.files.exclude.length,
+      rules: manifest.policy.files.rules.length,
+    },
+  }
+  return {
+    exitCode: EXIT.clean,
+    json: info,
+    text: (style) => {
+      const lines = [
+        style.bold(`${manifest.image.id}@${manifest.image.version}`) +
+          style.dim(` captured ${manifest.image.capturedAt}`),
+        `  digest     ${digest}`,
+        `  signature  ${info.signature ?? 'none'}`,
+        `  files      ${formatCount(files.length)} (${Object.entries(byType)
+          .map(([t, n]) => `${formatCount(n)} ${t}`)
+          .join(', ')}), ${formatBytes(bytes)}`,
+        `  setuid/gid ${privileged.length}${privileged.length ? `: ${privileged.slice(0, 10).join(' ')}${privileged.length > 10 ? ' …' : ''}` : ''}`,
+        `  caps       ${withCaps.length}${
+          withCaps.length
+            ? `: ${withCaps
+                .map((c) => `${c.path} ${c.caps}`)
+                .slice(0, 10)
+                .join(', ')}`
+            : ''
+        }`,
+        `  packages   ${manifest.packages.length}`,
+        `  config     ${manifest.config.length}`,
+        `  policy     watches ${manifest.policy.files.include.join(' ')}`,
+      ]
+      return `${lines.join('\n')}\n`
+    },
+  }
+}
+
+export function diffCommand(options: { old: string; new: string }): CommandOutput {
+  const before = readManifest(options.old)
+  const after = readManifest(options.new)
+  const drift = compareFiles(before.manifest.files, after.manifest.files, before.manifest.policy, {
+    complete: !isDeclared(before.manifest) && !isDeclared(after.manifest),
+  })
+  drift.sort(
+    (a, b) => severityRank(a.severity) - severityRank(b.severity) || (a.subject < b.subject ? -1 : 1),
+  )
+  const summary = summarize(drift)
+  return {
+    exitCode: drift.length ? EXIT.drift : EXIT.clean,
+    json: {
+      old: { image: before.manifest.image, digest: before.digest },
+      new: { image: after.manifest.image, digest: after.digest },
+      drift,
+      summary,
+    },
+    text: (style) => {
+      const head = `${before.manifest.image.id}@${before.manifest.image.version} -> ${after.manifest.image.id}@${after.manifest.image.version}`
+      const tail = drift.length ? `${drift.length} differences` : 'no differences'
+      return `${[style.bold(head), ...renderDrift(drift, style), '', tail].join('\n')}\n`
+    },
+  }
+}

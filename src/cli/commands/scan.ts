@@ -1,0 +1,53 @@
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { DriftwatchError, EXIT } from '../../errors.js'
+import { readManifest } from '../../manifest/io.js'
+import { loadPublicKey, signatureFileFor, verifySignatureFile } from '../../manifest/signature.js'
+import { resolveRoot } from '../../scan/root.js'
+import { scanHost } from '../../scan/run.js'
+import type { CommandOutput } from '../output.js'
+import { progressReporter } from '../progress.js'
+import { renderReport } from '../render.js'
+
+/** Where quick scans keep their stat cache when --state-dir is not given. */
+export function defaultStateDir(): string {
+  if (process.env.DRIFTWATCH_STATE_DIR) return process.env.DRIFTWATCH_STATE_DIR
+  if (process.getuid?.() === 0) return '/var/lib/driftwatch'
+  return join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'driftwatch')
+}
+
+export async function scanCommand(options: {
+  manifest: string
+  root: string
+  mode: string
+  key?: string
+  stateDir?: string
+  progress: boolean
+}): Promise<CommandOutput> {
+  if (options.mode !== 'full' && options.mode !== 'quick') {
+    throw new DriftwatchError('USAGE', `--mode ${options.mode}: expected full or quick`, {
+      hint: 'full re-hashes every file; quick re-hashes only files whose stat changed',
+    })
+  }
+  const rootDir = resolveRoot(options.root)
+  const { manifest, digest } = readManifest(options.manifest)
+  if (options.key) verifySignatureFile(signatureFileFor(options.manifest), digest, loadPublicKey(options.key))
+  const progress = progressReporter(options.progress)
+  const { report } = await scanHost({
+    rootDir,
+    manifest,
+    manifestDigest: digest,
+    mode: options.mode,
+    // A one-off full scan leaves nothing behind unless asked; quick mode needs its cache.
+    ...(options.stateDir || options.mode === 'quick'
+      ? { stateDir: options.stateDir ?? defaultStateDir() }
+      : {}),
+    ...(progress ? { onProgress: progress.update } : {}),
+  })
+  progress?.done()
+  return {
+    exitCode: report.drift.length > 0 ? EXIT.drift : EXIT.clean,
+    json: report,
+    text: (style) => renderReport(report, style),
+  }
+}

@@ -1,0 +1,161 @@
+import { Command, CommanderError, Option } from 'commander'
+import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
+import { keygen } from './commands/keygen.js'
+import { captureCommand, diffCommand, showCommand, verifyCommand } from './commands/manifest.js'
+import { scanCommand } from './commands/scan.js'
+import { type CommandOutput, emit, type Format, parseFormat, styleFor } from './output.js'
+
+const VERSION = '0.1.0'
+
+const formatOption = () =>
+  new Option('--format <format>', 'text for people, json for scripts (one document on stdout)').default(
+    'text',
+  )
+
+/**
+ * The CLI: an explicit list of commands, each a handler that returns data; printing and the
+ * mapping of errors to exit codes happen here, once.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = EXIT.clean
+  /** Wraps a handler: parse --format, call it, print what it returns. `reportOut`: --out names the output. */
+  const run =
+    (
+      handler: (opts: Record<string, unknown>, format: Format) => CommandOutput | Promise<CommandOutput>,
+      reportOut = false,
+    ) =>
+    async (...args: unknown[]) => {
+      const command = args[args.length - 1] as Command
+      const opts = command.opts<Record<string, unknown>>()
+      const format = parseFormat(String(opts.format ?? 'text'))
+      const output = await handler({ ...opts, args: command.args }, format)
+      emit(output, format, reportOut && typeof opts.out === 'string' ? opts.out : undefined)
+      exitCode = output.exitCode
+    }
+
+  const program = new Command('driftwatch')
+    .description('Keep hosts true to the golden image they were built from.')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .showHelpAfterError('(run with --help for usage)')
+
+  program
+    .command('keygen')
+    .description('make an ed25519 key pair to sign manifests: PREFIX.key (0600) and PREFIX.pub')
+    .requiredOption('--out <prefix>', 'path prefix of the two key files')
+    .addOption(formatOption())
+    .action(run((o) => keygen({ out: String(o.out) })))
+
+  const manifest = program.command('manifest').description('record an image and work with its manifest')
+  manifest
+    .command('capture')
+    .description('record the files of an image (run at the end of the image bake)')
+    .requiredOption('--image <id@version>', 'the image this manifest describes, e.g. web-base@2026.11.27-1')
+    .option('--root <dir>', 'the image root to record', '/')
+    .option('--policy <file>', 'policy file (default: config/policy.yaml)')
+    .option('--out <file>', 'write the manifest here (.json or .json.gz); without it, to stdout')
+    .option('--sign <keyfile>', 'sign with this ed25519 private key; writes FILE.sig next to --out')
+    .addOption(formatOption())
+    .action(
+      run((o, format) =>
+        captureCommand({
+          image: String(o.image),
+          root: String(o.root),
+          ...(o.policy ? { policy: String(o.policy) } : {}),
+          ...(o.out ? { out: String(o.out) } : {}),
+          ...(o.sign ? { sign: String(o.sign) } : {}),
+          progress: format === 'text',
+        }),
+      ),
+    )
+  manifest
+    .command('verify')
+    .description("check a manifest's structure and digest, and its signature with --key")
+    .argument('<file>', 'manifest (.json or .json.gz)')
+    .option('--key <pubfile>', 'ed25519 public key; the manifest must carry a valid FILE.sig')
+    .addOption(formatOption())
+    .action(
+      run((o) =>
+        verifyCommand({ file: String((o.args as string[])[0]), ...(o.key ? { key: String(o.key) } : {}) }),
+      ),
+    )
+  manifest
+    .command('show')
+    .description('summarize a manifest: image, digest, files, privileged files, policy')
+    .argument('<file>', 'manifest (.json or .json.gz)')
+    .addOption(formatOption())
+    .action(run((o) => showCommand({ file: String((o.args as string[])[0]) })))
+  manifest
+    .command('diff')
+    .description('what changed between two manifests (exit 1 when they differ)')
+    .argument('<old>', 'the earlier manifest')
+    .argument('<new>', 'the later manifest')
+    .addOption(formatOption())
+    .action(
+      run((o) => diffCommand({ old: String((o.args as string[])[0]), new: String((o.args as string[])[1]) })),
+    )
+
+  program
+    .command('scan')
+    .description('fingerprint a host against its manifest once (exit 0 clean, 1 drift)')
+    .requiredOption('--manifest <file>', 'the manifest of the image this host was built from')
+    .option('--root <dir>', 'the host file system to check', '/')
+    .addOption(
+      new Option('--mode <mode>', 'full re-hashes everything; quick only what changed')
+        .choices(['full', 'quick'])
+        .default('full'),
+    )
+    .option('--key <pubfile>', 'refuse the manifest unless FILE.sig verifies with this ed25519 public key')
+    .option(
+      '--state-dir <dir>',
+      'where the stat cache of quick scans is kept (default /var/lib/driftwatch as root)',
+    )
+    .option('--out <file>', 'write the report here instead of stdout')
+    .addOption(formatOption())
+    .action(
+      run(
+        (o, format) =>
+          scanCommand({
+            manifest: String(o.manifest),
+            root: String(o.root),
+            mode: String(o.mode),
+            ...(o.key ? { key: String(o.key) } : {}),
+            ...(o.stateDir ? { stateDir: String(o.stateDir) } : {}),
+            progress: format === 'text',
+          }),
+        true,
+      ),
+    )
+
+  try {
+    await program.parseAsync(argv)
+    return exitCode
+  } catch (error) {
+    return reportError(error)
+  }
+}
+
+function reportError(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Help and version are not errors; everything else commander rejects is bad usage.
+    if (
+      error.code === 'commander.helpDisplayed' ||
+      error.code === 'commander.version' ||
+      error.code === 'commander.help'
+    ) {
+      return EXIT.clean
+    }
+    return EXIT.usage
+  }
+  const style = styleFor(process.stderr)
+  if (error instanceof DriftwatchError) {
+    process.stderr.write(`${style.red('driftwatch:')} ${error.message}\n`)
+    if (error.hint) process.stderr.write(style.dim(`  hint: ${error.hint}\n`))
+  } else {
+    process.stderr.write(
+      `${style.red('driftwatch: internal error:')} ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    )
+  }
+  return exitCodeFor(error)
+}

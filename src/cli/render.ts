@@ -1,0 +1,111 @@
+import type { DriftItem, Report } from '../protocol/report.js'
+import { displayPath } from '../util/pathname.js'
+import { formatBytes, formatCount, formatDuration, type Style } from './output.js'
+
+const KIND_TITLES: Record<DriftItem['kind'], string> = {
+  package: 'Packages',
+  file: 'Files',
+  config: 'Configuration',
+}
+const KIND_ORDER: DriftItem['kind'][] = ['package', 'file', 'config']
+
+/** A drift report for people: grouped by kind, most severe first, with a one-line summary. */
+export function renderReport(report: Report, style: Style): string {
+  const lines: string[] = []
+  const { image, host, scan } = report
+  lines.push(
+    style.bold(`${image.id}@${image.version}`) +
+      style.dim(` on ${host.hostname} (${host.id}), ${scan.mode} scan`),
+  )
+  lines.push(...renderDrift(report.drift, style))
+  const failing = scan.probes.filter((p) => !p.ok || p.errorCount)
+  if (failing.length > 0) {
+    lines.push('', style.bold('Probe errors'))
+    for (const probe of failing) {
+      if (probe.error) lines.push(`  ${probe.name}: ${probe.error}`)
+      for (const e of probe.errors ?? [])
+        lines.push(`  ${probe.name}: ${displayPath(e.subject)}: ${e.message}`)
+      const unlisted = (probe.errorCount ?? 0) - (probe.errors?.length ?? 0)
+      if (unlisted > 0) lines.push(style.dim(`  ${probe.name}: … and ${unlisted} more`))
+    }
+  }
+  lines.push('', summaryLine(report, style))
+  return `${lines.join('\n')}\n`
+}
+
+export function renderDrift(items: readonly DriftItem[], style: Style): string[] {
+  const lines: string[] = []
+  for (const kind of KIND_ORDER) {
+    const group = items.filter((item) => item.kind === kind)
+    if (group.length === 0) continue
+    lines.push('', style.bold(KIND_TITLES[kind]))
+    const width = Math.max(...group.map((item) => changeLabel(item).length))
+    for (const item of group) {
+      const severity = severityStyle(item.severity, style)(item.severity.padEnd(8))
+      lines.push(
+        `  ${severity} ${changeLabel(item).padEnd(width)}  ${displayPath(item.subject)}${detail(item, style)}`,
+      )
+    }
+  }
+  return lines
+}
+
+function summaryLine(report: Report, style: Style): string {
+  const { summary, scan } = report
+  const stats = `${formatCount(scan.files)} files, ${formatBytes(scan.bytesHashed)} hashed in ${formatDuration(scan.durationMs)}`
+  if (summary.total === 0) return `${style.green('no drift')} · ${stats}`
+  const counts = (['critical', 'high', 'medium', 'low', 'info'] as const)
+    .filter((s) => summary[s] > 0)
+    .map((s) => `${summary[s]} ${s}`)
+    .join(', ')
+  const noun = summary.total === 1 ? 'drift item' : 'drift items'
+  return `${style.red(`${summary.total} ${noun}`)} (${counts}) · ${stats}`
+}
+
+function changeLabel(item: DriftItem): string {
+  if (item.change === 'modified' && item.attributes?.length === 1 && item.attributes[0] === 'type')
+    return 'type changed'
+  return item.change
+}
+
+function detail(item: DriftItem, style: Style): string {
+  if (item.change !== 'modified') {
+    const entry = (item.change === 'added' ? item.actual : item.expected) as
+      | Record<string, unknown>
+      | undefined
+    const type = entry?.type
+    const extra = [
+      typeof type === 'string' && type !== 'file' ? type : '',
+      typeof entry?.mode === 'string' ? entry.mode : '',
+    ]
+      .filter(Boolean)
+      .join(' ')
+    return extra ? style.dim(`  (${extra})`) : ''
+  }
+  if (item.attributes?.[0] === 'type') {
+    const e = item.expected as Record<string, unknown>
+    const a = item.actual as Record<string, unknown>
+    return style.dim(`  ${String(e.type)} -> ${String(a.type)}`)
+  }
+  const e = (item.expected ?? {}) as Record<string, unknown>
+  const a = (item.actual ?? {}) as Record<string, unknown>
+  const parts = (item.attributes ?? []).map((attr) => {
+    if (attr === 'sha256') return 'content'
+    if (attr === 'xattrs') return 'xattrs'
+    return `${attr} ${short(e[attr])} -> ${short(a[attr])}`
+  })
+  return style.dim(`  ${parts.join(', ')}`)
+}
+
+function short(value: unknown): string {
+  if (value === null || value === undefined) return 'none'
+  if (typeof value === 'string') return displayPath(value)
+  return JSON.stringify(value)
+}
+
+function severityStyle(severity: DriftItem['severity'], style: Style): (s: string) => string {
+  if (severity === 'critical') return (s) => style.bold(style.red(s))
+  if (severity === 'high') return style.red
+  if (severity === 'medium') return style.yellow
+  return style.dim
+}

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs'
+import { parseDocument } from 'yaml'
+import type { z } from 'zod'
+import { DriftwatchError, errnoCode } from '../errors.js'
+
+/** Formats the first zod issue as `file: a.b[2].c: message`, the way every config error reads. */
+export function describeZodError(source: string, error: z.ZodError): string {
+  const issue = error.issues[0]
+  if (!issue) return `${source}: invalid`
+  const where = issue.path.length ? formatPath(issue.path) : '(top level)'
+  let message = issue.message
+  if (issue.code === 'unrecognized_keys')
+    message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+  return `${source}: ${where}: ${message}`
+}
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = ''
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`
+    else out += out ? `.${String(part)}` : String(part)
+  }
+  return out
+}
+
+/** Replaces `${NAME}` with the environment's value; a missing variable is an error that names it. */
+export function interpolateEnv(text: string, source: string, env: NodeJS.ProcessEnv = process.env): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    const value = env[name]
+    if (value === undefined) {
+      throw new DriftwatchError('CONFIG_INVALID', `${source}: \${${name}} is not set in the environment`, {
+        hint: `export ${name}=… before starting, or write the value into the file`,
+      })
+    }
+    return value
+  })
+}
+
+/** Reads a YAML (or JSON) file and validates it against a schema, with errors that name file and key. */
+export function loadYamlFile<T extends z.ZodType>(
+  file: string,
+  schema: T,
+  options: { interpolate?: boolean } = {},
+): z.output<T> {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    const code = errnoCode(error)
+    throw new DriftwatchError(
+      code === 'ENOENT' ? 'NOT_FOUND' : 'IO',
+      `${file}: cannot read (${code ?? String(error)})`,
+      {
+        hint: 'check the path and its permissions',
+      },
+    )
+  }
+  return parseYamlText(options.interpolate ? interpolateEnv(text, file) : text, file, schema)
+}
+
+export function parseYamlText<T extends z.ZodType>(text: string, source: string, schema: T): z.output<T> {
+  const doc = parseDocument(text, { prettyErrors: false })
+  const first = doc.errors[0]
+  if (first) {
+    const pos = first.linePos?.[0]
+    const where = pos ? `line ${pos.line} column ${pos.col}` : 'syntax'
+    throw new DriftwatchError('CONFIG_INVALID', `${source}: ${where}: ${first.message.split('\n')[0]}`, {
+      hint: 'fix the YAML syntax there',
+    })
+  }
+  const result = schema.safeParse(doc.toJS())
+  if (!result.success) {
+    throw new DriftwatchError('CONFIG_INVALID', describeZodError(source, result.error), {
+      hint: 'see config/policy.yaml and the README for the accepted keys',
+    })
+  }
+  return result.data
+}

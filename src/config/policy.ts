@@ -1,0 +1,60 @@
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+import { loadYamlFile } from './load.js'
+
+/** Attributes of a file that the files probe can record and the comparison can check. */
+export const FILE_ATTRIBUTES = [
+  'type',
+  'mode',
+  'uid',
+  'gid',
+  'size',
+  'sha256',
+  'target',
+  'caps',
+  'xattrs',
+  'mtime',
+] as const
+export type FileAttribute = (typeof FILE_ATTRIBUTES)[number]
+
+export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const
+export type Severity = (typeof SEVERITIES)[number]
+
+const Glob = z
+  .string()
+  .min(1)
+  .refine((g) => g.startsWith('/') || g.startsWith('**'), 'a path glob must be absolute (start with / or **)')
+
+const FileRule = z.strictObject({
+  /** Globs over absolute paths inside the root; the first rule that matches a path decides. */
+  match: z.array(Glob).min(1),
+  severity: z.enum(SEVERITIES),
+  /** Replaces the default attribute set for matching paths. */
+  attributes: z.array(z.enum(FILE_ATTRIBUTES)).optional(),
+})
+export type FileRule = z.infer<typeof FileRule>
+
+export const PolicySchema = z.strictObject({
+  schema: z.literal('driftwatch.policy/v1'),
+  files: z.strictObject({
+    /** What is watched: a path is recorded when it matches one of these and none of `exclude`. */
+    include: z.array(Glob).min(1),
+    /** Never recorded, never descended into: what legitimately differs on every instance. */
+    exclude: z.array(Glob).default([]),
+    /** Do not cross into other mounted file systems below a walked directory. */
+    oneFileSystem: z.boolean().default(true),
+    defaultAttributes: z
+      .array(z.enum(FILE_ATTRIBUTES))
+      .default(['type', 'mode', 'uid', 'gid', 'size', 'sha256', 'target', 'caps']),
+    defaultSeverity: z.enum(SEVERITIES).default('medium'),
+    rules: z.array(FileRule).default([]),
+  }),
+})
+export type Policy = z.output<typeof PolicySchema>
+
+export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('../../config/policy.yaml', import.meta.url))
+
+/** Loads a policy file (YAML or JSON), or the default policy shipped in config/. */
+export function loadPolicy(file: string = DEFAULT_POLICY_FILE): Policy {
+  return loadYamlFile(file, PolicySchema)
+}

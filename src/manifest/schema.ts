@@ -1,0 +1,60 @@
+import { z } from 'zod'
+import { FILE_ATTRIBUTES, PolicySchema } from '../config/policy.js'
+
+export const MANIFEST_SCHEMA = 'driftwatch.manifest/v1'
+
+export const FILE_TYPES = ['file', 'dir', 'symlink', 'fifo', 'socket', 'char', 'block'] as const
+export type FileType = (typeof FILE_TYPES)[number]
+
+/**
+ * One file as recorded. Every attribute but `path` is optional: a declared (hand-written)
+ * entry leaves unchecked what it leaves out.
+ */
+export const FileEntrySchema = z.strictObject({
+  /** Absolute path inside the root; bytes that are not UTF-8 are escaped (see util/pathname.ts). */
+  path: z.string().min(1).startsWith('/'),
+  type: z.enum(FILE_TYPES).optional(),
+  /** Permission bits with setuid/setgid/sticky, four octal digits ("4755"). */
+  mode: z
+    .string()
+    .regex(/^[0-7]{4}$/, 'expected four octal digits like "0755"')
+    .optional(),
+  uid: z.number().int().nonnegative().optional(),
+  gid: z.number().int().nonnegative().optional(),
+  size: z.number().int().nonnegative().optional(),
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits')
+    .optional(),
+  target: z.string().optional(),
+  /** File capabilities (security.capability) in getcap's notation, e.g. "cap_net_raw=ep". */
+  caps: z.string().optional(),
+  /** Extended attributes other than capabilities: name -> sha256 of the value. */
+  xattrs: z.record(z.string(), z.string()).optional(),
+  /** Modification time, "seconds.nanoseconds" since the epoch; recorded only where a rule asks. */
+  mtime: z.string().optional(),
+})
+export type FileEntry = z.infer<typeof FileEntrySchema>
+
+export const ImageRefSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" or "-"'),
+  version: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'expected letters, digits, ".", "_", "+" or "-"'),
+  capturedAt: z.string(),
+  source: z.record(z.string(), z.unknown()).optional(),
+})
+
+export const ManifestSchema = z.strictObject({
+  schema: z.literal(MANIFEST_SCHEMA),
+  /** `sha256:<hex>` of the canonical form without this field; checked when the manifest is read. */
+  digest: z.string().optional(),
+  image: ImageRefSchema,
+  policy: PolicySchema,
+  files: z.array(FileEntrySchema),
+  packages: z.array(z.record(z.string(), z.unknown())).default([]),
+  config: z.array(z.strictObject({ key: z.string(), value: z.unknown() })).default([]),
+})
+export type Manifest = z.output<typeof ManifestSchema>
+
+export { FILE_ATTRIBUTES }

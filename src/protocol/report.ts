@@ -1,0 +1,71 @@
+import { z } from 'zod'
+import { SEVERITIES } from '../config/policy.js'
+
+export const REPORT_SCHEMA = 'driftwatch.report/v1'
+
+export const DriftItemSchema = z.strictObject({
+  kind: z.enum(['file', 'package', 'config']),
+  change: z.enum(['added', 'removed', 'modified']),
+  /** An absolute path, `deb|rpm|apk:<name>:<arch>`, or `<namespace>:<key>`. */
+  subject: z.string().min(1).max(4096),
+  /** For a modified item: the attributes that differ ("type" when the file type changed). */
+  attributes: z.array(z.string().max(64)).max(32).optional(),
+  expected: z.unknown().optional(),
+  actual: z.unknown().optional(),
+  severity: z.enum(SEVERITIES),
+  /** The package whose change explains this file change. */
+  package: z.string().max(512).optional(),
+})
+export type DriftItem = z.infer<typeof DriftItemSchema>
+
+export const ProbeRunSchema = z.strictObject({
+  name: z.string().max(64),
+  ok: z.boolean(),
+  durationMs: z.number().nonnegative(),
+  /** Why the probe failed as a whole. */
+  error: z.string().max(4096).optional(),
+  /** Entries the probe could not read (permission denied, changed while read); the scan went on. */
+  errors: z
+    .array(z.strictObject({ subject: z.string().max(4096), message: z.string().max(1024) }))
+    .max(1000)
+    .optional(),
+  errorCount: z.number().int().nonnegative().optional(),
+})
+export type ProbeRun = z.infer<typeof ProbeRunSchema>
+
+export const SummarySchema = z.strictObject({
+  total: z.number().int().nonnegative(),
+  critical: z.number().int().nonnegative(),
+  high: z.number().int().nonnegative(),
+  medium: z.number().int().nonnegative(),
+  low: z.number().int().nonnegative(),
+  info: z.number().int().nonnegative(),
+})
+export type Summary = z.infer<typeof SummarySchema>
+
+/** Drift report v1: what `scan --format json` prints and the agent sends. */
+export const ReportSchema = z.strictObject({
+  schema: z.literal(REPORT_SCHEMA),
+  reportId: z.uuid(),
+  host: z.strictObject({
+    id: z.string().min(1).max(256),
+    hostname: z.string().max(256),
+    labels: z.record(z.string().max(128), z.string().max(256)).default({}),
+  }),
+  image: z.strictObject({
+    id: z.string().max(256),
+    version: z.string().max(256),
+    manifestDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  }),
+  scan: z.strictObject({
+    mode: z.enum(['full', 'quick']),
+    startedAt: z.string().max(64),
+    durationMs: z.number().nonnegative(),
+    files: z.number().int().nonnegative(),
+    bytesHashed: z.number().nonnegative(),
+    probes: z.array(ProbeRunSchema).max(64),
+  }),
+  drift: z.array(DriftItemSchema),
+  summary: SummarySchema,
+})
+export type Report = z.infer<typeof ReportSchema>
