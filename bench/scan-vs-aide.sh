@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# bench/scan-vs-aide.sh: driftwatch vs AIDE on this host's /usr.
+#
+# What it measures: wall-clock seconds and peak RSS (/usr/bin/time -f '%e %M') of
+#   - driftwatch scan --mode full   (re-hashes every file under /usr)
+#   - driftwatch scan --mode quick  (stat cache warm: re-hashes only what changed)
+#   - aide --check                  (same attributes: ftype+p+u+g+s+l+sha256+caps, 2 workers)
+# against one manifest / one AIDE database of /usr, with a warm page cache, BENCH_RUNS
+# runs each (default 5). The ratio column is AIDE's median over the tool's median.
+#
+# Targets:
+#   - full scan of /usr: at least 10x faster than AIDE, and under 4 s
+#   - quick scan:        at least 40x faster than AIDE
+#   - peak RSS:          under 300 MB (both modes)
+#
+# Usage: bench/scan-vs-aide.sh            (as root; installs aide/time with apt if missing)
+#        BENCH_RUNS=3 bench/scan-vs-aide.sh
+# Needs a built CLI (npm run build). The last line of output is machine-readable:
+#   RESULT full_s=... quick_s=... aide_s=... full_ratio=... quick_ratio=... full_rss_mb=... quick_rss_mb=...
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CLI="$REPO/bin/driftwatch.js"
+RUNS="${BENCH_RUNS:-5}"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() {
+  printf '[bench] error: %s\n' "$*" >&2
+  exit 2
+}
+
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer, got '$RUNS'"
+[[ -f "$REPO/dist/cli/main.js" ]] || die "no dist/ in $REPO: run npm run build first"
+
+# --- prerequisites -------------------------------------------------------------------------
+ensure_tools() {
+  local missing=()
+  command -v aide >/dev/null 2>&1 || missing+=(aide)
+  [[ -x /usr/bin/time ]] || missing+=(time)
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]} with apt-get"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+  fi
+  command -v python3 >/dev/null 2>&1 || die "python3 is needed for the statistics"
+}
+
+# --- workspace -----------------------------------------------------------------------------
+TMP="$(mktemp -d -t driftwatch-bench.XXXXXX)"
+trap 'rm -rf "$TMP"' EXIT
+POLICY="$TMP/policy.yaml"
+MANIFEST="$TMP/usr.json.gz"
+STATE="$TMP/state"
+CONF="$TMP/aide.conf"
+mkdir -p "$STATE"
+
+write_policy() {
+  cat >"$POLICY" <<'EOF'
+# bench policy: /usr only, same attributes as the default policy.
+schema: driftwatch.policy/v1
+files:
+  include:
+    - /usr/**
+  exclude: []
+  oneFileSystem: true
+  defaultAttributes: [type, mode, uid, gid, size, sha256, target, caps]
+  defaultSeverity: medium
+  rules: []
+EOF
+}
+
+write_aide_conf() {
+  cat >"$CONF" <<EOF
+# bench AIDE config: /usr only, the attributes driftwatch checks.
+database_in=file:$TMP/aide.db
+database_out=file:$TMP/aide.db.new
+gzip_dbout=no
+num_workers=2
+report_url=stdout
+Check = ftype+p+u+g+s+l+sha256+caps
+/usr Check
+EOF
+}
+
+# --- running and timing --------------------------------------------------------------------
+# run_dw LABEL ARGS...: runs the driftwatch CLI untimed; exit 0 (clean) and 1 (drift) are fine.
+run_dw() {
+  local label="$1"
+  shift
+  local rc=0
+  node "$CLI" "$@" >"$TMP/$label.out" 2>"$TMP/$label.err" || rc=$?
+  if ((rc >= 2)); then
+    printf '[bench] driftwatch %s exited %d; stderr:\n' "$label" "$rc" >&2
+    cat "$TMP/$label.err" >&2
+    exit 2
+  fi
+}
+
+# time_cmd LABEL MAXOK CMD...: runs CMD under /usr/bin/time, appends "seconds kb" to
+# $TMP/LABEL.times. Exit codes up to MAXOK are results (drift found), above are failures.
+time_cmd() {
+  local label="$1" maxok="$2"
+  shift 2
+  local rc=0
+  /usr/bin/time -f '%e %M' -o "$TMP/time.last" "$@" >"$TMP/$label.out" 2>"$TMP/$label.err" || rc=$?
+  if ((rc > maxok)); then
+    printf '[bench] %s exited %d; stderr:\n' "$label" "$rc" >&2
+    tail -n 50 "$TMP/$label.err" >&2
+    exit 2
+  fi
+  # GNU time writes "Command exited with non-zero status N" before the numbers.
+  tail -n 1 "$TMP/time.last" >>"$TMP/$label.times"
+  log "$label: $(tail -n 1 "$TMP/time.last" | awk '{printf "%.2f s, %.0f MB", $1, $2 / 1024}') (exit $rc)"
+}
+
+# bench_tool LABEL MAXOK CMD...: RUNS timed runs of CMD.
+bench_tool() {
+  local label="$1" maxok="$2" i
+  shift 2
+  : >"$TMP/$label.times"
+  for ((i = 1; i <= RUNS; i++)); do
+    time_cmd "$label" "$maxok" "$@"
+  done
+}
+
+# stats LABEL: "median_s min_s max_s median_rss_mb" of $TMP/LABEL.times.
+stats() {
+  python3 - "$TMP/$1.times" <<'EOF'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
+secs = [float(r[0]) for r in rows]
+rss_mb = [int(r[1]) / 1024 for r in rows]
+print(f"{statistics.median(secs):.2f} {min(secs):.2f} {max(secs):.2f} {statistics.median(rss_mb):.0f}")
+EOF
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "inf" }'; }
+
+# --- main ----------------------------------------------------------------------------------
+ensure_tools
+write_policy
+write_aide_conf
+
+log "capturing the /usr manifest"
+run_dw capture manifest capture --image usr@bench --root / --policy "$POLICY" --out "$MANIFEST" --format json
+
+log "building the AIDE database (aide --init)"
+init_rc=0
+aide --config "$CONF" --init >"$TMP/aide-init.out" 2>"$TMP/aide-init.err" || init_rc=$?
+if ((init_rc != 0)) || [[ ! -s "$TMP/aide.db.new" ]]; then
+  cat "$TMP/aide-init.err" >&2
+  die "aide --init exited $init_rc"
+fi
+mv "$TMP/aide.db.new" "$TMP/aide.db"
+
+DW_FULL=(node "$CLI" scan --manifest "$MANIFEST" --root / --mode full --format json --state-dir "$STATE")
+DW_QUICK=(node "$CLI" scan --manifest "$MANIFEST" --root / --mode quick --format json --state-dir "$STATE")
+
+log "warming the page cache (untimed full scan)"
+run_dw warm scan --manifest "$MANIFEST" --root / --mode full --format json --state-dir "$STATE"
+
+log "driftwatch full scan x$RUNS"
+bench_tool full 1 "${DW_FULL[@]}"
+
+log "populating the stat cache (untimed quick scan)"
+run_dw quick-warm scan --manifest "$MANIFEST" --root / --mode quick --format json --state-dir "$STATE"
+
+log "driftwatch quick scan x$RUNS"
+bench_tool quick 1 "${DW_QUICK[@]}"
+
+# AIDE: 0 = no changes, 1..7 = added/removed/changed bits, 14 and up = errors.
+log "aide --check x$RUNS"
+bench_tool aide 7 aide --config "$CONF" --check
+
+read -r full_med full_min full_max full_rss <<<"$(stats full)"
+read -r quick_med quick_min quick_max quick_rss <<<"$(stats quick)"
+read -r aide_med aide_min aide_max aide_rss <<<"$(stats aide)"
+full_ratio="$(ratio "$aide_med" "$full_med")"
+quick_ratio="$(ratio "$aide_med" "$quick_med")"
+
+usr_files="$(find /usr -xdev 2>/dev/null | wc -l)"
+usr_bytes="$(du -sb /usr 2>/dev/null | cut -f1)"
+cpu_model="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+
+echo
+echo "driftwatch vs AIDE on /usr ($RUNS runs each, warm page cache)"
+printf '  /usr:  %s entries, %s bytes (%.2f GiB)\n' "$usr_files" "$usr_bytes" "$(awk -v b="$usr_bytes" 'BEGIN { print b / 1073741824 }')"
+printf '  cpu:   %s, nproc %s\n' "${cpu_model:-unknown}" "$(nproc)"
+printf '  node:  %s, %s\n' "$(node --version)" "$(aide --version 2>&1 | head -n 1)"
+echo
+printf '%-18s %10s %8s %8s %13s %13s\n' tool median_s min_s max_s median_rss_mb aide/tool
+printf '%-18s %10s %8s %8s %13s %13s\n' "driftwatch full" "$full_med" "$full_min" "$full_max" "$full_rss" "${full_ratio}x"
+printf '%-18s %10s %8s %8s %13s %13s\n' "driftwatch quick" "$quick_med" "$quick_min" "$quick_max" "$quick_rss" "${quick_ratio}x"
+printf '%-18s %10s %8s %8s %13s %13s\n' "aide --check" "$aide_med" "$aide_min" "$aide_max" "$aide_rss" "1.0x"
+echo
+echo "targets: full >= 10x aide and < 4 s; quick >= 40x aide; peak RSS < 300 MB"
+echo "RESULT full_s=$full_med quick_s=$quick_med aide_s=$aide_med full_ratio=$full_ratio quick_ratio=$quick_ratio full_rss_mb=$full_rss quick_rss_mb=$quick_rss"
