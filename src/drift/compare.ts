@@ -30,7 +30,7 @@ const COMPARED: readonly Exclude<FileAttribute, 'type'>[] = [
 
 /**
  * Compares the files of a manifest with the files observed on a host. Pure: data in, drift
- * items out. Both lists must be sorted by path (capture and the walk both produce them so).
+ * items out, in the order of the expected list, then additions in the order observed.
  */
 export function compareFiles(
   expected: readonly FileEntry[],
@@ -40,32 +40,22 @@ export function compareFiles(
 ): DriftItem[] {
   const matcher = new PathMatcher(policy.files)
   const items: DriftItem[] = []
-  let i = 0
-  let j = 0
-  while (i < expected.length || j < observed.length) {
-    const e = expected[i]
-    const o = observed[j]
-    if (o === undefined || (e !== undefined && e.path < o.path)) {
-      const entry = e as FileEntry
-      items.push({
-        kind: 'file',
-        change: 'removed',
-        subject: entry.path,
-        expected: withoutPath(entry),
-        severity: matcher.severityOf(entry.path),
-      })
-      i++
-    } else if (e === undefined || o.path < e.path) {
-      let severity = matcher.severityOf(o.path)
-      if (isPrivileged(o.mode) || o.caps) severity = 'critical'
-      items.push({ kind: 'file', change: 'added', subject: o.path, actual: withoutPath(o), severity })
-      j++
-    } else {
-      const item = compareEntry(e, o, matcher, options)
-      if (item) items.push(item)
-      i++
-      j++
+  const unmatched = new Map<string, FileEntry>()
+  for (const o of observed) unmatched.set(o.path, o)
+  for (const e of expected) {
+    const o = unmatched.get(e.path)
+    if (o === undefined) {
+      items.push({ kind: 'file', change: 'removed', subject: e.path, expected: withoutPath(e), severity: matcher.severityOf(e.path) })
+      continue
     }
+    unmatched.delete(e.path)
+    const item = compareEntry(e, o, matcher, options)
+    if (item) items.push(item)
+  }
+  for (const o of unmatched.values()) {
+    let severity = matcher.severityOf(o.path)
+    if (isPrivileged(o.mode) || o.caps) severity = 'critical'
+    items.push({ kind: 'file', change: 'added', subject: o.path, actual: withoutPath(o), severity })
   }
   return items
 }

@@ -3,7 +3,7 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import { describeZodError } from '../config/load.js'
 import { DriftwatchError, errnoCode } from '../errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
-import { canonicalJson, digestOf } from './canonical.js'
+import { canonicalJson, digestOf, sha256Digest } from './canonical.js'
 import { type Manifest, ManifestSchema } from './schema.js'
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b])
@@ -14,12 +14,32 @@ export function manifestDigest(manifest: Manifest): string {
   return digestOf(content)
 }
 
-/** Serializes a manifest in canonical form with its digest; gzipped when the name ends in .gz. */
+/**
+ * Serializes a manifest: its digest first, then the canonical JSON of the content. Putting the
+ * digest in front (rather than in sorted place) lets a reader check it over the bytes as they
+ * are, without rebuilding the canonical form. Gzipped when the name ends in .gz.
+ */
 export function encodeManifest(manifest: Manifest, file?: string): Buffer {
   const { digest: _ignored, ...content } = manifest
-  const digest = digestOf(content)
-  const text = `${canonicalJson({ ...content, digest })}\n`
+  const canonical = canonicalJson(content)
+  const text = `{"digest":${JSON.stringify(sha256Digest(canonical))},${canonical.slice(1)}\n`
   return file?.endsWith('.gz') ? gzipSync(text) : Buffer.from(text)
+}
+
+const DIGEST_PREFIX = '{"digest":"sha256:'
+
+/**
+ * The digest of a manifest file's content when the file is exactly as `encodeManifest` wrote
+ * it: sha256 over the bytes after the digest member. If that matches the recorded digest, the
+ * bytes are the canonical form the capture hashed (anything else would be a sha256 collision).
+ */
+function digestOfEncoded(text: string): { recorded: string; computed: string } | undefined {
+  if (!text.startsWith(DIGEST_PREFIX)) return undefined
+  const end = DIGEST_PREFIX.length + 64
+  if (text.slice(end, end + 2) !== '",') return undefined
+  const recorded = text.slice(DIGEST_PREFIX.length - 7, end)
+  const body = `{${text.slice(end + 2).trimEnd()}`
+  return { recorded, computed: sha256Digest(body) }
 }
 
 export function writeManifest(file: string, manifest: Manifest): string {
@@ -75,7 +95,9 @@ export function readManifest(file: string): { manifest: Manifest; digest: string
     })
   }
   const manifest = result.data
-  const digest = manifestDigest(manifest)
+  const fast = digestOfEncoded(text)
+  // Hand-written or re-formatted manifests take the slow path: canonicalize, then hash.
+  const digest = fast && fast.recorded === fast.computed ? fast.computed : digestOfParsed(parsed)
   if (manifest.digest !== undefined && manifest.digest !== digest) {
     throw new DriftwatchError(
       'INTEGRITY',
@@ -86,6 +108,12 @@ export function readManifest(file: string): { manifest: Manifest; digest: string
     )
   }
   return { manifest, digest }
+}
+
+/** The digest of a manifest as written (before defaults are filled in), without its digest member. */
+function digestOfParsed(parsed: unknown): string {
+  const { digest: _ignored, ...content } = parsed as Record<string, unknown>
+  return digestOf(content)
 }
 
 /** "line 3 column 14: Unexpected token" from a JSON.parse error, or "ends early" for a truncated file. */

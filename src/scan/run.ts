@@ -4,7 +4,7 @@ import { compareFiles, severityRank, summarize } from '../drift/compare.js'
 import { digestOf } from '../manifest/canonical.js'
 import { MANIFEST_SCHEMA, type Manifest } from '../manifest/schema.js'
 import { saveStatCache, statCacheFile } from '../probes/files/stat-cache.js'
-import { type ProbeError, type WalkProgress, walkFiles } from '../probes/files/walk.js'
+import { byPath, type ProbeError, type WalkProgress, walkFiles } from '../probes/files/walk.js'
 import { type ProbeRun, REPORT_SCHEMA, type Report } from '../protocol/report.js'
 import { hostIdentity } from './root.js'
 
@@ -43,11 +43,11 @@ export async function captureManifest(options: CaptureOptions): Promise<CaptureR
       source: { root: options.rootDir, ...options.source },
     },
     policy: options.policy,
-    files: walk.entries,
+    files: walk.entries.sort(byPath),
     packages: [],
     config: [],
   }
-  return { manifest, files: walk.files, bytesHashed: walk.bytesHashed, errors: walk.errors }
+  return { manifest, files: walk.entries.length, bytesHashed: walk.bytesHashed, errors: walk.errors }
 }
 
 export interface ScanOptions {
@@ -114,7 +114,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
       mode: options.mode,
       startedAt: startedAt.toISOString(),
       durationMs: Math.round(performance.now() - started),
-      files: walk.files,
+      files: walk.entries.length,
       bytesHashed: walk.bytesHashed,
       probes: [filesRun],
     },

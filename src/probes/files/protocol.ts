@@ -39,15 +39,17 @@ export type ToWorker = { type: 'job'; job: WalkJob } | { type: 'finish' }
 
 export type FromWorker =
   | { type: 'ready'; cache: CacheStatus }
-  | { type: 'done'; jobs: WalkJob[]; files: number; bytesHashed: number }
   | {
-      type: 'result'
-      /** JSON of the worker's entries, sorted by path. */
+      type: 'done'
+      /** Work split off this job, to be shared out. */
+      jobs: WalkJob[]
+      /** JSON of the entries this job recorded, in no particular order. */
       entries: string
       errors: ProbeError[]
-      /** Stat cache records, encoded and sorted (see stat-cache.ts). */
-      digests: Uint8Array
+      files: number
+      bytesHashed: number
     }
+  | { type: 'result'; /** Stat cache records, encoded (see stat-cache.ts). */ digests: Uint8Array }
 
 export type CacheStatus =
   | { state: 'absent' }

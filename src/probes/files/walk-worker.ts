@@ -12,8 +12,8 @@ import { joinRoot } from './root-path.js'
 import { type CacheRecord, encodeRecords, StatCache } from './stat-cache.js'
 
 // A walk worker: lists directories and inspects and hashes files. Synchronous I/O is right
-// here: this thread does nothing else, and one runs per core. What it records stays here
-// until the walk is over, then goes to the main thread sorted, in one message.
+// here: this thread does nothing else, and one runs per core. What a job records goes back
+// with its answer; the stat cache records stay here until the walk is over.
 
 /** Kernel and runtime file systems: their contents are not the image's, never walked. */
 const PSEUDO_DIRS = new Set(['/proc', '/sys', '/dev', '/run'])
@@ -33,8 +33,8 @@ if (!port) throw new Error('walk-worker must run as a worker thread')
 const matcher = new PathMatcher(init.files)
 const oneFileSystem = init.files.oneFileSystem
 const { cache, status } = StatCache.load(init.cacheFile)
-const entries: FileEntry[] = []
-const errors: ProbeError[] = []
+let entries: FileEntry[] = []
+let errors: ProbeError[] = []
 const digests: CacheRecord[] = []
 
 const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer)
@@ -42,15 +42,10 @@ send({ type: 'ready', cache: status })
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'finish') {
-    entries.sort(byPath)
-    // JSON crosses to the main thread about twice as fast as a structured clone of the objects.
     const cache = encodeRecords(digests)
-    send({ type: 'result', entries: JSON.stringify(entries), errors, digests: cache }, [
-      cache.buffer as ArrayBuffer,
-    ])
+    send({ type: 'result', digests: cache }, [cache.buffer as ArrayBuffer])
     return
   }
-  const before = entries.length
   const jobs: WalkJob[] = []
   const job = message.job
   let bytes = 0
@@ -65,7 +60,10 @@ port.on('message', (message: ToWorker) => {
     }
     for (const dir of local) jobs.push({ kind: 'dir', ...dir })
   }
-  send({ type: 'done', jobs, files: entries.length - before, bytesHashed: bytes })
+  // JSON crosses to the main thread about twice as fast as a structured clone of the objects.
+  send({ type: 'done', jobs, entries: JSON.stringify(entries), errors, files: entries.length, bytesHashed: bytes })
+  entries = []
+  errors = []
 })
 
 function listDirectory(
@@ -154,8 +152,4 @@ function lstatOrNull(path: string): BigIntStats | null {
       errors.push({ subject: path, message: describeSystemError(error) })
     return null
   }
-}
-
-function byPath(a: FileEntry, b: FileEntry): number {
-  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0
 }

@@ -1,4 +1,4 @@
-import { lstatSync } from 'node:fs'
+import { type BigIntStats, lstatSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { PathMatcher } from '../../config/path-matcher.js'
@@ -11,8 +11,8 @@ import { joinRoot } from './root-path.js'
 
 export type { ProbeError } from './protocol.js'
 
-// Two jobs queued per worker hide the round trip to the main thread.
-const JOBS_IN_FLIGHT_PER_WORKER = 8
+// Jobs queued per worker: enough to hide the round trip to this thread.
+const JOBS_IN_FLIGHT_PER_WORKER = 4
 
 export interface WalkProgress {
   files: number
@@ -29,9 +29,9 @@ export interface WalkOptions {
 }
 
 export interface WalkResult {
+  /** Every recorded entry, in no particular order (sort them when the order matters). */
   entries: FileEntry[]
   errors: ProbeError[]
-  files: number
   bytesHashed: number
   cache: CacheStatus
   /** Digests to remember for the next quick scan, encoded for saveStatCache. */
@@ -40,92 +40,63 @@ export interface WalkResult {
 
 /**
  * The files probe: walks the root by the policy and records every matching entry. Worker
- * threads, one per core, list directories and hash files; this thread only hands out jobs.
- * Never follows a symlink, never opens anything but a regular file, never descends into
- * /proc, /sys, /dev or /run, and by default stays on the file system where it started.
+ * threads, one per core, list directories and hash files; this thread hands out jobs and
+ * gathers what they record. Never follows a symlink, never opens anything but a regular file,
+ * never descends into /proc, /sys, /dev or /run, and by default stays on the file system
+ * where it started.
  */
 export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
   const { rootDir, policy } = options
   const matcher = new PathMatcher(policy.files)
-  const own: FileEntry[] = []
-  const errors: ProbeError[] = []
+  const result: WalkResult = { entries: [], errors: [], bytesHashed: 0, cache: { state: 'absent' }, digests: [] }
   const queue: WalkJob[] = []
 
   for (const start of matcher.walkStarts) {
-    let st: import('node:fs').BigIntStats
+    let st: BigIntStats
     try {
       st = lstatSync(joinRoot(rootDir, start), { bigint: true })
     } catch (error) {
       const code = errnoCode(error)
-      if (code !== 'ENOENT' && code !== 'ENOTDIR')
-        errors.push({ subject: start, message: describeSystemError(error) })
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') result.errors.push({ subject: start, message: describeSystemError(error) })
       continue
     }
     if (!st.isDirectory()) {
       if (matcher.records(start)) queue.push({ kind: 'files', paths: [start] })
       continue
     }
-    if (matcher.records(start)) own.push(directoryEntry(start, st, matcher.attributesOf(start).has('mtime')))
+    if (matcher.records(start)) result.entries.push(directoryEntry(start, st, matcher.attributesOf(start).has('mtime')))
     queue.push({ kind: 'dir', path: start, dev: String(st.dev) })
   }
 
-  const init: WorkerInit = {
-    rootDir,
-    files: policy.files,
-    ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}),
-  }
+  const init: WorkerInit = { rootDir, files: policy.files, ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) }
   const size = Math.max(1, options.workers ?? availableParallelism())
   const workers = Array.from({ length: size }, () => new Worker(workerUrl(), { workerData: init }))
   try {
-    const results = await runWorkers(workers, queue, options.onProgress)
-    const lists = [own, ...results.map((r) => JSON.parse(r.entries) as FileEntry[])]
-    for (const r of results) errors.push(...r.errors)
-    errors.sort((a, b) => compareStrings(a.subject, b.subject))
-    const entries = mergeSorted(lists)
-    return {
-      entries,
-      errors,
-      files: entries.length,
-      bytesHashed: results.reduce((sum, r) => sum + r.bytesHashed, 0),
-      cache: results[0]?.cache ?? { state: 'absent' },
-      digests: results.map((r) => r.digests),
-    }
+    await runWorkers(workers, queue, result, options.onProgress)
   } finally {
     await Promise.all(workers.map((w) => w.terminate()))
   }
+  result.errors.sort((a, b) => compareStrings(a.subject, b.subject))
+  return result
 }
 
-interface WorkerOutcome {
-  entries: string
-  errors: ProbeError[]
-  digests: Uint8Array
-  bytesHashed: number
-  cache: CacheStatus
-}
-
-/** Hands jobs to workers until the queue is empty and nobody is busy, then collects their records. */
+/** Hands jobs to workers until the queue is empty and nobody is busy, gathering what they record. */
 function runWorkers(
   workers: Worker[],
   queue: WalkJob[],
+  result: WalkResult,
   onProgress: ((p: WalkProgress) => void) | undefined,
-): Promise<WorkerOutcome[]> {
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const inFlight = workers.map(() => 0)
-    const bytes = workers.map(() => 0)
-    const outcomes: (WorkerOutcome | undefined)[] = workers.map(() => undefined)
-    const caches: CacheStatus[] = workers.map(() => ({ state: 'absent' }))
-    let files = 0
     let finishing = false
+    let finished = 0
     let failed = false
 
     const post = (i: number, message: ToWorker) => (workers[i] as Worker).postMessage(message)
     const pump = () => {
       for (let i = 0; i < workers.length; i++) {
-        while (
-          inFlight[i] !== undefined &&
-          (inFlight[i] as number) < JOBS_IN_FLIGHT_PER_WORKER &&
-          queue.length > 0
-        ) {
+        while ((inFlight[i] as number) < JOBS_IN_FLIGHT_PER_WORKER && queue.length > 0) {
           // Last in, first out: depth first keeps the queue short on a deep tree.
           post(i, { type: 'job', job: queue.pop() as WalkJob })
           inFlight[i] = (inFlight[i] as number) + 1
@@ -145,21 +116,24 @@ function runWorkers(
     workers.forEach((worker, i) => {
       worker.on('error', fail)
       worker.on('exit', (code) => {
-        if (!outcomes[i]) fail(new Error(`walk worker exited with code ${code} before finishing`))
+        if (!finishing || finished < workers.length) fail(new Error(`walk worker exited with code ${code} before finishing`))
       })
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'ready') {
-          caches[i] = message.cache
+          // Every worker loads the same cache file; one status speaks for all.
+          result.cache = message.cache
         } else if (message.type === 'done') {
           inFlight[i] = (inFlight[i] as number) - 1
-          bytes[i] = (bytes[i] as number) + message.bytesHashed
-          files += message.files
           queue.push(...message.jobs)
-          onProgress?.({ files, bytesHashed: bytes.reduce((a, b) => a + b, 0) })
           pump()
+          for (const entry of JSON.parse(message.entries) as FileEntry[]) result.entries.push(entry)
+          for (const error of message.errors) result.errors.push(error)
+          result.bytesHashed += message.bytesHashed
+          onProgress?.({ files: result.entries.length, bytesHashed: result.bytesHashed })
         } else {
-          outcomes[i] = { ...message, bytesHashed: bytes[i] as number, cache: caches[i] as CacheStatus }
-          if (outcomes.every((o) => o !== undefined)) resolve(outcomes as WorkerOutcome[])
+          result.digests.push(message.digests)
+          finished++
+          if (finished === workers.length) resolve()
         }
       })
     })
@@ -167,38 +141,12 @@ function runWorkers(
   })
 }
 
-/** Merges lists that are each sorted by path into one sorted list. */
-function mergeSorted(lists: FileEntry[][]): FileEntry[] {
-  let merged: FileEntry[] = []
-  for (const list of lists) {
-    if (merged.length === 0) {
-      merged = list
-      continue
-    }
-    const out: FileEntry[] = new Array(merged.length + list.length)
-    let i = 0
-    let j = 0
-    let k = 0
-    while (i < merged.length && j < list.length) {
-      const a = merged[i] as FileEntry
-      const b = list[j] as FileEntry
-      if (compareStrings(a.path, b.path) <= 0) {
-        out[k++] = a
-        i++
-      } else {
-        out[k++] = b
-        j++
-      }
-    }
-    while (i < merged.length) out[k++] = merged[i++] as FileEntry
-    while (j < list.length) out[k++] = list[j++] as FileEntry
-    merged = out
-  }
-  return merged
-}
-
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
+}
+
+export function byPath(a: { path: string }, b: { path: string }): number {
+  return compareStrings(a.path, b.path)
 }
 
 /** The compiled worker next to this module; under vitest (sources in src/) the build in dist/. */
