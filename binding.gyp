@@ -1,9 +1,9 @@
 {
   "targets": [
     {
-      "target_name": "driftwatch_xattr",
-      "sources": ["src/native/xattr.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra"]
+      "target_name": "driftwatch_native",
+      "sources": ["src/native/fsprobe.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]
 }

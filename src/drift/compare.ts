@@ -11,8 +11,6 @@ export interface CompareFilesOptions {
    * attribute that an entry leaves out is simply not checked.
    */
   complete: boolean
-  /** Paths the probe could not fully read: what it could not see is not reported as drift. */
-  unreadable?: ReadonlySet<string>
 }
 
 /** The attributes compared, in the order a report names them. */
@@ -29,35 +27,64 @@ const COMPARED: readonly Exclude<FileAttribute, 'type'>[] = [
 ]
 
 /**
- * Compares the files of a manifest with the files observed on a host. Pure: data in, drift
- * items out, in the order of the expected list, then additions in the order observed.
+ * Compares the files of a manifest with the files observed on a host, as they are observed:
+ * the walk hands over entries in any order and nothing observed needs to be kept. Pure: data
+ * in, drift items out. `finish` adds the expected files that were never observed.
  */
+export class FileComparer {
+  private readonly matcher: PathMatcher
+  private readonly unseen = new Map<string, FileEntry>()
+  private readonly items: DriftItem[] = []
+
+  constructor(
+    expected: readonly FileEntry[],
+    policy: Policy,
+    private readonly options: CompareFilesOptions,
+  ) {
+    this.matcher = new PathMatcher(policy.files)
+    for (const e of expected) this.unseen.set(e.path, e)
+  }
+
+  /** One observed entry; `unreadable` when the probe could not read all of it. */
+  observe(o: FileEntry, unreadable = false): void {
+    const e = this.unseen.get(o.path)
+    if (e === undefined) {
+      let severity = this.matcher.severityOf(o.path)
+      if (isPrivileged(o.mode) || o.caps) severity = 'critical'
+      this.items.push({ kind: 'file', change: 'added', subject: o.path, actual: withoutPath(o), severity })
+      return
+    }
+    this.unseen.delete(o.path)
+    const item = compareEntry(e, o, this.matcher, this.options, unreadable)
+    if (item) this.items.push(item)
+  }
+
+  /** The drift items: what was observed to differ, then what was expected and never seen. */
+  finish(): DriftItem[] {
+    for (const e of this.unseen.values()) {
+      this.items.push({
+        kind: 'file',
+        change: 'removed',
+        subject: e.path,
+        expected: withoutPath(e),
+        severity: this.matcher.severityOf(e.path),
+      })
+    }
+    this.unseen.clear()
+    return this.items
+  }
+}
+
+/** Compares two complete lists of files (two manifests, or a manifest and a finished walk). */
 export function compareFiles(
   expected: readonly FileEntry[],
   observed: readonly FileEntry[],
   policy: Policy,
-  options: CompareFilesOptions,
+  options: CompareFilesOptions & { unreadable?: ReadonlySet<string> },
 ): DriftItem[] {
-  const matcher = new PathMatcher(policy.files)
-  const items: DriftItem[] = []
-  const unmatched = new Map<string, FileEntry>()
-  for (const o of observed) unmatched.set(o.path, o)
-  for (const e of expected) {
-    const o = unmatched.get(e.path)
-    if (o === undefined) {
-      items.push({ kind: 'file', change: 'removed', subject: e.path, expected: withoutPath(e), severity: matcher.severityOf(e.path) })
-      continue
-    }
-    unmatched.delete(e.path)
-    const item = compareEntry(e, o, matcher, options)
-    if (item) items.push(item)
-  }
-  for (const o of unmatched.values()) {
-    let severity = matcher.severityOf(o.path)
-    if (isPrivileged(o.mode) || o.caps) severity = 'critical'
-    items.push({ kind: 'file', change: 'added', subject: o.path, actual: withoutPath(o), severity })
-  }
-  return items
+  const comparer = new FileComparer(expected, policy, options)
+  for (const o of observed) comparer.observe(o, options.unreadable?.has(o.path) ?? false)
+  return comparer.finish()
 }
 
 function compareEntry(
@@ -65,7 +92,9 @@ function compareEntry(
   o: FileEntry,
   matcher: PathMatcher,
   options: CompareFilesOptions,
+  unreadable: boolean,
 ): DriftItem | undefined {
+  if (options.complete && sameCapture(e, o)) return undefined
   const checked = matcher.attributesOf(e.path)
   if (checked.has('type') && e.type !== undefined && o.type !== undefined && e.type !== o.type) {
     let severity = matcher.severityOf(e.path)
@@ -80,7 +109,6 @@ function compareEntry(
       severity,
     }
   }
-  const unreadable = options.unreadable?.has(e.path) ?? false
   const changed: string[] = []
   const expected: Record<string, unknown> = {}
   const actual: Record<string, unknown> = {}
@@ -93,7 +121,7 @@ function compareEntry(
       have ??= ''
     }
     if (want === undefined) continue // declared manifests leave attributes unchecked
-    if (have === undefined && unreadable) continue // reported as a probe error instead
+    if (have === undefined && unreadable) continue // what the probe could not read is a probe error, not drift
     if (!sameValue(want, have)) {
       changed.push(attribute)
       expected[attribute] = want === '' ? null : want
@@ -112,6 +140,23 @@ function compareEntry(
     actual,
     severity,
   }
+}
+
+/** The common case first: a captured entry observed exactly as recorded. */
+function sameCapture(e: FileEntry, o: FileEntry): boolean {
+  return (
+    e.sha256 === o.sha256 &&
+    e.mode === o.mode &&
+    e.size === o.size &&
+    e.type === o.type &&
+    e.uid === o.uid &&
+    e.gid === o.gid &&
+    e.target === o.target &&
+    e.caps === o.caps &&
+    e.mtime === o.mtime &&
+    e.xattrs === undefined &&
+    o.xattrs === undefined
+  )
 }
 
 /** setuid or setgid in a four-digit octal mode. */

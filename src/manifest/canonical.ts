@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto'
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
     if (value === undefined) throw new Error('canonicalJson: undefined has no JSON form')
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new Error('canonicalJson: non-finite number')
+    if (typeof value === 'number' && !Number.isFinite(value))
+      throw new Error('canonicalJson: non-finite number')
     return JSON.stringify(value)
   }
   if (Array.isArray(value)) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { describeZodError } from '../config/load.js'
@@ -26,20 +27,27 @@ export function encodeManifest(manifest: Manifest, file?: string): Buffer {
   return file?.endsWith('.gz') ? gzipSync(text) : Buffer.from(text)
 }
 
-const DIGEST_PREFIX = '{"digest":"sha256:'
+const DIGEST_PREFIX = Buffer.from('{"digest":"sha256:')
 
 /**
  * The digest of a manifest file's content when the file is exactly as `encodeManifest` wrote
  * it: sha256 over the bytes after the digest member. If that matches the recorded digest, the
  * bytes are the canonical form the capture hashed (anything else would be a sha256 collision).
+ * Hashes the bytes where they are: a manifest can be tens of megabytes.
  */
-function digestOfEncoded(text: string): { recorded: string; computed: string } | undefined {
-  if (!text.startsWith(DIGEST_PREFIX)) return undefined
+function digestOfEncoded(data: Buffer): { recorded: string; computed: string } | undefined {
+  if (!data.subarray(0, DIGEST_PREFIX.length).equals(DIGEST_PREFIX)) return undefined
   const end = DIGEST_PREFIX.length + 64
-  if (text.slice(end, end + 2) !== '",') return undefined
-  const recorded = text.slice(DIGEST_PREFIX.length - 7, end)
-  const body = `{${text.slice(end + 2).trimEnd()}`
-  return { recorded, computed: sha256Digest(body) }
+  if (data.toString('latin1', end, end + 2) !== '",') return undefined
+  let last = data.length
+  while (last > end && (data[last - 1] === 0x0a || data[last - 1] === 0x20 || data[last - 1] === 0x0d)) last--
+  const hash = createHash('sha256')
+    .update('{')
+    .update(data.subarray(end + 2, last))
+  return {
+    recorded: `sha256:${data.toString('latin1', DIGEST_PREFIX.length, end)}`,
+    computed: `sha256:${hash.digest('hex')}`,
+  }
 }
 
 export function writeManifest(file: string, manifest: Manifest): string {
@@ -79,6 +87,7 @@ export function readManifest(file: string): { manifest: Manifest; digest: string
       )
     }
   }
+  const fast = digestOfEncoded(data)
   const text = data.toString('utf8')
   let parsed: unknown
   try {
@@ -95,7 +104,6 @@ export function readManifest(file: string): { manifest: Manifest; digest: string
     })
   }
   const manifest = result.data
-  const fast = digestOfEncoded(text)
   // Hand-written or re-formatted manifests take the slow path: canonicalize, then hash.
   const digest = fast && fast.recorded === fast.computed ? fast.computed : digestOfParsed(parsed)
   if (manifest.digest !== undefined && manifest.digest !== digest) {

@@ -100,14 +100,14 @@ export const ManifestSchema = z.strictObject({
   digest: z.string().optional(),
   image: ImageRefSchema,
   policy: PolicySchema,
-  files: z.array(z.unknown()).transform((files, ctx) => {
+  files: z.custom<FileEntry[]>(Array.isArray, 'expected an array').superRefine((files, ctx) => {
     for (let i = 0; i < files.length; i++) {
       if (isValidFileEntry(files[i])) continue
       const result = FileEntrySchema.safeParse(files[i])
-      for (const issue of result.error?.issues ?? []) ctx.addIssue({ ...issue, path: [i, ...issue.path] } as never)
-      if (!result.success) return z.NEVER
+      for (const issue of result.error?.issues ?? [])
+        ctx.addIssue({ ...issue, path: [i, ...issue.path] } as never)
+      if (!result.success) return
     }
-    return files as FileEntry[]
   }),
   packages: z.array(z.record(z.string(), z.unknown())).default([]),
   config: z.array(z.strictObject({ key: z.string(), value: z.unknown() })).default([]),

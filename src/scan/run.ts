@@ -98,7 +98,9 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
       ? { errors: walk.errors.slice(0, MAX_LISTED_ERRORS), errorCount: walk.errors.length }
       : {}),
   }
-  if (cacheFile) saveStatCache(cacheFile, walk.digests)
+  // Nothing new learned from a loaded cache: it stays as it is (stale records never match).
+  if (cacheFile && !(walk.cache.state === 'loaded' && walk.freshDigests === 0))
+    saveStatCache(cacheFile, walk.digests)
 
   drift.sort(
     (a, b) =>
@@ -114,7 +116,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
       mode: options.mode,
       startedAt: startedAt.toISOString(),
       durationMs: Math.round(performance.now() - started),
-      files: walk.entries.length,
+      files: walk.files,
       bytesHashed: walk.bytesHashed,
       probes: [filesRun],
     },

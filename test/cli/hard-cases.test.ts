@@ -101,7 +101,7 @@ describe('symlinks are recorded, never followed', () => {
 
 describe('files that vanish or change during the walk', () => {
   test('a file gone between the listing and its stat is simply not there', () => {
-    const r = inspectFile(dir.path, { path: '/does/not/exist', want: WANT.sha256 }, StatCache.empty)
+    const r = inspectFile(dir.path, '/does/not/exist', WANT.sha256, StatCache.empty)
     expect(r.entry).toBeUndefined()
   })
 
@@ -115,7 +115,7 @@ describe('files that vanish or change during the walk', () => {
     ])
     await new Promise((resolve) => setTimeout(resolve, 300))
     try {
-      const r = inspectFile(dir.path, { path: '/growing', want: WANT.sha256 }, StatCache.empty)
+      const r = inspectFile(dir.path, '/growing', WANT.sha256, StatCache.empty)
       expect(r.error).toMatch(/changed while being read/)
       expect(r.entry?.sha256).toBeUndefined()
     } finally {

@@ -75,13 +75,17 @@ describe('quick mode', () => {
     const st = statSync(cat, { bigint: true })
     const cacheFile = join(state, readdirSync(state)[0] as string)
     const data = readFileSync(cacheFile)
+    // Record layout (src/probes/files/stat-cache.ts): 48-byte header, 96-byte records of u32
+    // words: dev hi/lo, ino hi/lo, size hi/lo, mtime sec hi/lo, mtime ns, ctime sec hi/lo, ctime ns.
     const HEADER = 48
-    const RECORD = 80
+    const RECORD = 96
     let forged = false
     for (let at = HEADER; at + RECORD <= data.length; at += RECORD) {
-      if (data.readBigUInt64LE(at + 8) !== st.ino) continue
-      data.writeBigUInt64LE(st.mtimeNs, at + 24)
-      data.writeBigUInt64LE(st.ctimeNs, at + 32)
+      if (data.readUInt32LE(at + 12) !== Number(st.ino)) continue
+      data.writeUInt32LE(Number(st.mtimeNs / 1_000_000_000n), at + 28)
+      data.writeUInt32LE(Number(st.mtimeNs % 1_000_000_000n), at + 32)
+      data.writeUInt32LE(Number(st.ctimeNs / 1_000_000_000n), at + 40)
+      data.writeUInt32LE(Number(st.ctimeNs % 1_000_000_000n), at + 44)
       forged = true
     }
     expect(forged).toBe(true)

@@ -104,9 +104,9 @@ describe('compareFiles', () => {
 
   test('added and removed files', () => {
     const items = compare([ls, conf], [conf, { ...ls, path: '/usr/bin/nc' }])
-    expect(items.map((i) => [i.change, i.subject, i.severity])).toEqual([
-      ['removed', '/usr/bin/ls', 'critical'],
+    expect(items.map((i) => [i.change, i.subject, i.severity]).sort()).toEqual([
       ['added', '/usr/bin/nc', 'critical'],
+      ['removed', '/usr/bin/ls', 'critical'],
     ])
   })
 

@@ -1,23 +1,14 @@
 import { createHash } from 'node:crypto'
-import {
-  type BigIntStats,
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readlinkSync,
-  readSync,
-} from 'node:fs'
+import { closeSync, constants, openSync, readlinkSync, readSync } from 'node:fs'
 import { describeSystemError, errnoCode } from '../../errors.js'
 import type { FileEntry } from '../../manifest/schema.js'
-import { xattr } from '../../native/xattr.js'
+import { errnoName, fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { decodeName } from '../../util/pathname.js'
 import { decodeCapabilities } from './caps.js'
-import { type FileJob, type FileResult, WANT } from './protocol.js'
-import { fileTypeOf, modeString, mtimeString, statKey } from './record.js'
+import { type FileResult, WANT } from './protocol.js'
+import { copyStat, entryFromStat, fileTypeOf, sameContentStat } from './record.js'
 import { joinRoot } from './root-path.js'
-import type { StatCache, StatIdentity } from './stat-cache.js'
+import type { StatCache } from './stat-cache.js'
 
 // 128 KiB: large enough that system calls are few, small enough that the hash reads it from cache.
 const READ_BUFFER = Buffer.allocUnsafe(128 << 10)
@@ -26,55 +17,53 @@ const ATTEMPTS = 3
 // O_NOATIME: an audit should not touch what it audits (refused for files we do not own: retried without).
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
 let noatime = constants.O_NOATIME ?? 0
+const before = new Float64Array(STAT_FIELDS)
+const after = new Float64Array(STAT_FIELDS)
+const single = new Float64Array(STAT_FIELDS)
+const ENOENT = 2
+const ENOTDIR = 20
+
+/** Records a path that has no stat yet: lstat it, then as `inspectEntry`. */
+export function inspectFile(rootDir: string, path: string, want: number, cache: StatCache): FileResult {
+  const errno = fsprobe.lstat(joinRoot(rootDir, path), single)
+  if (errno === ENOENT || errno === ENOTDIR) return { bytesHashed: 0 }
+  if (errno !== 0) return { entry: { path }, error: describeErrno(errno), bytesHashed: 0 }
+  return inspectEntry(rootDir, path, single, 0, want, cache)
+}
 
 /**
- * Records one non-directory file: lstat, link target, and for regular files the content digest
- * and capabilities. Never opens anything but a regular file. Runs inside a hash worker.
+ * Records one non-directory entry from its lstat (`s` at offset `o`): type, mode, owner, link
+ * target, and for regular files the content digest and capabilities, taken from the stat cache
+ * when the stat is unchanged. Never opens anything but a regular file.
  */
-export function inspectFile(rootDir: string, job: FileJob, cache: StatCache): FileResult {
-  const fsPath = joinRoot(rootDir, job.path)
-  let st: BigIntStats
-  try {
-    st = lstatSync(fsPath, { bigint: true })
-  } catch (error) {
-    const code = errnoCode(error)
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { bytesHashed: 0 }
-    return { entry: { path: job.path }, error: describeSystemError(error), bytesHashed: 0 }
-  }
-  const entry: FileEntry = baseEntry(job.path, st)
-  if (job.want & WANT.mtime) entry.mtime = mtimeString(st)
+export function inspectEntry(
+  rootDir: string,
+  path: string,
+  s: Float64Array,
+  o: number,
+  want: number,
+  cache: StatCache,
+): FileResult {
+  const entry = entryFromStat(path, s, o, (want & WANT.mtime) !== 0)
   if (entry.type === 'symlink') {
     try {
-      entry.target = decodeName(readlinkSync(fsPath, { encoding: 'buffer' }))
+      entry.target = decodeName(readlinkSync(joinRoot(rootDir, path), { encoding: 'buffer' }))
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return { bytesHashed: 0 }
       return { entry, error: describeSystemError(error), bytesHashed: 0 }
     }
     return { entry, bytesHashed: 0 }
   }
-  if (entry.type !== 'file' || (job.want & (WANT.sha256 | WANT.caps | WANT.xattrs)) === 0) {
+  if (entry.type !== 'file' || (want & (WANT.sha256 | WANT.caps | WANT.xattrs)) === 0) {
     return { entry, bytesHashed: 0 }
   }
-  const cached = (job.want & WANT.xattrs) === 0 ? cache.lookup(st) : undefined
+  const cached = (want & WANT.xattrs) === 0 ? cache.lookup(s, o) : undefined
   if (cached) {
-    if (job.want & WANT.sha256) entry.sha256 = cached.sha256
-    if (job.want & WANT.caps && cached.caps) entry.caps = cached.caps
-    return { entry, stat: identity(st), bytesHashed: 0 }
+    if (want & WANT.sha256) entry.sha256 = cached.sha256
+    if (want & WANT.caps && cached.caps) entry.caps = cached.caps
+    return { entry, stat: copyStat(s, o), cached: true, bytesHashed: 0 }
   }
-  return readContent(fsPath, entry, job.want)
-}
-
-function baseEntry(path: string, st: BigIntStats): FileEntry {
-  const mode = Number(st.mode)
-  const entry: FileEntry = {
-    path,
-    type: fileTypeOf(mode),
-    mode: modeString(mode),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-  }
-  if (entry.type === 'file') entry.size = Number(st.size)
-  return entry
+  return readContent(joinRoot(rootDir, path), entry, want)
 }
 
 function readContent(fsPath: string | Buffer, entry: FileEntry, want: number): FileResult {
@@ -91,26 +80,23 @@ function readContent(fsPath: string | Buffer, entry: FileEntry, want: number): F
       return { entry, error: describeSystemError(error), bytesHashed }
     }
     try {
-      const before = fstatSync(fd, { bigint: true })
-      if (fileTypeOf(Number(before.mode)) !== 'file') continue
+      if (fsprobe.fstat(fd, before) !== 0 || fileTypeOf(before[ST.mode] as number) !== 'file') continue
+      const size = before[ST.size] as number
       const hash = createHash('sha256')
-      for (;;) {
+      let total = 0
+      // Stop at the size fstat gave: the fstat after reading catches a file that grew meanwhile.
+      while (total < size) {
         const n = readSync(fd, READ_BUFFER, 0, READ_BUFFER.length, null)
         if (n === 0) break
         hash.update(READ_BUFFER.subarray(0, n))
-        bytesHashed += n
+        total += n
       }
-      const after = fstatSync(fd, { bigint: true })
-      if (statKey(before) !== statKey(after)) continue
-      const recorded: FileEntry = {
-        ...baseEntry(entry.path, after),
-        ...(entry.mtime ? { mtime: mtimeString(after) } : {}),
-      }
+      bytesHashed += total
+      if (fsprobe.fstat(fd, after) !== 0 || !sameContentStat(before, 0, after, 0)) continue
+      const recorded = entryFromStat(entry.path, after, 0, entry.mtime !== undefined)
       if (want & WANT.sha256) recorded.sha256 = hash.digest('hex')
-      const attrs = readAttributes(fd, want)
-      if (attrs.caps) recorded.caps = attrs.caps
-      if (attrs.xattrs) recorded.xattrs = attrs.xattrs
-      return { entry: recorded, stat: identity(after), bytesHashed }
+      readAttributes(fd, want, recorded)
+      return { entry: recorded, stat: copyStat(after, 0), bytesHashed }
     } catch (error) {
       return { entry, error: describeSystemError(error), bytesHashed }
     } finally {
@@ -133,24 +119,23 @@ function openNoFollow(fsPath: string | Buffer): number {
 }
 
 /** Reads extended attributes through the open descriptor: no second path lookup, no race. */
-function readAttributes(fd: number, want: number): { caps?: string; xattrs?: Record<string, string> } {
-  const out: { caps?: string; xattrs?: Record<string, string> } = {}
+function readAttributes(fd: number, want: number, entry: FileEntry): void {
   if (want & WANT.caps) {
-    const raw = xattr.get(fd, 'security.capability')
-    if (raw) out.caps = decodeCapabilities(raw)
+    const raw = fsprobe.getXattr(fd, 'security.capability')
+    if (raw) entry.caps = decodeCapabilities(raw)
   }
   if (want & WANT.xattrs) {
     const xattrs: Record<string, string> = {}
-    for (const name of xattr.list(fd).sort()) {
+    for (const name of fsprobe.listXattr(fd).sort()) {
       if (name === 'security.capability') continue
-      const value = xattr.get(fd, name)
+      const value = fsprobe.getXattr(fd, name)
       if (value) xattrs[name] = createHash('sha256').update(value).digest('hex')
     }
-    out.xattrs = xattrs
+    entry.xattrs = xattrs
   }
-  return out
 }
 
-function identity(st: BigIntStats): StatIdentity {
-  return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }
+export function describeErrno(errno: number): string {
+  const name = errnoName(errno)
+  return name === 'EACCES' || name === 'EPERM' ? 'permission denied' : name
 }

@@ -1,22 +1,19 @@
 import type { Policy } from '../../config/policy.js'
 import type { FileEntry } from '../../manifest/schema.js'
-import type { StatIdentity } from './stat-cache.js'
+import type { SharedCache } from './stat-cache.js'
 
 /** What a worker should record beyond type, mode and owner (bit flags). */
 export const WANT = { sha256: 1, caps: 2, xattrs: 4, mtime: 8 } as const
 
-export interface FileJob {
-  path: string
-  want: number
-}
-
 export interface FileResult {
   /** Absent when the file vanished between the directory listing and its stat. */
   entry?: FileEntry
-  /** The stat the digest belongs to, for the stat cache. */
-  stat?: StatIdentity
+  /** The stat the digest belongs to, for the stat cache (STAT_FIELDS doubles). */
+  stat?: Float64Array
   /** A reason the entry is incomplete (permission denied, kept changing while read). */
   error?: string
+  /** The digest came from the stat cache: the file was not read. */
+  cached?: true
   bytesHashed: number
 }
 
@@ -28,17 +25,19 @@ export interface ProbeError {
 export interface WorkerInit {
   rootDir: string
   files: Policy['files']
-  /** The stat cache to reuse digests from (quick mode). */
-  cacheFile?: string
+  /** The stat cache to reuse digests from (quick mode), loaded and checked by the main thread. */
+  cache?: SharedCache
 }
 
 /** A unit of walk work: list one directory, or inspect a batch of files split off a large one. */
-export type WalkJob = { kind: 'dir'; path: string; dev: string } | { kind: 'files'; paths: string[] }
+export type WalkJob =
+  | { kind: 'dir'; path: string; dev: number }
+  /** Files with their lstat results, STAT_FIELDS doubles each, in the same order. */
+  | { kind: 'files'; paths: string[]; stats: Float64Array }
 
 export type ToWorker = { type: 'job'; job: WalkJob } | { type: 'finish' }
 
 export type FromWorker =
-  | { type: 'ready'; cache: CacheStatus }
   | {
       type: 'done'
       /** Work split off this job, to be shared out. */
@@ -49,7 +48,13 @@ export type FromWorker =
       files: number
       bytesHashed: number
     }
-  | { type: 'result'; /** Stat cache records, encoded (see stat-cache.ts). */ digests: Uint8Array }
+  | {
+      type: 'result'
+      /** Stat cache records, encoded (see stat-cache.ts). */
+      digests: Uint8Array
+      /** How many of them were read now rather than found in the cache. */
+      fresh: number
+    }
 
 export type CacheStatus =
   | { state: 'absent' }

@@ -1,5 +1,11 @@
-import { type BigIntStats, constants } from 'node:fs'
+import { constants } from 'node:fs'
 import type { FileEntry, FileType } from '../../manifest/schema.js'
+import { ST, STAT_FIELDS } from '../../native/fsprobe.js'
+
+/*
+ * Records are made from stat results as the native helper returns them: STAT_FIELDS doubles
+ * per entry in a Float64Array, read at an offset (see src/native/fsprobe.c).
+ */
 
 /** The file type of a stat mode; never opens anything. */
 export function fileTypeOf(mode: number): FileType {
@@ -26,28 +32,46 @@ export function modeString(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, '0')
 }
 
-/** `seconds.nanoseconds`, exact, from a bigint stat. */
-export function mtimeString(st: BigIntStats): string {
-  const ns = st.mtimeNs
-  const s = ns / 1_000_000_000n
-  return `${s}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`
-}
-
-/** The identity of a file's content as far as stat can tell: device, inode, size, mtime and ctime in ns. */
-export function statKey(st: BigIntStats): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
-}
-
-/** A directory's record: type, mode and owner (its size says nothing about the image). */
-export function directoryEntry(path: string, st: BigIntStats, withMtime: boolean): FileEntry {
-  const mode = Number(st.mode)
+/** Type, mode and owner, and the size of a regular file (a directory's size says nothing of the image). */
+export function entryFromStat(path: string, s: Float64Array, o: number, withMtime: boolean): FileEntry {
+  const mode = s[o + ST.mode] as number
+  const type = fileTypeOf(mode)
   const entry: FileEntry = {
     path,
-    type: fileTypeOf(mode),
+    type,
     mode: modeString(mode),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
+    uid: s[o + ST.uid] as number,
+    gid: s[o + ST.gid] as number,
   }
-  if (withMtime) entry.mtime = mtimeString(st)
+  if (type === 'file') entry.size = s[o + ST.size] as number
+  if (withMtime) entry.mtime = mtimeString(s, o)
   return entry
+}
+
+/** `seconds.nanoseconds`, exact. */
+export function mtimeString(s: Float64Array, o: number): string {
+  return `${s[o + ST.mtimeSec]}.${String(s[o + ST.mtimeNsec]).padStart(9, '0')}`
+}
+
+/**
+ * Whether two stats are of the same content as far as stat can tell: device, inode, size,
+ * mtime and ctime (nanoseconds) all equal. ctime cannot be set from user space.
+ */
+export function sameContentStat(a: Float64Array, ao: number, b: Float64Array, bo: number): boolean {
+  for (let k = ST.size; k <= ST.ctimeNsec; k++) if (a[ao + k] !== b[bo + k]) return false
+  return true
+}
+
+export function isDirectoryMode(mode: number): boolean {
+  return (mode & constants.S_IFMT) === constants.S_IFDIR
+}
+
+/** The device of a stat as one number (exact: device numbers are far below 2^53). */
+export function deviceOf(s: Float64Array, o: number): number {
+  return (s[o + ST.devHi] as number) * 2 ** 32 + (s[o + ST.devLo] as number)
+}
+
+/** A copy of one stat result, to keep or send. */
+export function copyStat(s: Float64Array, o: number): Float64Array {
+  return s.slice(o, o + STAT_FIELDS)
 }

@@ -1,37 +1,36 @@
 import { createHash } from 'node:crypto'
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { errnoCode } from '../../errors.js'
+import { ST } from '../../native/fsprobe.js'
+import { writeFileAtomic } from '../../util/atomic.js'
 import type { CacheStatus } from './protocol.js'
 
 /*
  * The stat cache of quick scans. A file's content is known not to have changed while its
  * device, inode, size, mtime and ctime (in nanoseconds) are all the same: ctime cannot be set
- * from user space, so even a `touch -d` to an old time is seen. The cache maps (device, inode)
- * to that stat and the digest and capabilities read when the file had it.
+ * from user space, so even a `touch -d` back to the old time is seen. The cache maps
+ * (device, inode) to that stat and the digest and capabilities read when the file had it.
  *
  * Binary, so that loading it costs a read and a checksum, not a parse:
- *   magic "DWSC0001" | u32 count | u32 caps JSON length | sha256 of everything after it (32 B)
- *   count records of 80 bytes, sorted by (dev, ino):
- *     u64 dev | u64 ino | u64 size | u64 mtimeNs | u64 ctimeNs | u32 capsIndex+1 (0: none) |
- *     u32 reserved | 32 B sha256
+ *   magic "DWSC0002" | u32 count | u32 caps JSON length | sha256 of everything after it (32 B)
+ *   count records of 96 bytes, sorted by (dev, ino), each 16 little-endian u32 words
+ *     dev_hi dev_lo ino_hi ino_lo size_hi size_lo mtime_sec_hi mtime_sec_lo mtime_nsec
+ *     ctime_sec_hi ctime_sec_lo ctime_nsec caps_index+1 (0: none) 0 0 0
+ *   then the 32-byte sha256
  *   caps JSON: an array of capability strings
- * It is written to a temporary file, fsynced and renamed, so a reader sees the old or the
- * new cache, never half of one; a cache that fails any check is discarded, never trusted.
+ * It is written atomically (temporary file, fsync, rename) and readable by its owner only;
+ * a cache that fails any check is discarded, never trusted.
  */
-const MAGIC = Buffer.from('DWSC0001')
+const MAGIC = Buffer.from('DWSC0002')
 const HEADER = 8 + 4 + 4 + 32
-const RECORD = 80
+const RECORD = 96
+/** Record stride in 32-bit words. */
+const WORDS = RECORD / 4
 
-export interface StatIdentity {
-  dev: bigint
-  ino: bigint
-  size: bigint
-  mtimeNs: bigint
-  ctimeNs: bigint
-}
-
-export interface CacheRecord extends StatIdentity {
+export interface CacheRecord {
+  /** The file's stat, STAT_FIELDS doubles (see src/native/fsprobe.ts). */
+  stat: Float64Array
   sha256: string
   caps?: string
 }
@@ -41,37 +40,54 @@ export function statCacheFile(stateDir: string, rootDir: string, policyDigest: s
   return join(stateDir, `statcache-${id}.bin`)
 }
 
+/** The stat as the cache's first 12 words. */
+function statWords(s: Float64Array, o: number, out: Uint32Array, at: number): void {
+  const split = (value: number, k: number) => {
+    out[at + k] = Math.floor(value / 2 ** 32) >>> 0
+    out[at + k + 1] = value >>> 0
+  }
+  out[at] = s[o + ST.devHi] as number
+  out[at + 1] = s[o + ST.devLo] as number
+  out[at + 2] = s[o + ST.inoHi] as number
+  out[at + 3] = s[o + ST.inoLo] as number
+  split(s[o + ST.size] as number, 4)
+  split(s[o + ST.mtimeSec] as number, 6)
+  out[at + 8] = s[o + ST.mtimeNsec] as number
+  split(s[o + ST.ctimeSec] as number, 9)
+  out[at + 11] = s[o + ST.ctimeNsec] as number
+}
+
 /** A loaded cache: look a file up by its stat; a hit only when every field of the stat matches. */
 export class StatCache {
-  static readonly empty = new StatCache(new BigUint64Array(0), Buffer.alloc(0), [])
+  static readonly empty = new StatCache(new Uint32Array(0), Buffer.alloc(0), [])
+  private readonly probe = new Uint32Array(12)
 
   private constructor(
-    private readonly words: BigUint64Array,
+    private readonly words: Uint32Array,
     private readonly bytes: Buffer,
     private readonly caps: string[],
   ) {}
 
   get size(): number {
-    return this.words.length / (RECORD / 8)
+    return this.words.length / WORDS
   }
 
-  lookup(st: StatIdentity): { sha256: string; caps?: string } | undefined {
+  lookup(s: Float64Array, o: number): { sha256: string; caps?: string } | undefined {
+    const key = this.probe
+    statWords(s, o, key, 0)
     const w = this.words
-    const stride = RECORD / 8
     let lo = 0
     let hi = this.size - 1
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1
-      const at = mid * stride
-      const dev = w[at] as bigint
-      const ino = w[at + 1] as bigint
-      if (dev < st.dev || (dev === st.dev && ino < st.ino)) lo = mid + 1
-      else if (dev > st.dev || ino > st.ino) hi = mid - 1
+      const at = mid * WORDS
+      const order = compareWords(w, at, key, 0, 4)
+      if (order < 0) lo = mid + 1
+      else if (order > 0) hi = mid - 1
       else {
-        if (w[at + 2] !== st.size || w[at + 3] !== st.mtimeNs || w[at + 4] !== st.ctimeNs) return undefined
-        const offset = mid * RECORD
-        const capsIndex = this.bytes.readUInt32LE(offset + 40)
-        const sha256 = this.bytes.toString('hex', offset + 48, offset + 80)
+        if (compareWords(w, at + 4, key, 4, 8) !== 0) return undefined
+        const capsIndex = w[at + 12] as number
+        const sha256 = this.bytes.toString('hex', mid * RECORD + 64, mid * RECORD + 96)
         const caps = capsIndex ? this.caps[capsIndex - 1] : undefined
         return caps ? { sha256, caps } : { sha256 }
       }
@@ -79,15 +95,25 @@ export class StatCache {
     return undefined
   }
 
-  /** Reads and checks a cache file; anything wrong with it gives an empty cache and says why. */
-  static load(file: string | undefined): { cache: StatCache; status: CacheStatus } {
-    if (!file) return { cache: StatCache.empty, status: { state: 'absent' } }
+  /** A cache over checked bytes from `load` (shared between threads without a copy). */
+  static fromShared(shared: SharedCache | undefined): StatCache {
+    if (!shared) return StatCache.empty
+    const bytes = Buffer.from(shared.records)
+    return new StatCache(new Uint32Array(shared.records), bytes, shared.caps)
+  }
+
+  /**
+   * Reads and checks a cache file; anything wrong with it gives no cache and says why. The
+   * records are copied into shared memory, so every walk worker reads the one copy.
+   */
+  static load(file: string | undefined): { shared?: SharedCache; status: CacheStatus } {
+    if (!file) return { status: { state: 'absent' } }
     let data: Buffer
     try {
       data = readFileSync(file)
     } catch (error) {
       const code = errnoCode(error)
-      if (code === 'ENOENT') return { cache: StatCache.empty, status: { state: 'absent' } }
+      if (code === 'ENOENT') return { status: { state: 'absent' } }
       return discard(`cannot read: ${code ?? String(error)}`)
     }
     if (data.length < HEADER || !data.subarray(0, 8).equals(MAGIC))
@@ -105,46 +131,50 @@ export class StatCache {
     }
     if (!Array.isArray(caps) || !caps.every((c) => typeof c === 'string'))
       return discard('capabilities table is malformed')
-    // Copied to an aligned buffer: a BigUint64Array view needs an offset that is a multiple of 8.
-    const records = Buffer.alloc(count * RECORD)
-    data.copy(records, 0, HEADER, HEADER + count * RECORD)
-    const words = new BigUint64Array(records.buffer, records.byteOffset, (count * RECORD) / 8)
-    return { cache: new StatCache(words, records, caps), status: { state: 'loaded', entries: count } }
+    const records = new SharedArrayBuffer(count * RECORD)
+    data.copy(Buffer.from(records), 0, HEADER, HEADER + count * RECORD)
+    return { shared: { records, caps }, status: { state: 'loaded', entries: count } }
   }
 }
 
-function discard(reason: string): { cache: StatCache; status: CacheStatus } {
-  return { cache: StatCache.empty, status: { state: 'discarded', reason } }
+/** A checked cache's records and capability strings, as handed to the walk workers. */
+export interface SharedCache {
+  records: SharedArrayBuffer
+  caps: string[]
 }
 
-/**
- * Encodes records as the cache's record table (sorted when the cache is saved). Capability
- * strings are kept aside as a JSON table after the records and referenced by index.
- */
+function discard(reason: string): { status: CacheStatus } {
+  return { status: { state: 'discarded', reason } }
+}
+
+function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number, n: number): number {
+  for (let k = 0; k < n; k++) {
+    const x = a[ai + k] as number
+    const y = b[bi + k] as number
+    if (x !== y) return x < y ? -1 : 1
+  }
+  return 0
+}
+
+/** Encodes records as cache records (sorted and merged when the cache is saved). */
 export function encodeRecords(records: CacheRecord[]): Uint8Array {
-  const sorted = records
-  const body = Buffer.alloc(sorted.length * RECORD)
   const caps: string[] = []
-  let count = 0
-  for (const r of sorted) {
-    const at = count++ * RECORD
-    body.writeBigUInt64LE(r.dev, at)
-    body.writeBigUInt64LE(r.ino, at + 8)
-    body.writeBigUInt64LE(r.size, at + 16)
-    body.writeBigUInt64LE(r.mtimeNs, at + 24)
-    body.writeBigUInt64LE(r.ctimeNs, at + 32)
-    body.writeUInt32LE(r.caps ? caps.push(r.caps) : 0, at + 40)
-    body.write(r.sha256, at + 48, 'hex')
-  }
+  const body = Buffer.alloc(records.length * RECORD)
+  const words = new Uint32Array(body.buffer, body.byteOffset, records.length * WORDS)
+  records.forEach((r, i) => {
+    statWords(r.stat, 0, words, i * WORDS)
+    words[i * WORDS + 12] = r.caps ? caps.push(r.caps) : 0
+    body.write(r.sha256, i * RECORD + 64, 'hex')
+  })
   const trailer = Buffer.from(JSON.stringify(caps))
-  const out = new Uint8Array(4 + count * RECORD + trailer.length)
-  Buffer.from(out.buffer).writeUInt32LE(count, 0)
-  out.set(body.subarray(0, count * RECORD), 4)
-  out.set(trailer, 4 + count * RECORD)
+  const out = new Uint8Array(4 + body.length + trailer.length)
+  new DataView(out.buffer).setUint32(0, records.length, true)
+  out.set(body, 4)
+  out.set(trailer, 4 + body.length)
   return out
 }
 
-/** Merges encoded record tables (one per worker) and writes the cache atomically, owner-readable only. */
+/** Merges encoded record tables (one per worker) and writes the cache, owner-readable only. */
 export function saveStatCache(file: string, parts: Uint8Array[]): void {
   const records: Buffer[] = []
   const caps: string[] = []
@@ -154,16 +184,15 @@ export function saveStatCache(file: string, parts: Uint8Array[]): void {
     const partCaps = JSON.parse(buf.toString('utf8', 4 + count * RECORD)) as string[]
     for (let i = 0; i < count; i++) {
       const record = Buffer.from(buf.subarray(4 + i * RECORD, 4 + (i + 1) * RECORD))
-      const index = record.readUInt32LE(40)
-      if (index) record.writeUInt32LE(caps.push(partCaps[index - 1] as string), 40)
+      const index = record.readUInt32LE(48)
+      if (index) record.writeUInt32LE(caps.push(partCaps[index - 1] as string), 48)
       records.push(record)
     }
   }
-  // Two workers may both have seen one inode through two hard links: keep one record.
-  const keyed = records.map((r) => ({ dev: r.readBigUInt64LE(0), ino: r.readBigUInt64LE(8), r }))
-  keyed.sort(byIdentity)
+  // Sorted for binary search; hard links share an inode, so one record of it is kept.
+  const keyed = records.map((r) => ({ key: keyBytes(r), r })).sort((a, b) => Buffer.compare(a.key, b.key))
   const unique = keyed
-    .filter((k, i) => i === 0 || byIdentity(k, keyed[i - 1] as { dev: bigint; ino: bigint }) !== 0)
+    .filter((k, i) => i === 0 || !k.key.equals((keyed[i - 1] as { key: Buffer }).key))
     .map((k) => k.r)
   const payload = Buffer.concat([...unique, Buffer.from(JSON.stringify(caps))])
   const header = Buffer.alloc(HEADER)
@@ -172,19 +201,12 @@ export function saveStatCache(file: string, parts: Uint8Array[]): void {
   header.writeUInt32LE(payload.length - unique.length * RECORD, 12)
   createHash('sha256').update(payload).digest().copy(header, 16)
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-  const tmp = `${file}.${process.pid}.tmp`
-  const fd = openSync(tmp, 'w', 0o600)
-  try {
-    writeSync(fd, header)
-    writeSync(fd, payload)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, file)
+  writeFileAtomic(file, Buffer.concat([header, payload]), 0o600)
 }
 
-function byIdentity(a: { dev: bigint; ino: bigint }, b: { dev: bigint; ino: bigint }): number {
-  if (a.dev !== b.dev) return a.dev < b.dev ? -1 : 1
-  return a.ino < b.ino ? -1 : a.ino > b.ino ? 1 : 0
+/** The (dev, ino) words of a record as big-endian bytes, so that byte order is numeric order. */
+function keyBytes(record: Buffer): Buffer {
+  const out = Buffer.alloc(16)
+  for (let k = 0; k < 4; k++) out.writeUInt32BE(record.readUInt32LE(k * 4), k * 4)
+  return out
 }

@@ -1,18 +1,21 @@
-import { type BigIntStats, lstatSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { PathMatcher } from '../../config/path-matcher.js'
 import type { Policy } from '../../config/policy.js'
-import { describeSystemError, errnoCode } from '../../errors.js'
 import type { FileEntry } from '../../manifest/schema.js'
+import { fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
+import { describeErrno } from './inspect.js'
 import type { CacheStatus, FromWorker, ProbeError, ToWorker, WalkJob, WorkerInit } from './protocol.js'
-import { directoryEntry } from './record.js'
+import { deviceOf, entryFromStat, isDirectoryMode } from './record.js'
 import { joinRoot } from './root-path.js'
+import { StatCache } from './stat-cache.js'
 
 export type { ProbeError } from './protocol.js'
 
 // Jobs queued per worker: enough to hide the round trip to this thread.
 const JOBS_IN_FLIGHT_PER_WORKER = 4
+const ENOENT = 2
+const ENOTDIR = 20
 
 export interface WalkProgress {
   files: number
@@ -26,16 +29,25 @@ export interface WalkOptions {
   cacheFile?: string
   workers?: number
   onProgress?: (progress: WalkProgress) => void
+  /**
+   * Takes the entries as they are recorded, with the errors of the same paths; when given,
+   * the walk keeps none of them (a scan compares them as they come, a capture keeps them).
+   */
+  onEntries?: (entries: FileEntry[], errors: ProbeError[]) => void
 }
 
 export interface WalkResult {
-  /** Every recorded entry, in no particular order (sort them when the order matters). */
+  /** Every recorded entry, in no particular order; empty when `onEntries` took them. */
   entries: FileEntry[]
+  /** How many entries were recorded. */
+  files: number
   errors: ProbeError[]
   bytesHashed: number
   cache: CacheStatus
   /** Digests to remember for the next quick scan, encoded for saveStatCache. */
   digests: Uint8Array[]
+  /** How many digests were read now rather than found in the stat cache. */
+  freshDigests: number
 }
 
 /**
@@ -48,31 +60,53 @@ export interface WalkResult {
 export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
   const { rootDir, policy } = options
   const matcher = new PathMatcher(policy.files)
-  const result: WalkResult = { entries: [], errors: [], bytesHashed: 0, cache: { state: 'absent' }, digests: [] }
+  const result: WalkResult = {
+    entries: [],
+    errors: [],
+    bytesHashed: 0,
+    cache: { state: 'absent' },
+    digests: [],
+    freshDigests: 0,
+    files: 0,
+  }
   const queue: WalkJob[] = []
 
   for (const start of matcher.walkStarts) {
-    let st: BigIntStats
-    try {
-      st = lstatSync(joinRoot(rootDir, start), { bigint: true })
-    } catch (error) {
-      const code = errnoCode(error)
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') result.errors.push({ subject: start, message: describeSystemError(error) })
+    const st = new Float64Array(STAT_FIELDS)
+    const errno = fsprobe.lstat(joinRoot(rootDir, start), st)
+    if (errno !== 0) {
+      if (errno !== ENOENT && errno !== ENOTDIR)
+        result.errors.push({ subject: start, message: describeErrno(errno) })
       continue
     }
-    if (!st.isDirectory()) {
-      if (matcher.records(start)) queue.push({ kind: 'files', paths: [start] })
+    if (!isDirectoryMode(st[ST.mode] as number)) {
+      if (matcher.records(start)) queue.push({ kind: 'files', paths: [start], stats: st })
       continue
     }
-    if (matcher.records(start)) result.entries.push(directoryEntry(start, st, matcher.attributesOf(start).has('mtime')))
-    queue.push({ kind: 'dir', path: start, dev: String(st.dev) })
+    if (matcher.records(start)) {
+      const entry = entryFromStat(start, st, 0, matcher.attributesOf(start).has('mtime'))
+      if (options.onEntries) options.onEntries([entry], [])
+      else result.entries.push(entry)
+      result.files++
+    }
+    queue.push({ kind: 'dir', path: start, dev: deviceOf(st, 0) })
   }
 
-  const init: WorkerInit = { rootDir, files: policy.files, ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) }
+  const { shared, status } = StatCache.load(options.cacheFile)
+  result.cache = status
+  const init: WorkerInit = { rootDir, files: policy.files, ...(shared ? { cache: shared } : {}) }
   const size = Math.max(1, options.workers ?? availableParallelism())
-  const workers = Array.from({ length: size }, () => new Worker(workerUrl(), { workerData: init }))
+  const workers = Array.from(
+    { length: size },
+    () =>
+      new Worker(workerUrl(), {
+        workerData: init,
+        // A small young generation keeps each worker's memory flat; its garbage is short-lived.
+        resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      }),
+  )
   try {
-    await runWorkers(workers, queue, result, options.onProgress)
+    await runWorkers(workers, queue, result, options)
   } finally {
     await Promise.all(workers.map((w) => w.terminate()))
   }
@@ -85,7 +119,7 @@ function runWorkers(
   workers: Worker[],
   queue: WalkJob[],
   result: WalkResult,
-  onProgress: ((p: WalkProgress) => void) | undefined,
+  { onProgress, onEntries }: Pick<WalkOptions, 'onProgress' | 'onEntries'>,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const inFlight = workers.map(() => 0)
@@ -116,22 +150,24 @@ function runWorkers(
     workers.forEach((worker, i) => {
       worker.on('error', fail)
       worker.on('exit', (code) => {
-        if (!finishing || finished < workers.length) fail(new Error(`walk worker exited with code ${code} before finishing`))
+        if (!finishing || finished < workers.length)
+          fail(new Error(`walk worker exited with code ${code} before finishing`))
       })
       worker.on('message', (message: FromWorker) => {
-        if (message.type === 'ready') {
-          // Every worker loads the same cache file; one status speaks for all.
-          result.cache = message.cache
-        } else if (message.type === 'done') {
+        if (message.type === 'done') {
           inFlight[i] = (inFlight[i] as number) - 1
           queue.push(...message.jobs)
           pump()
-          for (const entry of JSON.parse(message.entries) as FileEntry[]) result.entries.push(entry)
+          const entries = JSON.parse(message.entries) as FileEntry[]
+          if (onEntries) onEntries(entries, message.errors)
+          else for (const entry of entries) result.entries.push(entry)
           for (const error of message.errors) result.errors.push(error)
+          result.files += message.files
           result.bytesHashed += message.bytesHashed
-          onProgress?.({ files: result.entries.length, bytesHashed: result.bytesHashed })
+          onProgress?.({ files: result.files, bytesHashed: result.bytesHashed })
         } else {
           result.digests.push(message.digests)
+          result.freshDigests += message.fresh
           finished++
           if (finished === workers.length) resolve()
         }

@@ -1,1 +1,0 @@
-cmd_Release/driftwatch_xattr.node := ln -f "Release/obj.target/driftwatch_xattr.node" "Release/driftwatch_xattr.node" 2>/dev/null || (rm -rf "Release/driftwatch_xattr.node" && cp -af "Release/obj.target/driftwatch_xattr.node" "Release/driftwatch_xattr.node")

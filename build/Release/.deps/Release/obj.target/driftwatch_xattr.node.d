@@ -1,1 +1,0 @@
-cmd_Release/obj.target/driftwatch_xattr.node := g++ -o Release/obj.target/driftwatch_xattr.node -shared -pthread -rdynamic -m64  -Wl,-soname=driftwatch_xattr.node -Wl,--start-group Release/obj.target/driftwatch_xattr/src/native/xattr.o -Wl,--end-group 
