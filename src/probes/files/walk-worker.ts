@@ -122,7 +122,8 @@ function listDirectory(
   for (let i = FILES_PER_JOB; i < files.length; i += FILES_PER_JOB) {
     const part = files.slice(i, i + FILES_PER_JOB)
     const partStats = new Float64Array(part.length * STAT_FIELDS)
-    for (const [k, f] of part.entries()) partStats.set(stats.subarray(f.o, f.o + STAT_FIELDS), k * STAT_FIELDS)
+    for (const [k, f] of part.entries())
+      partStats.set(stats.subarray(f.o, f.o + STAT_FIELDS), k * STAT_FIELDS)
     jobs.push({ kind: 'files', paths: part.map((f) => f.path), stats: partStats })
   }
   let bytes = 0
