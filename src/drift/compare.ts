@@ -171,9 +171,11 @@ function gainsPrivilege(e: FileEntry, o: FileEntry): boolean {
   return o.caps !== undefined && o.caps !== e.caps
 }
 
-function sameValue(a: unknown, b: unknown): boolean {
+/** Deep equality of JSON values. */
+export function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
   const ka = Object.keys(a)
   const kb = Object.keys(b)
   if (ka.length !== kb.length) return false

@@ -1,0 +1,150 @@
+import { describe, expect, test } from 'vitest'
+import { loadPolicy } from '../../src/config/policy.js'
+import { compareConfig } from '../../src/drift/config.js'
+import { attributeFileChanges, comparePackages } from '../../src/drift/packages.js'
+import type { PackageRecord } from '../../src/probes/types.js'
+import type { DriftItem } from '../../src/protocol/report.js'
+
+const deb = (name: string, version: string, extra: Partial<PackageRecord> = {}): PackageRecord => ({
+  manager: 'deb',
+  name,
+  arch: 'amd64',
+  version,
+  ...extra,
+})
+
+describe('comparePackages', () => {
+  test.each([
+    { name: 'unchanged', observed: [deb('bash', '5.2')], changes: [] },
+    {
+      name: 'added',
+      observed: [deb('bash', '5.2'), deb('curl', '7.88')],
+      changes: [['added', 'deb:curl:amd64']],
+    },
+    { name: 'removed', observed: [], changes: [['removed', 'deb:bash:amd64']] },
+    { name: 'upgraded', observed: [deb('bash', '5.3')], changes: [['modified', 'deb:bash:amd64']] },
+    {
+      name: 'half-installed',
+      observed: [deb('bash', '5.2', { state: 'half-installed' })],
+      changes: [['modified', 'deb:bash:amd64']],
+    },
+  ])('$name', ({ observed, changes }) => {
+    const items = comparePackages([deb('bash', '5.2')], observed, 'high', { complete: true })
+    expect(items.map((i) => [i.change, i.subject])).toEqual(changes)
+  })
+
+  test('a version change names both versions', () => {
+    const [item] = comparePackages([deb('bash', '5.2')], [deb('bash', '5.3')], 'high', { complete: true })
+    expect(item).toMatchObject({
+      attributes: ['version'],
+      expected: { version: '5.2' },
+      actual: { version: '5.3' },
+      severity: 'high',
+    })
+  })
+
+  test('several packages under one subject compare as a version list', () => {
+    const kernel = (v: string): PackageRecord => ({
+      manager: 'rpm',
+      name: 'kernel',
+      arch: 'x86_64',
+      version: v,
+    })
+    expect(
+      comparePackages([kernel('5.14-1'), kernel('5.14-2')], [kernel('5.14-2'), kernel('5.14-1')], 'high', {
+        complete: true,
+      }),
+    ).toEqual([])
+    const [item] = comparePackages([kernel('5.14-1')], [kernel('5.14-1'), kernel('5.14-3')], 'high', {
+      complete: true,
+    })
+    expect(item?.actual).toEqual({ version: '5.14-1, 5.14-3' })
+  })
+
+  test('a declared manifest leaves unstated packages unchecked', () => {
+    expect(
+      comparePackages([deb('bash', '5.2')], [deb('bash', '5.2'), deb('curl', '1')], 'high', {
+        complete: false,
+      }),
+    ).toEqual([])
+  })
+})
+
+describe('attributeFileChanges', () => {
+  test('file changes of a changed package name it; others do not', () => {
+    const items: DriftItem[] = [
+      { kind: 'package', change: 'added', subject: 'deb:curl:amd64', severity: 'high' },
+      { kind: 'file', change: 'added', subject: '/usr/bin/curl', severity: 'critical' },
+      { kind: 'file', change: 'modified', subject: '/usr/bin/ls', severity: 'critical' },
+      { kind: 'file', change: 'removed', subject: '/usr/share/doc/old/README', severity: 'low' },
+    ]
+    attributeFileChanges(items, {
+      observed: new Map([
+        ['/usr/bin/curl', 'deb:curl:amd64'],
+        ['/usr/bin/ls', 'deb:coreutils:amd64'],
+      ]),
+      expected: new Map([['/usr/share/doc/old/README', 'deb:curl:amd64']]),
+    })
+    expect(items.map((i) => i.package)).toEqual([undefined, 'deb:curl:amd64', undefined, 'deb:curl:amd64'])
+  })
+})
+
+describe('compareConfig', () => {
+  const policy = loadPolicy().config
+  test.each([
+    {
+      name: 'a sysctl changed',
+      observed: [{ key: 'sysctl:net.ipv4.ip_forward', value: '1' }],
+      change: ['modified', 'sysctl:net.ipv4.ip_forward', 'high'],
+    },
+    {
+      name: 'a user added',
+      observed: [
+        { key: 'sysctl:net.ipv4.ip_forward', value: '0' },
+        { key: 'user:mallory', value: { uid: 0 } },
+      ],
+      change: ['added', 'user:mallory', 'critical'],
+    },
+    { name: 'a key gone', observed: [], change: ['removed', 'sysctl:net.ipv4.ip_forward', 'high'] },
+  ])('$name', ({ observed, change }) => {
+    const items = compareConfig([{ key: 'sysctl:net.ipv4.ip_forward', value: '0' }], observed, policy, {
+      complete: true,
+    })
+    expect(items.map((i) => [i.change, i.subject, i.severity])).toEqual([change])
+  })
+
+  test('live-only keys in incomplete namespaces and ignored keys are not drift', () => {
+    const observed = [
+      { key: 'sysctl:kernel.kptr_restrict', value: '1' },
+      { key: 'os:kernel.release', value: '6.1.0' },
+      { key: 'os:listening', value: ['tcp:0.0.0.0:22'] },
+    ]
+    expect(compareConfig([{ key: 'os:listening', value: [] }], observed, policy, { complete: true })).toEqual(
+      [],
+    )
+  })
+
+  test('values compare deeply', () => {
+    const user = { uid: 33, gid: 33, home: '/var/www', shell: '/usr/sbin/nologin' }
+    expect(
+      compareConfig(
+        [{ key: 'user:www-data', value: user }],
+        [{ key: 'user:www-data', value: { ...user } }],
+        policy,
+        { complete: true },
+      ),
+    ).toEqual([])
+    const [item] = compareConfig(
+      [{ key: 'user:www-data', value: user }],
+      [{ key: 'user:www-data', value: { ...user, shell: '/bin/bash' } }],
+      policy,
+      { complete: true },
+    )
+    expect(item).toMatchObject({
+      change: 'modified',
+      expected: user,
+      actual: { shell: '/bin/bash' },
+      severity: 'critical',
+    })
+  })
+})
