@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest'
-import type { Policy } from '../../src/config/policy.js'
+import { type Policy, PolicySchema } from '../../src/config/policy.js'
 import { compareFiles, summarize } from '../../src/drift/compare.js'
 import type { FileEntry } from '../../src/manifest/schema.js'
 
-const policy: Policy = {
+const policy: Policy = PolicySchema.parse({
   schema: 'driftwatch.policy/v1',
   files: {
     include: ['/**'],
@@ -17,7 +17,7 @@ const policy: Policy = {
       { match: ['/var/touchy/**'], severity: 'low', attributes: ['type', 'mtime'] },
     ],
   },
-}
+})
 
 const ls: FileEntry = {
   path: '/usr/bin/ls',
