@@ -182,8 +182,8 @@ export function sameValue(a: unknown, b: unknown): boolean {
   return ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
 }
 
-function withoutPath(entry: FileEntry): Omit<FileEntry, 'path'> {
-  const { path: _path, ...rest } = entry
+function withoutPath(entry: FileEntry): Omit<FileEntry, 'path' | 'package'> {
+  const { path: _path, package: _package, ...rest } = entry
   return rest
 }
 

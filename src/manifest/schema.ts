@@ -33,8 +33,18 @@ export const FileEntrySchema = z.strictObject({
   xattrs: z.record(z.string(), z.string()).optional(),
   /** Modification time, "seconds.nanoseconds" since the epoch; recorded only where a rule asks. */
   mtime: z.string().optional(),
+  /** The package that owns the file (`deb:curl:amd64`), by the package manager's file lists. */
+  package: z.string().optional(),
 })
 export type FileEntry = z.infer<typeof FileEntrySchema>
+
+export const PackageRecordSchema = z.strictObject({
+  manager: z.enum(['deb', 'rpm', 'apk']),
+  name: z.string().min(1),
+  arch: z.string(),
+  version: z.string(),
+  state: z.string().optional(),
+})
 
 export const ImageRefSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" or "-"'),
@@ -78,6 +88,7 @@ export function isValidFileEntry(value: unknown): value is FileEntry {
       case 'target':
       case 'caps':
       case 'mtime':
+      case 'package':
         if (typeof v !== 'string') return false
         break
       case 'xattrs':
@@ -109,8 +120,15 @@ export const ManifestSchema = z.strictObject({
       if (!result.success) return
     }
   }),
-  packages: z.array(z.record(z.string(), z.unknown())).default([]),
-  config: z.array(z.strictObject({ key: z.string(), value: z.unknown() })).default([]),
+  packages: z.array(PackageRecordSchema).default([]),
+  config: z
+    .array(
+      z.strictObject({
+        key: z.string().regex(/^[a-z]+:.+/, 'expected <namespace>:<name>'),
+        value: z.unknown(),
+      }),
+    )
+    .default([]),
 })
 export type Manifest = z.output<typeof ManifestSchema>
 

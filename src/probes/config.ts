@@ -1,9 +1,12 @@
+import type { Policy } from '../config/policy.js'
+import type { ProbeRun } from '../protocol/report.js'
 import { accountsProbe } from './accounts.js'
 import { osProbe } from './os.js'
+import { runProbe } from './packages.js'
 import { sshdProbe } from './sshd.js'
 import { sysctlProbe } from './sysctl.js'
 import { systemdProbe } from './systemd.js'
-import type { ConfigEntry, Probe } from './types.js'
+import type { ConfigEntry, Probe, ProbeContext } from './types.js'
 
 export { accountsProbe, osProbe, sshdProbe, sysctlProbe, systemdProbe }
 
@@ -18,3 +21,37 @@ export const configProbes: Probe<ConfigEntry[]>[] = [
   sshdProbe,
   osProbe,
 ]
+
+/** The namespaces each configuration probe yields. */
+const PROBE_NAMESPACES: Record<string, readonly string[]> = {
+  sysctl: ['sysctl'],
+  systemd: ['systemd'],
+  accounts: ['user', 'group'],
+  sshd: ['sshd'],
+  os: ['os'],
+}
+
+/**
+ * Runs the configuration probes for the namespaces the policy fingerprints and returns their
+ * keys sorted. A probe that fails is reported in its run and yields nothing; the rest go on.
+ */
+export async function collectConfig(
+  context: ProbeContext,
+  policy: Policy['config'],
+): Promise<{ entries: ConfigEntry[]; runs: ProbeRun[] }> {
+  const wanted = new Set(Object.keys(policy.namespaces))
+  const entries: ConfigEntry[] = []
+  const runs: ProbeRun[] = []
+  for (const probe of configProbes) {
+    const namespaces = PROBE_NAMESPACES[probe.name] ?? [probe.name]
+    if (!namespaces.some((n) => wanted.has(n))) continue
+    runs.push(
+      await runProbe(probe, context, (found) => {
+        for (const entry of found)
+          if (wanted.has(entry.key.slice(0, entry.key.indexOf(':')))) entries.push(entry)
+      }),
+    )
+  }
+  entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  return { entries, runs }
+}

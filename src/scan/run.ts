@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import type { Policy } from '../config/policy.js'
-import { compareFiles, severityRank, summarize } from '../drift/compare.js'
+import { FileComparer, severityRank, summarize } from '../drift/compare.js'
+import { compareConfig } from '../drift/config.js'
+import { attributeFileChanges, comparePackages } from '../drift/packages.js'
 import { digestOf } from '../manifest/canonical.js'
 import { MANIFEST_SCHEMA, type Manifest } from '../manifest/schema.js'
+import { collectConfig } from '../probes/config.js'
 import { saveStatCache, statCacheFile } from '../probes/files/stat-cache.js'
 import { byPath, type ProbeError, type WalkProgress, walkFiles } from '../probes/files/walk.js'
-import { type ProbeRun, REPORT_SCHEMA, type Report } from '../protocol/report.js'
+import { collectPackages, packageOwners } from '../probes/packages.js'
+import type { ProbeContext } from '../probes/types.js'
+import { type DriftItem, type ProbeRun, REPORT_SCHEMA, type Report } from '../protocol/report.js'
 import { hostIdentity } from './root.js'
 
 /** Probe errors listed in a report; the rest are counted. */
@@ -25,29 +30,52 @@ export interface CaptureResult {
   files: number
   bytesHashed: number
   errors: ProbeError[]
+  /** Package and configuration probes, with any that failed. */
+  runs: ProbeRun[]
 }
 
-/** Records an image: walks its root by the policy and returns the manifest (not yet written). */
+/**
+ * Records an image: its files by the policy, its packages and its configuration keys, and
+ * returns the manifest (not yet written). Each file owned by a package names it, so a scan
+ * can tell a package's files from tampering.
+ */
 export async function captureManifest(options: CaptureOptions): Promise<CaptureResult> {
   const now = options.now ?? (() => new Date())
+  const { rootDir, policy } = options
+  const context = probeContext(rootDir)
   const walk = await walkFiles({
-    rootDir: options.rootDir,
-    policy: options.policy,
+    rootDir,
+    policy,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   })
+  const inventory = await collectPackages(context, policy.packages)
+  const config = await collectConfig(context, policy.config)
+  if (inventory.packages.length > 0) {
+    const owners = packageOwners(context, policy.packages)
+    for (const entry of walk.entries) {
+      const owner = owners.get(entry.path)
+      if (owner) entry.package = owner
+    }
+  }
   const manifest: Manifest = {
     schema: MANIFEST_SCHEMA,
     image: {
       ...options.image,
       capturedAt: now().toISOString(),
-      source: { root: options.rootDir, ...options.source },
+      source: { root: rootDir, ...options.source },
     },
-    policy: options.policy,
+    policy,
     files: walk.entries.sort(byPath),
-    packages: [],
-    config: [],
+    packages: inventory.packages,
+    config: config.entries,
   }
-  return { manifest, files: walk.entries.length, bytesHashed: walk.bytesHashed, errors: walk.errors }
+  return {
+    manifest,
+    files: walk.files,
+    bytesHashed: walk.bytesHashed,
+    errors: walk.errors,
+    runs: [...inventory.runs, ...config.runs],
+  }
 }
 
 export interface ScanOptions {
@@ -68,32 +96,36 @@ export interface ScanResult {
   cache: string
 }
 
-/** Fingerprints a host against a manifest and returns the drift report. */
+/**
+ * Fingerprints a host against a manifest and returns the drift report: files (compared as
+ * the walk yields them), packages and configuration keys. A probe that fails is reported in
+ * `scan.probes` and never voids the rest.
+ */
 export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   const now = options.now ?? (() => new Date())
   const startedAt = now()
   const started = performance.now()
-  const { manifest } = options
-  const cacheFile = options.stateDir
-    ? statCacheFile(options.stateDir, options.rootDir, digestOf(manifest.policy))
-    : undefined
+  const { manifest, rootDir } = options
+  const { policy } = manifest
+  const context = probeContext(rootDir)
+  const complete = !isDeclared(manifest)
+  const cacheFile = options.stateDir ? statCacheFile(options.stateDir, rootDir, digestOf(policy)) : undefined
 
-  const filesStarted = performance.now()
+  const comparer = new FileComparer(manifest.files, policy, { complete })
   const walk = await walkFiles({
-    rootDir: options.rootDir,
-    policy: manifest.policy,
+    rootDir,
+    policy,
     ...(options.mode === 'quick' && cacheFile ? { cacheFile } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  })
-  const unreadable = new Set(walk.errors.map((e) => e.subject))
-  const drift = compareFiles(manifest.files, walk.entries, manifest.policy, {
-    complete: !isDeclared(manifest),
-    unreadable,
+    onEntries: (entries, errors) => {
+      const unreadable = new Set(errors.map((e) => e.subject))
+      for (const entry of entries) comparer.observe(entry, unreadable.has(entry.path))
+    },
   })
   const filesRun: ProbeRun = {
     name: 'files',
     ok: true,
-    durationMs: Math.round(performance.now() - filesStarted),
+    durationMs: Math.round(performance.now() - started),
     ...(walk.errors.length
       ? { errors: walk.errors.slice(0, MAX_LISTED_ERRORS), errorCount: walk.errors.length }
       : {}),
@@ -102,15 +134,29 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   if (cacheFile && !(walk.cache.state === 'loaded' && walk.freshDigests === 0))
     saveStatCache(cacheFile, walk.digests)
 
+  const inventory = await collectPackages(context, policy.packages)
+  const config = await collectConfig(context, policy.config)
+  const drift: DriftItem[] = [
+    ...comparePackages(manifest.packages, inventory.packages, policy.packages.severity, { complete }),
+    ...comparer.finish(),
+    ...compareConfig(manifest.config, config.entries, policy.config, { complete }),
+  ]
+  if (drift.some((item) => item.kind === 'package')) {
+    const expectedOwners = new Map<string, string>()
+    for (const f of manifest.files) if (f.package) expectedOwners.set(f.path, f.package)
+    attributeFileChanges(drift, {
+      observed: packageOwners(context, policy.packages),
+      expected: expectedOwners,
+    })
+  }
   drift.sort(
-    (a, b) =>
-      severityRank(a.severity) - severityRank(b.severity) ||
-      (a.subject < b.subject ? -1 : a.subject > b.subject ? 1 : 0),
+    (a, b) => severityRank(a.severity) - severityRank(b.severity) || compareText(a.subject, b.subject),
   )
+
   const report: Report = {
     schema: REPORT_SCHEMA,
     reportId: randomUUID(),
-    host: { ...hostIdentity(options.rootDir), labels: options.labels ?? {} },
+    host: { ...hostIdentity(rootDir), labels: options.labels ?? {} },
     image: { id: manifest.image.id, version: manifest.image.version, manifestDigest: options.manifestDigest },
     scan: {
       mode: options.mode,
@@ -118,7 +164,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
       durationMs: Math.round(performance.now() - started),
       files: walk.files,
       bytesHashed: walk.bytesHashed,
-      probes: [filesRun],
+      probes: [filesRun, ...inventory.runs, ...config.runs],
     },
     drift,
     summary: summarize(drift),
@@ -130,4 +176,13 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
 /** A manifest written by hand or imported states only some attributes: absent means unchecked. */
 export function isDeclared(manifest: Manifest): boolean {
   return manifest.image.source?.declared === true
+}
+
+/** Every host read goes through the root; `/` is the running system, so live values may be read too. */
+function probeContext(rootDir: string): ProbeContext {
+  return { rootDir, live: rootDir === '/' }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }

@@ -1,0 +1,108 @@
+import type { Policy } from '../config/policy.js'
+import type { ProbeRun } from '../protocol/report.js'
+import { apkProbe, readApkInstalled } from './apk.js'
+import { dpkgFileListPath, dpkgProbe, parseDpkgList, readDpkgDatabase } from './dpkg.js'
+import { readRpmDatabase, rpmProbe } from './rpm.js'
+import {
+  type PackageManager,
+  type PackageRecord,
+  type Probe,
+  type ProbeContext,
+  packageSubject,
+  readRootText,
+} from './types.js'
+
+/** The package probes, one per package manager, in the order they run. */
+export const packageProbes: { manager: PackageManager; probe: Probe<PackageRecord[]> }[] = [
+  { manager: 'deb', probe: dpkgProbe },
+  { manager: 'rpm', probe: rpmProbe },
+  { manager: 'apk', probe: apkProbe },
+]
+
+export interface PackageInventory {
+  packages: PackageRecord[]
+  runs: ProbeRun[]
+}
+
+/**
+ * Runs the package probes the policy names. A manager whose database is absent yields no
+ * packages; one whose database cannot be read fails alone (its run says why), never the scan.
+ */
+export async function collectPackages(
+  context: ProbeContext,
+  policy: Policy['packages'],
+): Promise<PackageInventory> {
+  const packages: PackageRecord[] = []
+  const runs: ProbeRun[] = []
+  for (const { manager, probe } of packageProbes) {
+    if (!policy.managers.includes(manager)) continue
+    runs.push(await runProbe(probe, context, (found) => packages.push(...found)))
+  }
+  packages.sort((a, b) => compare(packageSubject(a), packageSubject(b)) || compare(a.version, b.version))
+  return { packages, runs }
+}
+
+/**
+ * Which package owns each path, by the package managers' own file lists: path -> subject
+ * (`deb:curl:amd64`). Directories shared by many packages are left out: they belong to none.
+ */
+export function packageOwners(context: ProbeContext, policy: Policy['packages']): Map<string, string> {
+  const owners = new Map<string, string>()
+  const shared = new Set<string>()
+  const own = (path: string, subject: string) => {
+    if (shared.has(path)) return
+    const previous = owners.get(path)
+    if (previous !== undefined && previous !== subject) {
+      owners.delete(path)
+      shared.add(path)
+    } else {
+      owners.set(path, subject)
+    }
+  }
+  if (policy.managers.includes('deb')) {
+    for (const entry of readDpkgDatabase(context.rootDir)?.entries ?? []) {
+      const list = dpkgFileListPath(entry.name, entry.arch, context.rootDir)
+      if (!list) continue
+      const subject = packageSubject(entry)
+      for (const path of parseDpkgList(readRootText(context.rootDir, list) ?? '')) own(path, subject)
+    }
+  }
+  if (policy.managers.includes('rpm')) {
+    try {
+      for (const [subject, files] of readRpmDatabase(context).files)
+        for (const f of files) own(f.path, subject)
+    } catch {
+      // An unreadable rpm database is reported by the rpm probe; attribution goes without it.
+    }
+  }
+  if (policy.managers.includes('apk')) {
+    for (const [subject, files] of readApkInstalled(context.rootDir)?.files ?? [])
+      for (const f of files) own(f.path, subject)
+  }
+  return owners
+}
+
+/** Runs one probe, timing it; a failure becomes the run's error instead of an exception. */
+export async function runProbe<T>(
+  probe: Probe<T>,
+  context: ProbeContext,
+  use: (result: T) => void,
+): Promise<ProbeRun> {
+  const started = performance.now()
+  try {
+    use(await probe.collect(context))
+    return { name: probe.name, ok: true, durationMs: Math.round(performance.now() - started) }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    return {
+      name: probe.name,
+      ok: false,
+      durationMs: Math.round(performance.now() - started),
+      error: message,
+    }
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
