@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
 import { keygen } from './commands/keygen.js'
 import { captureCommand, diffCommand, showCommand, verifyCommand } from './commands/manifest.js'
+import { packagesVerifyCommand } from './commands/packages.js'
 import { scanCommand } from './commands/scan.js'
 import { type CommandOutput, emit, type Format, parseFormat, styleFor } from './output.js'
 
@@ -96,6 +97,19 @@ export async function main(argv: string[]): Promise<number> {
       run((o) => diffCommand({ old: String((o.args as string[])[0]), new: String((o.args as string[])[1]) })),
     )
 
+  const packages = program
+    .command('packages')
+    .description("check installed packages against their package managers' own records")
+  packages
+    .command('verify')
+    .description(
+      'check every package-owned file against dpkg md5sums / rpm digests, as debsums -s does (exit 1 on changes)',
+    )
+    .option('--root <dir>', 'the root whose packages are checked', '/')
+    .option('--conffiles', 'check configuration files too (they are expected to be edited)', false)
+    .addOption(formatOption())
+    .action(run((o) => packagesVerifyCommand({ root: String(o.root), conffiles: o.conffiles === true })))
+
   program
     .command('scan')
     .description('fingerprint a host against its manifest once (exit 0 clean, 1 drift)')
@@ -111,6 +125,11 @@ export async function main(argv: string[]): Promise<number> {
       '--state-dir <dir>',
       'where the stat cache of quick scans is kept (default /var/lib/driftwatch as root)',
     )
+    .option(
+      '--verify-packages',
+      "also check every package-owned file against the package manager's digests",
+      false,
+    )
     .option('--out <file>', 'write the report here instead of stdout')
     .addOption(formatOption())
     .action(
@@ -122,6 +141,7 @@ export async function main(argv: string[]): Promise<number> {
             mode: String(o.mode),
             ...(o.key ? { key: String(o.key) } : {}),
             ...(o.stateDir ? { stateDir: String(o.stateDir) } : {}),
+            verifyPackages: o.verifyPackages === true,
             progress: format === 'text',
           }),
         true,

@@ -35,19 +35,41 @@ export function renderReport(report: Report, style: Style): string {
 
 export function renderDrift(items: readonly DriftItem[], style: Style): string[] {
   const lines: string[] = []
+  // File changes a package change explains are shown under that package, not among the files.
+  const packageEvents = new Set(items.filter((i) => i.kind === 'package').map((i) => i.subject))
+  const nested = (item: DriftItem) =>
+    item.kind === 'file' && item.package !== undefined && packageEvents.has(item.package)
+  const byPackage = new Map<string, DriftItem[]>()
+  for (const item of items) {
+    if (nested(item))
+      byPackage.set(item.package as string, [...(byPackage.get(item.package as string) ?? []), item])
+  }
   for (const kind of KIND_ORDER) {
-    const group = items.filter((item) => item.kind === kind)
+    const group = items.filter((item) => item.kind === kind && !nested(item))
     if (group.length === 0) continue
     lines.push('', style.bold(KIND_TITLES[kind]))
     const width = Math.max(...group.map((item) => changeLabel(item).length))
     for (const item of group) {
-      const severity = severityStyle(item.severity, style)(item.severity.padEnd(8))
-      lines.push(
-        `  ${severity} ${changeLabel(item).padEnd(width)}  ${displayPath(item.subject)}${detail(item, style)}`,
-      )
+      lines.push(`  ${itemLine(item, width, style)}`)
+      const files = byPackage.get(item.subject) ?? []
+      const shown = files.slice(0, MAX_FILES_PER_PACKAGE)
+      const fileWidth = Math.max(0, ...shown.map((f) => changeLabel(f).length))
+      for (const file of shown) lines.push(`      ${itemLine(file, fileWidth, style)}`)
+      if (files.length > shown.length)
+        lines.push(style.dim(`      … and ${files.length - shown.length} more files`))
     }
   }
   return lines
+}
+
+/** Files listed under one package event; the JSON report has them all. */
+const MAX_FILES_PER_PACKAGE = 20
+
+function itemLine(item: DriftItem, width: number, style: Style): string {
+  const severity = severityStyle(item.severity, style)(item.severity.padEnd(8))
+  // A file of an unchanged package, changed behind the package manager's back: say whose it is.
+  const owner = item.kind === 'file' && item.package ? style.dim(`  [${item.package}]`) : ''
+  return `${severity} ${changeLabel(item).padEnd(width)}  ${displayPath(item.subject)}${detail(item, style)}${owner}`
 }
 
 function summaryLine(report: Report, style: Style): string {
@@ -69,6 +91,12 @@ function changeLabel(item: DriftItem): string {
 }
 
 function detail(item: DriftItem, style: Style): string {
+  if (item.kind === 'package') return style.dim(`  ${packageDetail(item)}`)
+  if (item.kind === 'config') {
+    if (item.change === 'added') return style.dim(`  ${short(item.actual)}`)
+    if (item.change === 'removed') return style.dim(`  was ${short(item.expected)}`)
+    return style.dim(`  ${short(item.expected)} -> ${short(item.actual)}`)
+  }
   if (item.change !== 'modified') {
     const entry = (item.change === 'added' ? item.actual : item.expected) as
       | Record<string, unknown>
@@ -95,6 +123,17 @@ function detail(item: DriftItem, style: Style): string {
     return `${attr} ${short(e[attr])} -> ${short(a[attr])}`
   })
   return style.dim(`  ${parts.join(', ')}`)
+}
+
+function packageDetail(item: DriftItem): string {
+  const e = (item.expected ?? {}) as { version?: string }
+  const a = (item.actual ?? {}) as { version?: string; state?: string }
+  if (item.change === 'added') return `${a.version ?? ''} installed`
+  if (item.change === 'removed') return `${e.version ?? ''} gone`
+  const parts = []
+  if (a.version !== e.version) parts.push(`${e.version} -> ${a.version}`)
+  if (a.state) parts.push(`state ${a.state}`)
+  return parts.join(', ')
 }
 
 function short(value: unknown): string {

@@ -5,8 +5,8 @@ import type { DriftItem } from '../protocol/report.js'
 /**
  * Compares installed packages. Pure. Several packages may share a subject (rpm keeps several
  * kernels, and gpg-pubkey entries, under one name and arch): their versions are compared as a
- * sorted list. A package that is not cleanly installed (dpkg half-installed, config-files, …)
- * is itself a finding.
+ * sorted list. A package left in another state than the image's (dpkg half-installed,
+ * config-files, …) is a finding even at the same version.
  */
 export function comparePackages(
   expected: readonly PackageRecord[],
@@ -27,10 +27,10 @@ export function comparePackages(
         expected: { version: expectedPackage.version },
         severity,
       })
-    } else if (actual.version !== expectedPackage.version || actual.state) {
+    } else if (actual.version !== expectedPackage.version || actual.state !== expectedPackage.state) {
       const attributes = [
         ...(actual.version !== expectedPackage.version ? ['version'] : []),
-        ...(actual.state ? ['state'] : []),
+        ...(actual.state !== expectedPackage.state ? ['state'] : []),
       ]
       items.push({
         kind: 'package',

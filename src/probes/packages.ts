@@ -2,6 +2,7 @@ import type { Policy } from '../config/policy.js'
 import type { ProbeRun } from '../protocol/report.js'
 import { apkProbe, readApkInstalled } from './apk.js'
 import { dpkgFileListPath, dpkgProbe, parseDpkgList, readDpkgDatabase } from './dpkg.js'
+import { resolveInRoot } from './root-fs.js'
 import { readRpmDatabase, rpmProbe } from './rpm.js'
 import {
   type PackageManager,
@@ -49,7 +50,21 @@ export async function collectPackages(
 export function packageOwners(context: ProbeContext, policy: Policy['packages']): Map<string, string> {
   const owners = new Map<string, string>()
   const shared = new Set<string>()
-  const own = (path: string, subject: string) => {
+  // Package lists name paths as packaged (/bin/login); on a merged-/usr system the file is at
+  // /usr/bin/login through the /bin symlink. Directories are resolved inside the root, once each.
+  const resolvedDirs = new Map<string, string>()
+  const canonical = (path: string) => {
+    const slash = path.lastIndexOf('/')
+    const parent = path.slice(0, slash) || '/'
+    let dir = resolvedDirs.get(parent)
+    if (dir === undefined) {
+      dir = resolveInRoot(context.rootDir, parent) ?? parent
+      resolvedDirs.set(parent, dir)
+    }
+    return dir === '/' ? path.slice(slash) : dir + path.slice(slash)
+  }
+  const own = (listed: string, subject: string) => {
+    const path = canonical(listed)
     if (shared.has(path)) return
     const previous = owners.get(path)
     if (previous !== undefined && previous !== subject) {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { PathMatcher } from '../config/path-matcher.js'
 import type { Policy } from '../config/policy.js'
 import { FileComparer, severityRank, summarize } from '../drift/compare.js'
 import { compareConfig } from '../drift/config.js'
@@ -10,6 +11,7 @@ import { saveStatCache, statCacheFile } from '../probes/files/stat-cache.js'
 import { byPath, type ProbeError, type WalkProgress, walkFiles } from '../probes/files/walk.js'
 import { collectPackages, packageOwners } from '../probes/packages.js'
 import type { ProbeContext } from '../probes/types.js'
+import { verifyPackages } from '../probes/verify.js'
 import { type DriftItem, type ProbeRun, REPORT_SCHEMA, type Report } from '../protocol/report.js'
 import { hostIdentity } from './root.js'
 
@@ -86,6 +88,8 @@ export interface ScanOptions {
   /** Where quick mode keeps its stat cache; full mode refreshes it when given. */
   stateDir?: string
   labels?: Record<string, string>
+  /** Also check every package-owned file against the package manager's digests. */
+  verifyPackages?: boolean
   onProgress?: (progress: WalkProgress) => void
   now?: () => Date
 }
@@ -141,6 +145,8 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     ...comparer.finish(),
     ...compareConfig(manifest.config, config.entries, policy.config, { complete }),
   ]
+  const runs = [filesRun, ...inventory.runs, ...config.runs]
+  if (options.verifyPackages) runs.push(await addPackageVerification(context, manifest, drift))
   if (drift.some((item) => item.kind === 'package')) {
     const expectedOwners = new Map<string, string>()
     for (const f of manifest.files) if (f.package) expectedOwners.set(f.path, f.package)
@@ -164,13 +170,57 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
       durationMs: Math.round(performance.now() - started),
       files: walk.files,
       bytesHashed: walk.bytesHashed,
-      probes: [filesRun, ...inventory.runs, ...config.runs],
+      probes: runs,
     },
     drift,
     summary: summarize(drift),
   }
   const cache = walk.cache.state === 'discarded' ? `discarded (${walk.cache.reason})` : walk.cache.state
   return { report, cache }
+}
+
+/**
+ * Adds what package verification finds: a package-owned file changed behind the package
+ * manager's back, even outside the paths the policy watches. A file the files probe already
+ * reported is only given its package's name.
+ */
+async function addPackageVerification(
+  context: ProbeContext,
+  manifest: Manifest,
+  drift: DriftItem[],
+): Promise<ProbeRun> {
+  const started = performance.now()
+  const matcher = new PathMatcher(manifest.policy.files)
+  const { findings, errors } = await verifyPackages(context, manifest.policy.packages)
+  const reported = new Map(drift.filter((i) => i.kind === 'file').map((i) => [i.subject, i]))
+  for (const f of findings) {
+    const existing = reported.get(f.path)
+    if (existing) {
+      existing.package ??= f.subject
+      continue
+    }
+    drift.push({
+      kind: 'file',
+      change: f.kind === 'missing' ? 'removed' : 'modified',
+      subject: f.path,
+      ...(f.kind === 'modified' ? { attributes: ['sha256'] } : {}),
+      package: f.subject,
+      severity: matcher.severityOf(f.path),
+    })
+  }
+  return {
+    name: 'package-files',
+    ok: true,
+    durationMs: Math.round(performance.now() - started),
+    ...(errors.length
+      ? {
+          errors: errors
+            .slice(0, MAX_LISTED_ERRORS)
+            .map((e) => ({ subject: e.path, message: `${e.subject}: ${e.message}` })),
+          errorCount: errors.length,
+        }
+      : {}),
+  }
 }
 
 /** A manifest written by hand or imported states only some attributes: absent means unchecked. */

@@ -22,6 +22,7 @@ export async function scanCommand(options: {
   mode: string
   key?: string
   stateDir?: string
+  verifyPackages?: boolean
   progress: boolean
 }): Promise<CommandOutput> {
   if (options.mode !== 'full' && options.mode !== 'quick') {
@@ -38,6 +39,7 @@ export async function scanCommand(options: {
     manifest,
     manifestDigest: digest,
     mode: options.mode,
+    verifyPackages: options.verifyPackages === true,
     // A one-off full scan leaves nothing behind unless asked; quick mode needs its cache.
     ...(options.stateDir || options.mode === 'quick'
       ? { stateDir: options.stateDir ?? defaultStateDir() }

@@ -1,0 +1,46 @@
+import { loadPolicy } from '../../config/policy.js'
+import { EXIT } from '../../errors.js'
+import { verifyPackages } from '../../probes/verify.js'
+import { resolveRoot } from '../../scan/root.js'
+import { displayPath } from '../../util/pathname.js'
+import type { CommandOutput } from '../output.js'
+
+/** `packages verify`: every package-owned file against the package manager's digests. */
+export async function packagesVerifyCommand(options: {
+  root: string
+  conffiles: boolean
+}): Promise<CommandOutput> {
+  const rootDir = resolveRoot(options.root)
+  const started = performance.now()
+  const { findings, errors } = await verifyPackages(
+    { rootDir, live: rootDir === '/' },
+    loadPolicy().packages,
+    {
+      conffiles: options.conffiles,
+    },
+  )
+  const durationMs = Math.round(performance.now() - started)
+  return {
+    exitCode: findings.length > 0 ? EXIT.drift : EXIT.clean,
+    json: { root: rootDir, findings, errors, durationMs },
+    text: (style) => {
+      const lines: string[] = []
+      const bySubject = new Map<string, typeof findings>()
+      for (const f of findings) bySubject.set(f.subject, [...(bySubject.get(f.subject) ?? []), f])
+      for (const [subject, list] of [...bySubject].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        lines.push(style.bold(subject))
+        for (const f of list)
+          lines.push(
+            `  ${style.red(f.kind.padEnd(8))} ${displayPath(f.path)}${f.conffile ? style.dim(' (conffile)') : ''}`,
+          )
+      }
+      for (const e of errors)
+        lines.push(style.yellow(`could not check ${displayPath(e.path)} (${e.subject}): ${e.message}`))
+      const summary = findings.length
+        ? style.red(`${findings.length} package files changed or missing in ${bySubject.size} packages`)
+        : style.green('all package files match their packages')
+      lines.push(`${lines.length ? '\n' : ''}${summary} · ${durationMs} ms`)
+      return `${lines.join('\n')}\n`
+    },
+  }
+}
