@@ -5,6 +5,7 @@ import { readManifest } from '../../manifest/io.js'
 import { loadPublicKey, signatureFileFor, verifySignatureFile } from '../../manifest/signature.js'
 import { resolveRoot } from '../../scan/root.js'
 import { scanHost } from '../../scan/run.js'
+import { collectGarbage } from '../../util/memory.js'
 import type { CommandOutput } from '../output.js'
 import { progressReporter } from '../progress.js'
 import { renderReport } from '../render.js'
@@ -33,6 +34,7 @@ export async function scanCommand(options: {
   const rootDir = resolveRoot(options.root)
   const { manifest, digest } = readManifest(options.manifest)
   if (options.key) verifySignatureFile(signatureFileFor(options.manifest), digest, loadPublicKey(options.key))
+  collectGarbage()
   const progress = progressReporter(options.progress)
   const { report } = await scanHost({
     rootDir,
