@@ -20,6 +20,11 @@ export type FileAttribute = (typeof FILE_ATTRIBUTES)[number]
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const
 export type Severity = (typeof SEVERITIES)[number]
 
+/** The configuration namespaces the probes fingerprint. */
+export const CONFIG_NAMESPACES = ['sysctl', 'systemd', 'user', 'group', 'sshd', 'os'] as const
+export type ConfigNamespace = (typeof CONFIG_NAMESPACES)[number]
+export const PACKAGE_MANAGERS = ['deb', 'rpm', 'apk'] as const
+
 const Glob = z
   .string()
   .min(1)
@@ -52,53 +57,34 @@ export const PolicySchema = z.strictObject({
   packages: z
     .strictObject({
       /** Package managers whose databases are read (each one only where its database exists). */
-      managers: z.array(z.enum(['deb', 'rpm', 'apk'])).default(['deb', 'rpm', 'apk']),
+      managers: z.array(z.enum(PACKAGE_MANAGERS)).default([...PACKAGE_MANAGERS]),
       /** A package added, removed, upgraded or left half-installed. */
       severity: z.enum(SEVERITIES).default('high'),
     })
-    .default({ managers: ['deb', 'rpm', 'apk'], severity: 'high' }),
+    .prefault({}),
   config: z
     .strictObject({
       /** The namespaces fingerprinted, and how much a change in each matters. */
-      namespaces: z
-        .partialRecord(z.enum(['sysctl', 'systemd', 'user', 'group', 'sshd', 'os']), z.enum(SEVERITIES))
-        .default({
-          sysctl: 'high',
-          systemd: 'high',
-          user: 'critical',
-          group: 'high',
-          sshd: 'critical',
-          os: 'medium',
-        }),
-      /**
-       * Namespaces the image states in full: a key observed there that the manifest lacks is
-       * "added". Elsewhere (sysctl, os) a host has keys an image folder cannot know, such as
-       * running kernel values, so only the manifest's keys are compared.
-       */
-      complete: z
-        .array(z.enum(['sysctl', 'systemd', 'user', 'group', 'sshd', 'os']))
-        .default(['systemd', 'user', 'group', 'sshd']),
-      /** Keys (globs) never compared: what differs per instance or between a bake machine and a host. */
-      ignore: z.array(z.string().min(1)).default([]),
-    })
-    .default({
-      namespaces: {
+      namespaces: z.partialRecord(z.enum(CONFIG_NAMESPACES), z.enum(SEVERITIES)).default({
         sysctl: 'high',
         systemd: 'high',
         user: 'critical',
         group: 'high',
         sshd: 'critical',
         os: 'medium',
-      },
-      complete: ['systemd', 'user', 'group', 'sshd'],
-      ignore: [],
-    }),
+      }),
+      /**
+       * Namespaces the image states in full: a key observed there that the manifest lacks is
+       * "added". Elsewhere (sysctl, os) a host has keys an image folder cannot know, such as
+       * running kernel values, so only the manifest's keys are compared.
+       */
+      complete: z.array(z.enum(CONFIG_NAMESPACES)).default(['systemd', 'user', 'group', 'sshd']),
+      /** Keys (globs) never compared: what differs per instance or between a bake machine and a host. */
+      ignore: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
 })
 export type Policy = z.output<typeof PolicySchema>
-
-/** The configuration namespaces the probes fingerprint. */
-export const CONFIG_NAMESPACES = ['sysctl', 'systemd', 'user', 'group', 'sshd', 'os'] as const
-export type ConfigNamespace = (typeof CONFIG_NAMESPACES)[number]
 
 export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('../../config/policy.yaml', import.meta.url))
 
