@@ -5,7 +5,7 @@ import { FileComparer, severityRank, summarize } from '../drift/compare.js'
 import { compareConfig } from '../drift/config.js'
 import { attributeFileChanges, comparePackages } from '../drift/packages.js'
 import { digestOf } from '../manifest/canonical.js'
-import { MANIFEST_SCHEMA, type Manifest } from '../manifest/schema.js'
+import { type FileEntry, MANIFEST_SCHEMA, type Manifest } from '../manifest/schema.js'
 import { collectConfig } from '../probes/config.js'
 import { saveStatCache, statCacheFile } from '../probes/files/stat-cache.js'
 import { byPath, type ProbeError, type WalkProgress, walkFiles } from '../probes/files/walk.js'
@@ -115,17 +115,24 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   const complete = !isDeclared(manifest)
   const cacheFile = options.stateDir ? statCacheFile(options.stateDir, rootDir, digestOf(policy)) : undefined
 
-  const comparer = new FileComparer(manifest.files, policy, { complete })
-  const walk = await walkFiles({
+  // The walk starts first: its workers boot on other cores while this thread indexes the
+  // manifest's files, and their first answers wait in the queue until it is done.
+  let comparer: FileComparer | undefined
+  const early: [FileEntry[], ProbeError[]][] = []
+  const observe = (entries: FileEntry[], errors: ProbeError[]) => {
+    const unreadable = new Set(errors.map((e) => e.subject))
+    for (const entry of entries) comparer?.observe(entry, unreadable.has(entry.path))
+  }
+  const walking = walkFiles({
     rootDir,
     policy,
     ...(options.mode === 'quick' && cacheFile ? { cacheFile } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    onEntries: (entries, errors) => {
-      const unreadable = new Set(errors.map((e) => e.subject))
-      for (const entry of entries) comparer.observe(entry, unreadable.has(entry.path))
-    },
+    onEntries: (entries, errors) => (comparer ? observe(entries, errors) : early.push([entries, errors])),
   })
+  comparer = new FileComparer(manifest.files, policy, { complete })
+  for (const [entries, errors] of early) observe(entries, errors)
+  const walk = await walking
   const filesRun: ProbeRun = {
     name: 'files',
     ok: true,
