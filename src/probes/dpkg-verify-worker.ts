@@ -38,6 +38,9 @@ const { rootDir } = workerData as DpkgHashInit
 const port = parentPort
 if (!port) throw new Error('dpkg-verify-worker must run as a worker thread')
 const resolvedDirs = new Map<string, string>()
+// Hard links hashed already, by inode and change time: packages ship some (Mesa's drivers are
+// one 25 MB file under a dozen names), and md5sums list them next to each other.
+const linkDigests = new Map<string, string>()
 
 port.on('message', (job: DpkgHashJob) => {
   const done: DpkgHashDone = { start: job.start, results: job.paths.map(hashFile) }
@@ -49,19 +52,36 @@ function hashFile(path: string): DpkgHashResult {
     // debsums follows symlinks in every component, the last one too (merged /usr: /bin -> usr/bin).
     const fsPath = rootDir === '/' ? joinRoot('/', path) : joinRoot(rootDir, resolveInRoot(path))
     // Stat before open: opening a device node that took a file's place could have side effects.
-    if (!statSync(fsPath).isFile()) return { notRegular: true }
-    const fd = openFile(fsPath)
-    try {
-      const hash = createHash('md5')
-      for (let n = readSync(fd, READ_BUFFER); n > 0; n = readSync(fd, READ_BUFFER)) {
-        hash.update(READ_BUFFER.subarray(0, n))
-      }
-      return { md5: hash.digest('hex') }
-    } finally {
-      closeSync(fd)
-    }
+    const st = statSync(fsPath, { bigint: true })
+    if (!st.isFile()) return { notRegular: true }
+    const link = st.nlink > 1n ? `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}` : undefined
+    const known = link === undefined ? undefined : linkDigests.get(link)
+    if (known !== undefined) return { md5: known }
+    const md5 = md5Of(fsPath, Number(st.size))
+    if (link !== undefined) linkDigests.set(link, md5)
+    return { md5 }
   } catch (error) {
     return { code: errnoCode(error) ?? 'EIO', message: describeSystemError(error) }
+  }
+}
+
+/** MD5 of the file's content, read in large chunks; `size` from its stat spares the last empty read. */
+function md5Of(fsPath: string | Buffer, size: number): string {
+  const fd = openFile(fsPath)
+  try {
+    const hash = createHash('md5')
+    let total = 0
+    for (;;) {
+      const n = readSync(fd, READ_BUFFER)
+      if (n === 0) break
+      hash.update(READ_BUFFER.subarray(0, n))
+      total += n
+      // A short read that reaches the stat's size is the end of the file: no need to ask again.
+      if (n < READ_BUFFER.length && total >= size) break
+    }
+    return hash.digest('hex')
+  } finally {
+    closeSync(fd)
   }
 }
 
