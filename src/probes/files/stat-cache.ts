@@ -176,37 +176,43 @@ export function encodeRecords(records: CacheRecord[]): Uint8Array {
 
 /** Merges encoded record tables (one per worker) and writes the cache, owner-readable only. */
 export function saveStatCache(file: string, parts: Uint8Array[]): void {
-  const records: Buffer[] = []
+  const total = parts.reduce(
+    (n, part) => n + new DataView(part.buffer, part.byteOffset).getUint32(0, true),
+    0,
+  )
+  const records = Buffer.alloc(total * RECORD)
   const caps: string[] = []
+  let count = 0
   for (const part of parts) {
     const buf = Buffer.from(part.buffer, part.byteOffset, part.byteLength)
-    const count = buf.readUInt32LE(0)
-    const partCaps = JSON.parse(buf.toString('utf8', 4 + count * RECORD)) as string[]
-    for (let i = 0; i < count; i++) {
-      const record = Buffer.from(buf.subarray(4 + i * RECORD, 4 + (i + 1) * RECORD))
-      const index = record.readUInt32LE(48)
-      if (index) record.writeUInt32LE(caps.push(partCaps[index - 1] as string), 48)
-      records.push(record)
+    const n = buf.readUInt32LE(0)
+    buf.copy(records, count * RECORD, 4, 4 + n * RECORD)
+    const partCaps = JSON.parse(buf.toString('utf8', 4 + n * RECORD)) as string[]
+    for (let i = count; i < count + n; i++) {
+      const index = records.readUInt32LE(i * RECORD + 48)
+      if (index) records.writeUInt32LE(caps.push(partCaps[index - 1] as string), i * RECORD + 48)
     }
+    count += n
   }
-  // Sorted for binary search; hard links share an inode, so one record of it is kept.
-  const keyed = records.map((r) => ({ key: keyBytes(r), r })).sort((a, b) => Buffer.compare(a.key, b.key))
-  const unique = keyed
-    .filter((k, i) => i === 0 || !k.key.equals((keyed[i - 1] as { key: Buffer }).key))
-    .map((k) => k.r)
-  const payload = Buffer.concat([...unique, Buffer.from(JSON.stringify(caps))])
+  // Sorted by (dev, ino) for binary search, through an index: no record is moved twice.
+  const words = new Uint32Array(records.buffer, records.byteOffset, total * WORDS)
+  const order = Array.from({ length: total }, (_, i) => i).sort((a, b) =>
+    compareWords(words, a * WORDS, words, b * WORDS, 4),
+  )
+  const sorted = Buffer.alloc(total * RECORD)
+  let unique = 0
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k] as number
+    // Hard links share an inode: one record of it is enough.
+    if (k > 0 && compareWords(words, i * WORDS, words, (order[k - 1] as number) * WORDS, 4) === 0) continue
+    records.copy(sorted, unique++ * RECORD, i * RECORD, (i + 1) * RECORD)
+  }
+  const payload = Buffer.concat([sorted.subarray(0, unique * RECORD), Buffer.from(JSON.stringify(caps))])
   const header = Buffer.alloc(HEADER)
   MAGIC.copy(header, 0)
-  header.writeUInt32LE(unique.length, 8)
-  header.writeUInt32LE(payload.length - unique.length * RECORD, 12)
+  header.writeUInt32LE(unique, 8)
+  header.writeUInt32LE(payload.length - unique * RECORD, 12)
   createHash('sha256').update(payload).digest().copy(header, 16)
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
   writeFileAtomic(file, Buffer.concat([header, payload]), 0o600)
-}
-
-/** The (dev, ino) words of a record as big-endian bytes, so that byte order is numeric order. */
-function keyBytes(record: Buffer): Buffer {
-  const out = Buffer.alloc(16)
-  for (let k = 0; k < 4; k++) out.writeUInt32BE(record.readUInt32LE(k * 4), k * 4)
-  return out
 }

@@ -12,8 +12,9 @@ import { StatCache } from './stat-cache.js'
 
 export type { ProbeError } from './protocol.js'
 
-// Jobs queued per worker: enough to hide the round trip to this thread.
-const JOBS_IN_FLIGHT_PER_WORKER = 4
+// Jobs queued per worker: one to work on and one to start next without a round trip here.
+// More would sit in a busy worker's queue while another worker has nothing to do.
+const JOBS_IN_FLIGHT_PER_WORKER = 2
 const ENOENT = 2
 const ENOTDIR = 20
 
@@ -154,8 +155,8 @@ function runWorkers(
           fail(new Error(`walk worker exited with code ${code} before finishing`))
       })
       worker.on('message', (message: FromWorker) => {
-        if (message.type === 'done') {
-          inFlight[i] = (inFlight[i] as number) - 1
+        if (message.type === 'share' || message.type === 'done') {
+          if (message.type === 'done') inFlight[i] = (inFlight[i] as number) - 1
           queue.push(...message.jobs)
           pump()
           const entries = JSON.parse(message.entries) as FileEntry[]
@@ -165,7 +166,7 @@ function runWorkers(
           result.files += message.files
           result.bytesHashed += message.bytesHashed
           onProgress?.({ files: result.files, bytesHashed: result.bytesHashed })
-        } else {
+        } else if (message.type === 'result') {
           result.digests.push(message.digests)
           result.freshDigests += message.fresh
           finished++
