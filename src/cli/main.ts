@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
+import { importCommand } from './commands/import.js'
 import { keygen } from './commands/keygen.js'
 import { captureCommand, diffCommand, showCommand, verifyCommand } from './commands/manifest.js'
 import { packagesVerifyCommand } from './commands/packages.js'
@@ -67,6 +68,41 @@ export async function main(argv: string[]): Promise<number> {
           ...(o.out ? { out: String(o.out) } : {}),
           ...(o.sign ? { sign: String(o.sign) } : {}),
           progress: format === 'text',
+        }),
+      ),
+    )
+  manifest
+    .command('import')
+    .description(
+      'make a declared manifest from a Goss file or a CycloneDX SBOM; it checks only what they state',
+    )
+    .argument('<file>', 'the Goss YAML file or CycloneDX JSON SBOM')
+    .addOption(
+      new Option('--from <format>', 'what FILE is: a Goss file or a CycloneDX JSON SBOM')
+        .choices(['goss', 'cyclonedx'])
+        .makeOptionMandatory(),
+    )
+    .requiredOption('--image <id@version>', 'the image this manifest describes, e.g. web-base@2026.11.27-1')
+    .addOption(
+      new Option(
+        '--manager <manager>',
+        "the package manager of Goss's package entries, as its --package (default: deb)",
+      ).choices(['deb', 'rpm', 'apk']),
+    )
+    .option('--policy <file>', 'policy file (default: config/policy.yaml); files watched are those declared')
+    .option('--out <file>', 'write the manifest here (.json or .json.gz); without it, to stdout')
+    .option('--sign <keyfile>', 'sign with this ed25519 private key; writes FILE.sig next to --out')
+    .addOption(formatOption())
+    .action(
+      run((o) =>
+        importCommand({
+          from: String(o.from),
+          file: String((o.args as string[])[0]),
+          image: String(o.image),
+          ...(o.manager ? { manager: String(o.manager) } : {}),
+          ...(o.policy ? { policy: String(o.policy) } : {}),
+          ...(o.out ? { out: String(o.out) } : {}),
+          ...(o.sign ? { sign: String(o.sign) } : {}),
         }),
       ),
     )

@@ -7,7 +7,9 @@ import { sameValue } from './compare.js'
 /**
  * Compares configuration keys. Pure. Only namespaces the policy fingerprints are compared; a
  * key the manifest lacks is "added" only in namespaces the image states in full (a live host
- * has running values an image folder cannot know); ignored keys are never compared.
+ * has running values an image folder cannot know); ignored keys are never compared. In a
+ * declared manifest (not `complete`) an object value is compared on the fields it states
+ * only, and a null value means the key must be absent.
  */
 export function compareConfig(
   expected: readonly ConfigEntry[],
@@ -25,10 +27,21 @@ export function compareConfig(
   for (const { key, value } of expected) {
     const severity = severityOf(key)
     if (!severity || ignored(key)) continue
-    if (!observedByKey.has(key)) {
+    if (value === null && !options.complete) {
+      // Declared absent (a Goss user with `exists: false`): only its presence is drift.
+      if (observedByKey.has(key))
+        items.push({
+          kind: 'config',
+          change: 'added',
+          subject: key,
+          actual: observedByKey.get(key),
+          severity,
+        })
+    } else if (!observedByKey.has(key)) {
       items.push({ kind: 'config', change: 'removed', subject: key, expected: value, severity })
     } else {
-      const actual = observedByKey.get(key)
+      // A declared value may state some fields of an entry (a user's shell, not its gecos).
+      const actual = options.complete ? observedByKey.get(key) : statedFields(value, observedByKey.get(key))
       if (!sameValue(value, actual))
         items.push({ kind: 'config', change: 'modified', subject: key, expected: value, actual, severity })
     }
@@ -42,4 +55,16 @@ export function compareConfig(
     items.push({ kind: 'config', change: 'added', subject: key, actual, severity })
   }
   return items
+}
+
+/** The fields of an observed object value that the expected object states; anything else as it is. */
+function statedFields(expected: unknown, actual: unknown): unknown {
+  if (!isRecord(expected) || !isRecord(actual)) return actual
+  const out: Record<string, unknown> = {}
+  for (const field of Object.keys(expected)) if (field in actual) out[field] = actual[field]
+  return out
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs'
+import { basename } from 'node:path'
+import { loadPolicy } from '../../config/policy.js'
+import { DriftwatchError, EXIT, errnoCode } from '../../errors.js'
+import {
+  type DeclaredContent,
+  type DeclaredFormat,
+  declaredManifest,
+  fromCycloneDx,
+  fromGoss,
+} from '../../manifest/import.js'
+import { encodeManifest, writeManifest } from '../../manifest/io.js'
+import { loadPrivateKey, signatureFileFor, signDigest } from '../../manifest/signature.js'
+import type { PackageManager } from '../../probes/types.js'
+import { writeFileAtomic } from '../../util/atomic.js'
+import type { CommandOutput } from '../output.js'
+import { parseImage } from './manifest.js'
+
+const FORMATS: readonly DeclaredFormat[] = ['goss', 'cyclonedx']
+const MANAGERS: readonly PackageManager[] = ['deb', 'rpm', 'apk']
+
+/**
+ * `manifest import`: a Goss file or a CycloneDX SBOM becomes a declared manifest, which
+ * leaves unchecked what it does not state. Written like a captured one (and signed with --sign).
+ */
+export function importCommand(options: {
+  from: string
+  file: string
+  image: string
+  manager?: string
+  policy?: string
+  out?: string
+  sign?: string
+  now?: () => Date
+}): CommandOutput {
+  const from = FORMATS.find((f) => f === options.from)
+  if (!from) {
+    throw new DriftwatchError('USAGE', `--from ${options.from}: expected goss or cyclonedx`, {
+      hint: 'use --from goss for a Goss YAML file, --from cyclonedx for a CycloneDX JSON SBOM',
+    })
+  }
+  const manager = options.manager === undefined ? undefined : MANAGERS.find((m) => m === options.manager)
+  if (options.manager !== undefined && (!manager || from !== 'goss')) {
+    throw new DriftwatchError(
+      'USAGE',
+      from === 'goss'
+        ? `--manager ${options.manager}: expected deb, rpm or apk`
+        : '--manager applies to --from goss only: a CycloneDX purl names its own package type',
+      {
+        hint: from === 'goss' ? 'the package manager Goss checked, as its --package flag' : 'drop --manager',
+      },
+    )
+  }
+  const image = parseImage(options.image)
+  if (options.sign && !options.out) {
+    throw new DriftwatchError(
+      'USAGE',
+      '--sign needs --out: the signature is written next to the manifest as FILE.sig',
+      { hint: 'add --out manifest.json' },
+    )
+  }
+  const privateKey = options.sign ? loadPrivateKey(options.sign) : undefined
+  const policy = options.policy ? loadPolicy(options.policy) : loadPolicy()
+  const text = readInput(options.file)
+  const content =
+    from === 'goss'
+      ? fromGoss(text, options.file, manager ? { manager } : {})
+      : fromCycloneDx(text, options.file)
+  const manifest = declaredManifest(content, {
+    image,
+    policy,
+    source: { from, file: basename(options.file) },
+    now: (options.now ?? (() => new Date()))(),
+  })
+  const summary = {
+    image: `${image.id}@${image.version}`,
+    from,
+    files: content.files.length,
+    absent: content.absent.length,
+    packages: content.packages.length,
+    config: content.config.length,
+    unchecked: content.unchecked,
+    skipped: { total: total(content.skipped), ...content.skipped },
+  }
+  if (!options.out) {
+    // The manifest itself is the one document on stdout; what was left out is a log line.
+    const notes = notesOf(content)
+    if (notes.length) process.stderr.write(`driftwatch: ${notes.join('; ')}\n`)
+    return { exitCode: EXIT.clean, json: null, text: () => '', raw: encodeManifest(manifest) }
+  }
+  const digest = writeManifest(options.out, manifest)
+  let signatureFile: string | undefined
+  if (privateKey) {
+    signatureFile = signatureFileFor(options.out)
+    writeFileAtomic(signatureFile, `${JSON.stringify(signDigest(digest, privateKey), null, 2)}\n`)
+  }
+  return {
+    exitCode: EXIT.clean,
+    json: {
+      ...summary,
+      manifest: options.out,
+      digest,
+      ...(signatureFile ? { signature: signatureFile } : {}),
+    },
+    text: (style) => {
+      const lines = [
+        `${style.green('imported')} ${summary.image} from ${basename(options.file)} (${from}): ${[
+          plural(summary.files, 'file'),
+          ...(summary.absent ? [plural(summary.absent, 'absent path')] : []),
+          plural(summary.packages, 'package'),
+          plural(summary.config, 'config key'),
+        ].join(', ')}`,
+        `  manifest  ${options.out}`,
+        `  digest    ${digest}`,
+      ]
+      if (signatureFile) lines.push(`  signature ${signatureFile}`)
+      for (const note of notesOf(content)) lines.push(style.yellow(`  ${note}`))
+      return `${lines.join('\n')}\n`
+    },
+  }
+}
+
+function readInput(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    const code = errnoCode(error)
+    throw new DriftwatchError(
+      code === 'ENOENT' ? 'NOT_FOUND' : 'IO',
+      `${file}: cannot read (${code ?? String(error)})`,
+      {
+        hint: 'check the path and its permissions',
+      },
+    )
+  }
+}
+
+/** What the manifest does not carry, in a few words: skipped entries and unchecked attributes. */
+function notesOf(content: DeclaredContent): string[] {
+  const notes: string[] = []
+  const skipped = total(content.skipped)
+  if (skipped)
+    notes.push(`skipped ${skipped === 1 ? '1 entry' : `${skipped} entries`} (${listCounts(content.skipped)})`)
+  if (total(content.unchecked)) notes.push(`left unchecked: ${listCounts(content.unchecked)}`)
+  return notes
+}
+
+function listCounts(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([what, n]) => `${n} ${what}`)
+    .join(', ')
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
+}
+
+function total(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((sum, n) => sum + n, 0)
+}
