@@ -39,8 +39,7 @@ export type ToWorker = { type: 'job'; job: WalkJob } | { type: 'finish' }
 
 export type FromWorker =
   | {
-      /** share: part of a job's records and work split off, the job goes on; done: the job ended. */
-      type: 'share' | 'done'
+      type: 'done'
       /** Work split off this job, to be shared out. */
       jobs: WalkJob[]
       /** JSON of the entries this job recorded, in no particular order. */

@@ -20,11 +20,11 @@ const PSEUDO_DIRS = new Set(['/proc', '/sys', '/dev', '/run'])
 /** Files of one directory inspected in the same job; the rest go back to be shared out. */
 const FILES_PER_JOB = 64
 /**
- * A worker walking a subtree hands half of what it has yet to walk back to be shared this
- * often, and goes on with the other half without waiting: no worker idles while another holds
- * all the work, and none waits on the main thread while it has work of its own.
+ * A job goes on depth first into the directories below it for this long, then hands what is
+ * left back to be shared: long enough that round trips to the main thread are rare, short
+ * enough that no worker sits idle while another holds all the work.
  */
-const SHARE_EVERY_MS = 5
+const JOB_BUDGET_MS = 5
 const ENOENT = 2
 const ENOTDIR = 20
 
@@ -48,37 +48,32 @@ port.on('message', (message: ToWorker) => {
     send({ type: 'result', digests: encoded, fresh }, [encoded.buffer as ArrayBuffer])
     return
   }
+  const jobs: WalkJob[] = []
   const job = message.job
-  let jobs: WalkJob[] = []
   let bytes = 0
-  /** Sends what was recorded so far, with work split off to share; `done` ends the job. */
-  const flush = (type: 'share' | 'done') => {
-    // JSON crosses to the main thread about twice as fast as a structured clone of the objects.
-    send({ type, jobs, entries: JSON.stringify(entries), errors, files: entries.length, bytesHashed: bytes })
-    jobs = []
-    entries = []
-    errors = []
-    bytes = 0
-  }
   if (job.kind === 'files') {
     for (let i = 0; i < job.paths.length; i++)
       bytes += inspect(job.paths[i] as string, job.stats, i * STAT_FIELDS)
   } else {
-    let lastShare = performance.now()
-    // A stack: the deepest directory is walked next, the shallowest (largest subtrees) are shared.
+    const started = performance.now()
     const local: { path: string; dev: number }[] = [job]
-    while (local.length > 0) {
+    while (local.length > 0 && performance.now() - started < JOB_BUDGET_MS) {
       const dir = local.pop() as { path: string; dev: number }
       bytes += listDirectory(dir.path, dir.dev, local, jobs)
-      const now = performance.now()
-      if (now - lastShare >= SHARE_EVERY_MS) {
-        for (const shared of local.splice(0, local.length >> 1)) jobs.push({ kind: 'dir', ...shared })
-        flush('share')
-        lastShare = now
-      }
     }
+    for (const dir of local) jobs.push({ kind: 'dir', ...dir })
   }
-  flush('done')
+  // JSON crosses to the main thread about twice as fast as a structured clone of the objects.
+  send({
+    type: 'done',
+    jobs,
+    entries: JSON.stringify(entries),
+    errors,
+    files: entries.length,
+    bytesHashed: bytes,
+  })
+  entries = []
+  errors = []
 })
 
 /** Lists one directory (one native call lists and lstats it all) and records what it holds. */

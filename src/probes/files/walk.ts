@@ -12,9 +12,8 @@ import { StatCache } from './stat-cache.js'
 
 export type { ProbeError } from './protocol.js'
 
-// Jobs queued per worker: one to work on and one to start next without a round trip here.
-// More would sit in a busy worker's queue while another worker has nothing to do.
-const JOBS_IN_FLIGHT_PER_WORKER = 2
+// Jobs queued per worker: enough to hide the round trip to this thread.
+const JOBS_IN_FLIGHT_PER_WORKER = 4
 const ENOENT = 2
 const ENOTDIR = 20
 
@@ -155,8 +154,8 @@ function runWorkers(
           fail(new Error(`walk worker exited with code ${code} before finishing`))
       })
       worker.on('message', (message: FromWorker) => {
-        if (message.type === 'share' || message.type === 'done') {
-          if (message.type === 'done') inFlight[i] = (inFlight[i] as number) - 1
+        if (message.type === 'done') {
+          inFlight[i] = (inFlight[i] as number) - 1
           queue.push(...message.jobs)
           pump()
           const entries = JSON.parse(message.entries) as FileEntry[]
