@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { errnoCode } from '../../errors.js'
 import { ST } from '../../native/fsprobe.js'
@@ -98,8 +98,8 @@ export class StatCache {
   /** A cache over checked bytes from `load` (shared between threads without a copy). */
   static fromShared(shared: SharedCache | undefined): StatCache {
     if (!shared) return StatCache.empty
-    const bytes = Buffer.from(shared.records)
-    return new StatCache(new Uint32Array(shared.records), bytes, shared.caps)
+    const bytes = Buffer.from(shared.buffer, HEADER, shared.count * RECORD)
+    return new StatCache(new Uint32Array(shared.buffer, HEADER, shared.count * WORDS), bytes, shared.caps)
   }
 
   /**
@@ -110,7 +110,7 @@ export class StatCache {
     if (!file) return { status: { state: 'absent' } }
     let data: Buffer
     try {
-      data = readFileSync(file)
+      data = readIntoShared(file)
     } catch (error) {
       const code = errnoCode(error)
       if (code === 'ENOENT') return { status: { state: 'absent' } }
@@ -131,16 +131,36 @@ export class StatCache {
     }
     if (!Array.isArray(caps) || !caps.every((c) => typeof c === 'string'))
       return discard('capabilities table is malformed')
-    const records = new SharedArrayBuffer(count * RECORD)
-    data.copy(Buffer.from(records), 0, HEADER, HEADER + count * RECORD)
-    return { shared: { records, caps }, status: { state: 'loaded', entries: count } }
+    return {
+      shared: { buffer: data.buffer as SharedArrayBuffer, count, caps },
+      status: { state: 'loaded', entries: count },
+    }
   }
 }
 
-/** A checked cache's records and capability strings, as handed to the walk workers. */
+/** A checked cache file in shared memory (records from offset HEADER), as handed to the walk workers. */
 export interface SharedCache {
-  records: SharedArrayBuffer
+  buffer: SharedArrayBuffer
+  count: number
   caps: string[]
+}
+
+/** Reads a whole file straight into shared memory: the workers read that one copy. */
+function readIntoShared(file: string): Buffer {
+  const fd = openSync(file, 'r')
+  try {
+    const size = fstatSync(fd).size
+    const data = Buffer.from(new SharedArrayBuffer(size))
+    let offset = 0
+    while (offset < size) {
+      const n = readSync(fd, data, offset, size - offset, offset)
+      if (n === 0) break
+      offset += n
+    }
+    return data.subarray(0, offset)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 function discard(reason: string): { status: CacheStatus } {
