@@ -42,9 +42,14 @@ export function loadYamlFile<T extends z.ZodType>(
   schema: T,
   options: { interpolate?: boolean } = {},
 ): z.output<T> {
-  let text: string
+  const text = readTextFile(file)
+  return parseYamlText(options.interpolate ? interpolateEnv(text, file) : text, file, schema)
+}
+
+/** Reads a text file a user named; a missing or unreadable one is an error that says which. */
+export function readTextFile(file: string): string {
   try {
-    text = readFileSync(file, 'utf8')
+    return readFileSync(file, 'utf8')
   } catch (error) {
     const code = errnoCode(error)
     throw new DriftwatchError(
@@ -55,7 +60,6 @@ export function loadYamlFile<T extends z.ZodType>(
       },
     )
   }
-  return parseYamlText(options.interpolate ? interpolateEnv(text, file) : text, file, schema)
 }
 
 export function parseYamlText<T extends z.ZodType>(text: string, source: string, schema: T): z.output<T> {

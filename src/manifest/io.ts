@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { describeZodError } from '../config/load.js'
@@ -6,6 +6,7 @@ import { DriftwatchError, errnoCode } from '../errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { canonicalJson, digestOf, sha256Digest } from './canonical.js'
 import { type Manifest, ManifestSchema } from './schema.js'
+import { signatureFileFor, signDigest } from './signature.js'
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b])
 
@@ -53,6 +54,19 @@ function digestOfEncoded(data: Buffer): { recorded: string; computed: string } |
 export function writeManifest(file: string, manifest: Manifest): string {
   writeFileAtomic(file, encodeManifest(manifest, file))
   return manifestDigest(manifest)
+}
+
+/** Writes a manifest and, given a private key, its detached signature `FILE.sig`. */
+export function writeSignedManifest(
+  file: string,
+  manifest: Manifest,
+  privateKey: KeyObject | undefined,
+): { digest: string; signatureFile?: string } {
+  const digest = writeManifest(file, manifest)
+  if (!privateKey) return { digest }
+  const signatureFile = signatureFileFor(file)
+  writeFileAtomic(signatureFile, `${JSON.stringify(signDigest(digest, privateKey), null, 2)}\n`)
+  return { digest, signatureFile }
 }
 
 /**

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs'
 import { basename } from 'node:path'
+import { readTextFile } from '../../config/load.js'
 import { loadPolicy } from '../../config/policy.js'
-import { DriftwatchError, EXIT, errnoCode } from '../../errors.js'
+import { DriftwatchError, EXIT } from '../../errors.js'
 import {
   type DeclaredContent,
   type DeclaredFormat,
@@ -9,10 +9,9 @@ import {
   fromCycloneDx,
   fromGoss,
 } from '../../manifest/import.js'
-import { encodeManifest, writeManifest } from '../../manifest/io.js'
-import { loadPrivateKey, signatureFileFor, signDigest } from '../../manifest/signature.js'
+import { encodeManifest, writeSignedManifest } from '../../manifest/io.js'
+import { loadPrivateKey } from '../../manifest/signature.js'
 import type { PackageManager } from '../../probes/types.js'
-import { writeFileAtomic } from '../../util/atomic.js'
 import type { CommandOutput } from '../output.js'
 import { parseImage } from './manifest.js'
 
@@ -61,7 +60,7 @@ export function importCommand(options: {
   }
   const privateKey = options.sign ? loadPrivateKey(options.sign) : undefined
   const policy = options.policy ? loadPolicy(options.policy) : loadPolicy()
-  const text = readInput(options.file)
+  const text = readTextFile(options.file)
   const content =
     from === 'goss'
       ? fromGoss(text, options.file, manager ? { manager } : {})
@@ -88,12 +87,7 @@ export function importCommand(options: {
     if (notes.length) process.stderr.write(`driftwatch: ${notes.join('; ')}\n`)
     return { exitCode: EXIT.clean, json: null, text: () => '', raw: encodeManifest(manifest) }
   }
-  const digest = writeManifest(options.out, manifest)
-  let signatureFile: string | undefined
-  if (privateKey) {
-    signatureFile = signatureFileFor(options.out)
-    writeFileAtomic(signatureFile, `${JSON.stringify(signDigest(digest, privateKey), null, 2)}\n`)
-  }
+  const { digest, signatureFile } = writeSignedManifest(options.out, manifest, privateKey)
   return {
     exitCode: EXIT.clean,
     json: {
@@ -117,21 +111,6 @@ export function importCommand(options: {
       for (const note of notesOf(content)) lines.push(style.yellow(`  ${note}`))
       return `${lines.join('\n')}\n`
     },
-  }
-}
-
-function readInput(file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch (error) {
-    const code = errnoCode(error)
-    throw new DriftwatchError(
-      code === 'ENOENT' ? 'NOT_FOUND' : 'IO',
-      `${file}: cannot read (${code ?? String(error)})`,
-      {
-        hint: 'check the path and its permissions',
-      },
-    )
   }
 }
 

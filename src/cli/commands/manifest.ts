@@ -2,18 +2,16 @@ import { existsSync } from 'node:fs'
 import { loadPolicy } from '../../config/policy.js'
 import { compareFiles, severityRank, summarize } from '../../drift/compare.js'
 import { DriftwatchError, EXIT } from '../../errors.js'
-import { encodeManifest, readManifest, writeManifest } from '../../manifest/io.js'
+import { encodeManifest, readManifest, writeSignedManifest } from '../../manifest/io.js'
 import { ImageRefSchema } from '../../manifest/schema.js'
 import {
   loadPrivateKey,
   loadPublicKey,
   signatureFileFor,
-  signDigest,
   verifySignatureFile,
 } from '../../manifest/signature.js'
 import { resolveRoot } from '../../scan/root.js'
 import { captureManifest, isDeclared } from '../../scan/run.js'
-import { writeFileAtomic } from '../../util/atomic.js'
 import { type CommandOutput, formatBytes, formatCount } from '../output.js'
 import { progressReporter } from '../progress.js'
 import { renderDrift } from '../render.js'
@@ -70,12 +68,7 @@ export async function captureCommand(options: {
     const bytes = encodeManifest(captured.manifest)
     return { exitCode: EXIT.clean, json: null, text: () => '', raw: bytes }
   }
-  const digest = writeManifest(options.out, captured.manifest)
-  let signatureFile: string | undefined
-  if (privateKey) {
-    signatureFile = signatureFileFor(options.out)
-    writeFileAtomic(signatureFile, `${JSON.stringify(signDigest(digest, privateKey), null, 2)}\n`)
-  }
+  const { digest, signatureFile } = writeSignedManifest(options.out, captured.manifest, privateKey)
   return {
     exitCode: EXIT.clean,
     json: {
