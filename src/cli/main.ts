@@ -194,12 +194,8 @@ export async function main(argv: string[]): Promise<number> {
 
 function reportError(error: unknown): number {
   if (error instanceof CommanderError) {
-    // Help and version are not errors; everything else commander rejects is bad usage.
-    if (
-      error.code === 'commander.helpDisplayed' ||
-      error.code === 'commander.version' ||
-      error.code === 'commander.help'
-    ) {
+    // Asked-for help and version are not errors; help shown for a missing command is bad usage.
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
       return EXIT.clean
     }
     return EXIT.usage

@@ -351,3 +351,14 @@ describe('what is never walked', () => {
     }
   })
 })
+
+describe('help and usage', () => {
+  test('--help and --version exit 0; no command, or a group without its subcommand, exit 2', async () => {
+    expect((await runCli(['--help'])).code).toBe(0)
+    expect((await runCli(['scan', '--help'])).stdout).toMatch(/--manifest <file>/)
+    expect((await runCli(['--version'])).code).toBe(0)
+    expect((await runCli([])).code).toBe(2)
+    expect((await runCli(['manifest'])).code).toBe(2)
+    expect((await runCli(['scan'])).stderr).toMatch(/required option '--manifest <file>' not specified/)
+  })
+})
