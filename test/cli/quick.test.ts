@@ -34,7 +34,7 @@ const quick = async () => {
     '--format',
     'json',
   ])
-  return { code: r.code, report: JSON.parse(r.stdout) }
+  return { code: r.code, report: JSON.parse(r.stdout), stderr: r.stderr }
 }
 
 describe('quick mode', () => {
@@ -93,6 +93,9 @@ describe('quick mode', () => {
     const after = await quick()
     expect(after.code).toBe(1)
     expect(after.report.drift.map((d: { subject: string }) => d.subject)).toEqual(['/usr/bin/cat'])
+    expect(after.stderr).toMatch(
+      /stat cache .* was discarded \(checksum mismatch\); every file was read again/,
+    )
     // A file that is not a cache at all is ignored the same way.
     writeFileSync(cacheFile, 'garbage')
     expect((await quick()).code).toBe(1)

@@ -36,7 +36,7 @@ export async function scanCommand(options: {
   if (options.key) verifySignatureFile(signatureFileFor(options.manifest), digest, loadPublicKey(options.key))
   collectGarbage()
   const progress = progressReporter(options.progress)
-  const { report } = await scanHost({
+  const { report, cache } = await scanHost({
     rootDir,
     manifest,
     manifestDigest: digest,
@@ -49,6 +49,12 @@ export async function scanCommand(options: {
     ...(progress ? { onProgress: progress.update } : {}),
   })
   progress?.done()
+  // A discarded cache is never trusted, and costs a full re-hash: say so, on stderr.
+  if (cache.startsWith('discarded')) {
+    process.stderr.write(
+      `driftwatch: the stat cache in ${options.stateDir ?? defaultStateDir()} was ${cache}; every file was read again\n`,
+    )
+  }
   return {
     exitCode: report.drift.length > 0 ? EXIT.drift : EXIT.clean,
     json: report,
