@@ -63,12 +63,12 @@ export function readTextFile(file: string): string {
 }
 
 export function parseYamlText<T extends z.ZodType>(text: string, source: string, schema: T): z.output<T> {
-  const doc = parseDocument(text, { prettyErrors: false })
+  const doc = parseDocument(text)
   const first = doc.errors[0]
   if (first) {
     const pos = first.linePos?.[0]
     const where = pos ? `line ${pos.line} column ${pos.col}` : 'syntax'
-    throw new DriftwatchError('CONFIG_INVALID', `${source}: ${where}: ${first.message.split('\n')[0]}`, {
+    throw new DriftwatchError('CONFIG_INVALID', `${source}: ${where}: ${first.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`, {
       hint: 'fix the YAML syntax there',
     })
   }

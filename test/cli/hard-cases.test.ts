@@ -273,6 +273,37 @@ describe('bad input', () => {
     expect(result.stderr).toMatch(/does not match the recorded sha256:/)
   })
 
+  test.each([
+    {
+      name: 'an unknown key',
+      yaml: 'schema: driftwatch.policy/v1\nfiles:\n  include: ["/usr/**"]\n  exlcude: ["/tmp"]\n',
+      message: /policy\.yaml: files: unknown key "exlcude"/,
+    },
+    {
+      name: 'a relative glob',
+      yaml: 'schema: driftwatch.policy/v1\nfiles:\n  include: ["usr/**"]\n',
+      message: /policy\.yaml: files\.include\[0\]: a path glob must be absolute/,
+    },
+    {
+      name: 'broken YAML',
+      yaml: 'schema: driftwatch.policy/v1\nfiles:\n  include: ["/usr/**"\n',
+      message: /policy\.yaml: line \d+ column \d+:/,
+    },
+    {
+      name: 'a bad severity',
+      yaml: 'schema: driftwatch.policy/v1\nfiles:\n  include: ["/usr/**"]\n  rules:\n    - { match: ["/usr/bin/**"], severity: urgent }\n',
+      message: /policy\.yaml: files\.rules\[0\]\.severity:/,
+    },
+  ])('a policy with $name: exit 2, naming the file and the key', async ({ yaml, message }) => {
+    const f = fixture(`policy-${Math.random().toString(36).slice(2)}`)
+    const policy = join(dir.path, 'policy.yaml')
+    writeFileSync(policy, yaml)
+    const result = await f.capture('--policy', policy)
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(message)
+    expect(result.stderr.split('\n').filter(Boolean).length).toBeLessThanOrEqual(2) // the error, and its hint
+  })
+
   test('unknown flags and a bad --mode: exit 2', async () => {
     expect((await runCli(['scan', '--manifest', 'x', '--bogus'])).code).toBe(2)
     expect((await runCli(['scan', '--manifest', 'x', '--mode', 'fast'])).code).toBe(2)
