@@ -68,9 +68,13 @@ export function parseYamlText<T extends z.ZodType>(text: string, source: string,
   if (first) {
     const pos = first.linePos?.[0]
     const where = pos ? `line ${pos.line} column ${pos.col}` : 'syntax'
-    throw new DriftwatchError('CONFIG_INVALID', `${source}: ${where}: ${first.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`, {
-      hint: 'fix the YAML syntax there',
-    })
+    throw new DriftwatchError(
+      'CONFIG_INVALID',
+      `${source}: ${where}: ${first.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '')}`,
+      {
+        hint: 'fix the YAML syntax there',
+      },
+    )
   }
   const result = schema.safeParse(doc.toJS())
   if (!result.success) {
