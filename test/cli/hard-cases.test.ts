@@ -393,3 +393,43 @@ describe('help and usage', () => {
     expect((await runCli(['scan'])).stderr).toMatch(/required option '--manifest <file>' not specified/)
   })
 })
+
+describe('extended attributes', () => {
+  const haveSetfattr = (() => {
+    try {
+      execFileSync('setfattr', ['--version'], { stdio: 'ignore' })
+      return true
+    } catch {
+      return false
+    }
+  })()
+  if (!haveSetfattr && process.env.DRIFTWATCH_REQUIRE_INTEGRATION === '1') {
+    throw new Error('setfattr is not installed: apt-get install attr')
+  }
+
+  test.runIf(haveSetfattr)(
+    'are recorded as digests where a rule asks, and a changed one is drift',
+    async () => {
+      const f = fixture('xattrs')
+      const policy = join(dir.path, 'xattrs.yaml')
+      writeFileSync(
+        policy,
+        'schema: driftwatch.policy/v1\nfiles:\n  include: ["/usr/**"]\n  rules:\n    - { match: ["/usr/bin/**"], severity: high, attributes: [type, mode, sha256, xattrs] }\n',
+      )
+      const tool = join(f.root, 'usr/bin/tool')
+      execFileSync('setfattr', ['-n', 'user.origin', '-v', 'image-bake', tool])
+      expect((await f.capture('--policy', policy)).code).toBe(0)
+      const recorded = f.files().find((e) => e.path === '/usr/bin/tool') as {
+        xattrs?: Record<string, string>
+      }
+      expect(Object.keys(recorded.xattrs ?? {})).toEqual(['user.origin'])
+      expect(recorded.xattrs?.['user.origin']).toMatch(/^[0-9a-f]{64}$/) // a digest, not the value
+      expect((await f.scan()).code).toBe(0)
+      execFileSync('setfattr', ['-n', 'user.origin', '-v', 'someone-else', tool])
+      const report = JSON.parse((await f.scan()).stdout)
+      expect(report.drift).toEqual([
+        expect.objectContaining({ subject: '/usr/bin/tool', attributes: ['xattrs'], severity: 'high' }),
+      ])
+    },
+  )
+})
