@@ -17,6 +17,7 @@ import { inspectFile } from '../../src/probes/files/inspect.js'
 import { WANT } from '../../src/probes/files/protocol.js'
 import { StatCache } from '../../src/probes/files/stat-cache.js'
 import { runCli, tempDir } from '../helpers/cli.js'
+import { hasTool } from '../helpers/tools.js'
 
 const isRoot = process.getuid?.() === 0
 let dir: { path: string; cleanup: () => void }
@@ -314,14 +315,7 @@ describe('bad input', () => {
 })
 
 describe('file capabilities', () => {
-  const haveSetcap = (() => {
-    try {
-      execFileSync('setcap', ['-h'], { stdio: 'ignore' })
-      return true
-    } catch (error) {
-      return (error as { status?: number }).status !== undefined
-    }
-  })()
+  const haveSetcap = hasTool('setcap', 'libcap2-bin')
 
   test.runIf(haveSetcap && isRoot)(
     'are recorded as getcap writes them, and gaining one is critical',
@@ -395,17 +389,7 @@ describe('help and usage', () => {
 })
 
 describe('extended attributes', () => {
-  const haveSetfattr = (() => {
-    try {
-      execFileSync('setfattr', ['--version'], { stdio: 'ignore' })
-      return true
-    } catch {
-      return false
-    }
-  })()
-  if (!haveSetfattr && process.env.DRIFTWATCH_REQUIRE_INTEGRATION === '1') {
-    throw new Error('setfattr is not installed: apt-get install attr')
-  }
+  const haveSetfattr = hasTool('setfattr', 'attr')
 
   test.runIf(haveSetfattr)(
     'are recorded as digests where a rule asks, and a changed one is drift',

@@ -4,21 +4,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { runCli, tempDir } from '../helpers/cli.js'
+import { hasTool } from '../helpers/tools.js'
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/roots/${name}`, import.meta.url))
-const hasRpm = (() => {
-  try {
-    execFileSync('rpm', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
-if (!hasRpm && process.env.DRIFTWATCH_REQUIRE_INTEGRATION === '1') {
-  throw new Error(
-    'rpm is not installed: apt-get install rpm (DRIFTWATCH_REQUIRE_INTEGRATION=1 makes it required)',
-  )
-}
+const hasRpm = hasTool('rpm', 'rpm')
 
 let dir: { path: string; cleanup: () => void }
 beforeAll(() => {
