@@ -6,6 +6,7 @@ import { ANY_ARCH, ANY_VERSION, NOT_INSTALLED } from '../drift/packages.js'
 import { DriftwatchError } from '../errors.js'
 import { normalizeSysctlKey } from '../probes/sysctl.js'
 import { type ConfigEntry, type PackageManager, type PackageRecord, packageSubject } from '../probes/types.js'
+import { compareCodeUnits } from '../util/compare.js'
 import { jsonErrorPlace } from './io.js'
 import { type FileEntry, type FileType, MANIFEST_SCHEMA, type Manifest } from './schema.js'
 
@@ -615,12 +616,13 @@ function emptyContent(): DeclaredContent {
 }
 
 function sortContent(content: DeclaredContent): DeclaredContent {
-  content.files.sort((a, b) => compareText(a.path, b.path))
+  content.files.sort((a, b) => compareCodeUnits(a.path, b.path))
   content.packages.sort(
-    (a, b) => compareText(packageSubject(a), packageSubject(b)) || compareText(a.version, b.version),
+    (a, b) =>
+      compareCodeUnits(packageSubject(a), packageSubject(b)) || compareCodeUnits(a.version, b.version),
   )
-  content.config.sort((a, b) => compareText(a.key, b.key))
-  content.absent.sort(compareText)
+  content.config.sort((a, b) => compareCodeUnits(a.key, b.key))
+  content.absent.sort(compareCodeUnits)
   return content
 }
 
@@ -638,8 +640,4 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function isEmptyList(value: unknown): boolean {
   return Array.isArray(value) && value.length === 0
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
 }

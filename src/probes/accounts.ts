@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { compareNames, readRootTextConfined } from './root-fs.js'
+import { compareCodeUnits } from '../util/compare.js'
+import { readRootTextConfined } from './root-fs.js'
 import type { ConfigEntry, Probe } from './types.js'
 
 /*
@@ -157,7 +158,7 @@ export function accountEntries(files: {
     if (line !== undefined) value.gshadow = shadowDigest(line.line)
     entries.push({ key: `group:${group.name}`, value })
   }
-  return entries.sort((a, b) => compareNames(a.key, b.key))
+  return entries.sort((a, b) => compareCodeUnits(a.key, b.key))
 }
 
 /**
@@ -202,7 +203,7 @@ function isId(field: string | undefined): boolean {
 }
 
 function memberList(field: string): string[] {
-  return [...new Set(field.split(',').filter((m) => m !== ''))].sort(compareNames)
+  return [...new Set(field.split(',').filter((m) => m !== ''))].sort(compareCodeUnits)
 }
 
 function firstByName<T extends { name: string }>(entries: T[]): T[] {

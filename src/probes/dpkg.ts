@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { errnoCode } from '../errors.js'
+import { compareCodeUnits } from '../util/compare.js'
 import type { DpkgHashDone, DpkgHashInit, DpkgHashJob, DpkgHashResult } from './dpkg-verify-worker.js'
 import { joinRoot } from './files/root-path.js'
 import {
@@ -487,7 +488,7 @@ export async function verifyDpkgPackages(
       changes.push({ subject: expectation.subject, path, kind: 'modified', conffile: expectation.conffile })
     }
   }
-  return changes.sort((a, b) => compare(a.path, b.path) || compare(a.subject, b.subject))
+  return changes.sort((a, b) => compareCodeUnits(a.path, b.path) || compareCodeUnits(a.subject, b.subject))
 }
 
 /** Path -> what each package that lists it expects there, from md5sums (and conffiles if asked). */
@@ -592,10 +593,6 @@ function hashInWorkers(workers: Worker[], paths: string[]): Promise<DpkgHashResu
     }
     if (paths.length === 0) resolve(results)
   })
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** The compiled worker next to this module; under vitest (sources in src/) the build in dist/. */

@@ -1,5 +1,6 @@
 import { endianness } from 'node:os'
-import { compareNames, readRootTextConfined } from './root-fs.js'
+import { compareCodeUnits } from '../util/compare.js'
+import { readRootTextConfined } from './root-fs.js'
 import type { ConfigEntry, Probe } from './types.js'
 import { readRootText } from './types.js'
 
@@ -75,7 +76,7 @@ export function parseProcModules(text: string): string[] {
     .split('\n')
     .map((line) => line.split(' ')[0] ?? '')
     .filter((name) => name !== '')
-  return [...new Set(names)].sort(compareNames)
+  return [...new Set(names)].sort(compareCodeUnits)
 }
 
 /**
@@ -100,7 +101,7 @@ export function parseProcNetSockets(text: string, table: SocketTable, littleEndi
     if (address === undefined) continue
     found.add(`${table}:${address}:${Number.parseInt(portHex, 16)}`)
   }
-  return [...found].sort(compareNames)
+  return [...found].sort(compareCodeUnits)
 }
 
 /** An address from /proc/net: 8 hex digits for IPv4 (dotted), 32 for IPv6 (`[…]`, RFC 5952). */
@@ -146,7 +147,7 @@ function formatIpv6(bytes: number[]): string {
 /** The entries of an os-release file's fields. Pure. */
 export function osReleaseEntries(fields: ReadonlyMap<string, string>): ConfigEntry[] {
   return [...fields.entries()]
-    .sort(([a], [b]) => compareNames(a, b))
+    .sort(([a], [b]) => compareCodeUnits(a, b))
     .map(([name, value]) => ({ key: `os:${name}`, value }))
 }
 
@@ -176,7 +177,7 @@ export const osProbe: Probe<ConfigEntry[]> = {
       const text = readRootText(rootDir, `/proc/net/${table}`)
       return text === undefined ? [] : parseProcNetSockets(text, table, littleEndian)
     })
-    entries.push({ key: 'os:listening', value: listening.sort(compareNames) })
-    return entries.sort((a, b) => compareNames(a.key, b.key))
+    entries.push({ key: 'os:listening', value: listening.sort(compareCodeUnits) })
+    return entries.sort((a, b) => compareCodeUnits(a.key, b.key))
   },
 }

@@ -1,5 +1,6 @@
 import type { Policy } from '../config/policy.js'
 import type { ProbeRun } from '../protocol/report.js'
+import { compareCodeUnits } from '../util/compare.js'
 import { apkProbe, readApkInstalled } from './apk.js'
 import { dpkgFileListPath, dpkgProbe, parseDpkgList, readDpkgDatabase } from './dpkg.js'
 import { resolveInRoot } from './root-fs.js'
@@ -39,7 +40,10 @@ export async function collectPackages(
     if (!policy.managers.includes(manager)) continue
     runs.push(await runProbe(probe, context, (found) => packages.push(...found)))
   }
-  packages.sort((a, b) => compare(packageSubject(a), packageSubject(b)) || compare(a.version, b.version))
+  packages.sort(
+    (a, b) =>
+      compareCodeUnits(packageSubject(a), packageSubject(b)) || compareCodeUnits(a.version, b.version),
+  )
   return { packages, runs }
 }
 
@@ -116,8 +120,4 @@ export async function runProbe<T>(
       error: message,
     }
   }
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
 }

@@ -1,5 +1,6 @@
 import { type Dirent, lstatSync, readdirSync, readlinkSync } from 'node:fs'
 import { errnoCode } from '../errors.js'
+import { compareCodeUnits } from '../util/compare.js'
 import { joinRoot } from './files/root-path.js'
 import { readRootText } from './types.js'
 
@@ -94,12 +95,7 @@ export function listRootDir(rootDir: string, dir: string): RootDirEntry[] {
       const type = d.isSymbolicLink() ? 'symlink' : d.isDirectory() ? 'dir' : d.isFile() ? 'file' : 'other'
       return { name: d.name, type }
     })
-    .sort((a, b) => compareNames(a.name, b.name))
-}
-
-/** Byte order of C's strcmp for ASCII names, which is how systemd and glob(3) sort file names. */
-export function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
+    .sort((a, b) => compareCodeUnits(a.name, b.name))
 }
 
 function components(path: string): string[] {

@@ -3,6 +3,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs
 import { lstat, open, readFile, readlink } from 'node:fs/promises'
 import Database from 'better-sqlite3'
 import { DriftwatchError, describeSystemError, errnoCode } from '../errors.js'
+import { compareCodeUnits } from '../util/compare.js'
 import { decodeName } from '../util/pathname.js'
 import { joinRoot } from './files/root-path.js'
 import { resolveInRoot } from './root-fs.js'
@@ -351,11 +352,11 @@ export function readRpmHeaders(ctx: ProbeContext): RpmHeader[] {
 
 /** Name, then arch, then version: a stable order whatever order packages were installed in. */
 function comparePackages(a: PackageRecord, b: PackageRecord): number {
-  return compareText(a.name, b.name) || compareText(a.arch, b.arch) || compareText(a.version, b.version)
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
+  return (
+    compareCodeUnits(a.name, b.name) ||
+    compareCodeUnits(a.arch, b.arch) ||
+    compareCodeUnits(a.version, b.version)
+  )
 }
 
 /**
@@ -647,7 +648,7 @@ export async function verifyRpmPackages(
   })
   return results
     .filter((f): f is RpmVerifyFinding => f !== undefined)
-    .sort((a, b) => compareText(a.subject, b.subject) || compareText(a.path, b.path))
+    .sort((a, b) => compareCodeUnits(a.subject, b.subject) || compareCodeUnits(a.path, b.path))
 }
 
 async function verifyFile(

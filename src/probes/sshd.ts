@@ -1,6 +1,7 @@
 import picomatch from 'picomatch'
 import { DriftwatchError } from '../errors.js'
-import { compareNames, listRootDir, readRootTextConfined } from './root-fs.js'
+import { compareCodeUnits } from '../util/compare.js'
+import { listRootDir, readRootTextConfined } from './root-fs.js'
 import type { ConfigEntry, Probe } from './types.js'
 
 /*
@@ -182,7 +183,7 @@ export function parseSshdConfig(text: string, load: IncludeLoader = () => []): C
 
   processFile(text, '', 0)
   return [...values.entries()]
-    .sort(([a], [b]) => compareNames(a, b))
+    .sort(([a], [b]) => compareCodeUnits(a, b))
     .map(([key, value]) => ({ key: `sshd:${key}`, value }))
 }
 
@@ -202,7 +203,7 @@ export function globInRoot(rootDir: string, pattern: string): string[] {
         .map((entry) => `${dir}/${entry.name}`),
     )
   }
-  return paths.filter((p) => p !== '').sort(compareNames)
+  return paths.filter((p) => p !== '').sort(compareCodeUnits)
 }
 
 /** The effective sshd configuration of /etc/ssh/sshd_config and what it includes. */

@@ -1,4 +1,5 @@
-import { compareNames, listRootDir, readRootTextConfined } from './root-fs.js'
+import { compareCodeUnits } from '../util/compare.js'
+import { listRootDir, readRootTextConfined } from './root-fs.js'
 import type { ConfigEntry, Probe, ProbeContext } from './types.js'
 import { readRootText } from './types.js'
 
@@ -109,7 +110,9 @@ export function orderSysctlFiles(listings: { dir: string; names: string[] }[]): 
       if (name.endsWith('.conf') && !winner.has(name)) winner.set(name, dir)
     }
   }
-  return [...winner.entries()].sort(([a], [b]) => compareNames(a, b)).map(([name, dir]) => ({ name, dir }))
+  return [...winner.entries()]
+    .sort(([a], [b]) => compareCodeUnits(a, b))
+    .map(([name, dir]) => ({ name, dir }))
 }
 
 /** The declared value of every key: later files, and later lines, win. */
@@ -133,7 +136,7 @@ export function sysctlEntries(
   const values = new Map(declared)
   for (const [key, value] of running ?? []) values.set(key, value)
   return [...values.entries()]
-    .sort(([a], [b]) => compareNames(a, b))
+    .sort(([a], [b]) => compareCodeUnits(a, b))
     .map(([key, value]) => ({ key: `sysctl:${key}`, value }))
 }
 

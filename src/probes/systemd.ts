@@ -1,5 +1,6 @@
 import { posix } from 'node:path'
-import { compareNames, DEV_NULL, listRootDir, readRootTextConfined, resolveInRoot } from './root-fs.js'
+import { compareCodeUnits } from '../util/compare.js'
+import { DEV_NULL, listRootDir, readRootTextConfined, resolveInRoot } from './root-fs.js'
 import type { ConfigEntry, Probe } from './types.js'
 
 /*
@@ -167,7 +168,7 @@ export function unitEntries(tree: UnitTree): ConfigEntry[] {
   }
 
   const names = new Set([...tree.units.keys(), ...tree.links.map((l) => l.unit)])
-  for (const name of [...names].sort(compareNames)) {
+  for (const name of [...names].sort(compareCodeUnits)) {
     // An instance (getty@tty1.service) has no file of its own: its template's file stands for it.
     const fileName = tree.units.has(name) ? name : templateOf(name)
     const file = fileName === undefined ? undefined : tree.units.get(fileName)
@@ -176,10 +177,10 @@ export function unitEntries(tree: UnitTree): ConfigEntry[] {
     entries.push({ key: `systemd:${name}`, value: state })
     if (state === 'alias') entries.push({ key: `systemd:${name}/alias-of`, value: aliasOf })
     for (const [dependency, targets] of dependencies.get(name) ?? []) {
-      entries.push({ key: `systemd:${name}/${dependency}`, value: [...targets].sort(compareNames) })
+      entries.push({ key: `systemd:${name}/${dependency}`, value: [...targets].sort(compareCodeUnits) })
     }
   }
-  return entries.sort((a, b) => compareNames(a.key, b.key))
+  return entries.sort((a, b) => compareCodeUnits(a.key, b.key))
 }
 
 function unitState(

@@ -13,6 +13,7 @@ import { collectPackages, packageOwners } from '../probes/packages.js'
 import type { ProbeContext } from '../probes/types.js'
 import { verifyPackages } from '../probes/verify.js'
 import { type DriftItem, type ProbeRun, REPORT_SCHEMA, type Report } from '../protocol/report.js'
+import { compareCodeUnits } from '../util/compare.js'
 import { hostIdentity } from './root.js'
 
 /** Probe errors listed in a report; the rest are counted. */
@@ -163,7 +164,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     })
   }
   drift.sort(
-    (a, b) => severityRank(a.severity) - severityRank(b.severity) || compareText(a.subject, b.subject),
+    (a, b) => severityRank(a.severity) - severityRank(b.severity) || compareCodeUnits(a.subject, b.subject),
   )
 
   const report: Report = {
@@ -238,8 +239,4 @@ export function isDeclared(manifest: Manifest): boolean {
 /** Every host read goes through the root; `/` is the running system, so live values may be read too. */
 function probeContext(rootDir: string): ProbeContext {
   return { rootDir, live: rootDir === '/' }
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
 }

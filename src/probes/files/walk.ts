@@ -4,6 +4,7 @@ import { PathMatcher } from '../../config/path-matcher.js'
 import type { Policy } from '../../config/policy.js'
 import type { FileEntry } from '../../manifest/schema.js'
 import { fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
+import { compareCodeUnits } from '../../util/compare.js'
 import { describeErrno } from './inspect.js'
 import type { CacheStatus, FromWorker, ProbeError, ToWorker, WalkJob, WorkerInit } from './protocol.js'
 import { deviceOf, entryFromStat, isDirectoryMode } from './record.js'
@@ -110,7 +111,7 @@ export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
   } finally {
     await Promise.all(workers.map((w) => w.terminate()))
   }
-  result.errors.sort((a, b) => compareStrings(a.subject, b.subject))
+  result.errors.sort((a, b) => compareCodeUnits(a.subject, b.subject))
   return result
 }
 
@@ -177,12 +178,8 @@ function runWorkers(
   })
 }
 
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
 export function byPath(a: { path: string }, b: { path: string }): number {
-  return compareStrings(a.path, b.path)
+  return compareCodeUnits(a.path, b.path)
 }
 
 /** The compiled worker next to this module; under vitest (sources in src/) the build in dist/. */
