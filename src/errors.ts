@@ -9,6 +9,11 @@ export type ErrorCode =
   | 'NOT_FOUND' // a root, file or key that was named does not exist
   | 'INTEGRITY' // a manifest's digest or signature does not match
   | 'IO' // the system refused an operation we need (write the output, read a key)
+  | 'UNAUTHENTICATED' // a request without a valid token or secret
+  | 'FORBIDDEN' // a valid token that may not do this (a host token on an admin route, another host's report)
+  | 'CONFLICT' // the request contradicts what is stored (a reportId another host already used)
+  | 'PAYLOAD_TOO_LARGE' // a request body over the configured limit, before or after gzip
+  | 'UNSUPPORTED_MEDIA_TYPE' // a request body that is not JSON, or an unknown content encoding
 
 export class DriftwatchError extends Error {
   readonly code: ErrorCode

@@ -1,5 +1,8 @@
 import { Command, CommanderError, Option } from 'commander'
+import { HOST_STATES } from '../collector/states.js'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
+import { collectorCommand } from './commands/collector.js'
+import { DEFAULT_COLLECTOR, fleetHostCommand, fleetHostsCommand } from './commands/fleet.js'
 import { importCommand } from './commands/import.js'
 import { keygen } from './commands/keygen.js'
 import { captureCommand, diffCommand, showCommand, verifyCommand } from './commands/manifest.js'
@@ -13,6 +16,21 @@ const formatOption = () =>
   new Option('--format <format>', 'text for people, json for scripts (one document on stdout)').default(
     'text',
   )
+
+const collectorOption = () =>
+  new Option(
+    '--collector <url>',
+    `the collector's URL (default: $DRIFTWATCH_COLLECTOR, else ${DEFAULT_COLLECTOR})`,
+  )
+const tokenOption = () =>
+  new Option(
+    '--token <token>',
+    'an admin token of the collector; prefer the DRIFTWATCH_ADMIN_TOKEN variable (argv shows in ps)',
+  )
+const collectorOptions = (o: Record<string, unknown>) => ({
+  ...(o.collector ? { collector: String(o.collector) } : {}),
+  ...(o.token ? { token: String(o.token) } : {}),
+})
 
 /**
  * The CLI: an explicit list of commands, each a handler that returns data; printing and the
@@ -183,6 +201,47 @@ export async function main(argv: string[]): Promise<number> {
         true,
       ),
     )
+
+  const fleet = program
+    .command('fleet')
+    .description('ask the collector about the fleet: hosts, their state and why, their drift')
+  fleet
+    .command('hosts')
+    .description('list the hosts the collector knows, with their state and drift')
+    .addOption(new Option('--state <state>', 'only hosts in this state').choices(HOST_STATES))
+    .option('--image <id>', 'only hosts running this image id')
+    .option(
+      '--label <key=value>',
+      'only hosts with this label; repeat to require several',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
+    .addOption(collectorOption())
+    .addOption(tokenOption())
+    .addOption(formatOption())
+    .action(
+      run((o) =>
+        fleetHostsCommand({
+          ...collectorOptions(o),
+          ...(o.state ? { state: String(o.state) } : {}),
+          ...(o.image !== undefined ? { image: String(o.image) } : {}),
+          labels: (o.label as string[] | undefined) ?? [],
+        }),
+      ),
+    )
+  fleet
+    .command('host')
+    .description('show one host: its state and why, its image, its latest drift, its history')
+    .argument('<id>', 'the host id (the first column of fleet hosts)')
+    .addOption(collectorOption())
+    .addOption(tokenOption())
+    .addOption(formatOption())
+    .action(run((o) => fleetHostCommand({ ...collectorOptions(o), id: String((o.args as string[])[0]) })))
+
+  program
+    .command('collector')
+    .description('run the collector: the fleet API, its store and its judgement (until SIGTERM)')
+    .requiredOption('--config <file>', 'collector.yaml (see config/collector.yaml)')
+    .action(run((o) => collectorCommand({ config: String(o.config) })))
 
   try {
     await program.parseAsync(argv)

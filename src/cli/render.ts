@@ -1,3 +1,5 @@
+import { groupDrift } from '../drift/group.js'
+import type { GroupedDrift } from '../protocol/api.js'
 import type { DriftItem, Report } from '../protocol/report.js'
 import { displayPath } from '../util/pathname.js'
 import { formatBytes, formatCount, formatDuration, type Style } from './output.js'
@@ -7,7 +9,6 @@ const KIND_TITLES: Record<DriftItem['kind'], string> = {
   file: 'Files',
   config: 'Configuration',
 }
-const KIND_ORDER: DriftItem['kind'][] = ['package', 'file', 'config']
 
 /** A drift report for people: grouped by kind, most severe first, with a one-line summary. */
 export function renderReport(report: Report, style: Style): string {
@@ -33,25 +34,25 @@ export function renderReport(report: Report, style: Style): string {
   return `${lines.join('\n')}\n`
 }
 
+/** Drift items for people, grouped as `groupDrift` does: a heading per kind, then one line per item. */
 export function renderDrift(items: readonly DriftItem[], style: Style): string[] {
+  return renderGroupedDrift(groupDrift(items), style)
+}
+
+/** Drift already grouped (the collector sends it so): packages with the files they explain, files, config. */
+export function renderGroupedDrift(drift: GroupedDrift, style: Style): string[] {
   const lines: string[] = []
-  // File changes a package change explains are shown under that package, not among the files.
-  const packageEvents = new Set(items.filter((i) => i.kind === 'package').map((i) => i.subject))
-  const nested = (item: DriftItem) =>
-    item.kind === 'file' && item.package !== undefined && packageEvents.has(item.package)
-  const byPackage = new Map<string, DriftItem[]>()
-  for (const item of items) {
-    if (nested(item))
-      byPackage.set(item.package as string, [...(byPackage.get(item.package as string) ?? []), item])
-  }
-  for (const kind of KIND_ORDER) {
-    const group = items.filter((item) => item.kind === kind && !nested(item))
+  const sections: [DriftItem['kind'], { item: DriftItem; files: DriftItem[] }[]][] = [
+    ['package', drift.packages],
+    ['file', drift.files.map((item) => ({ item, files: [] }))],
+    ['config', drift.config.map((item) => ({ item, files: [] }))],
+  ]
+  for (const [kind, group] of sections) {
     if (group.length === 0) continue
     lines.push('', style.bold(KIND_TITLES[kind]))
-    const width = Math.max(...group.map((item) => changeLabel(item).length))
-    for (const item of group) {
+    const width = Math.max(...group.map(({ item }) => changeLabel(item).length))
+    for (const { item, files } of group) {
       lines.push(`  ${itemLine(item, width, style)}`)
-      const files = byPackage.get(item.subject) ?? []
       const shown = files.slice(0, MAX_FILES_PER_PACKAGE)
       const fileWidth = Math.max(0, ...shown.map((f) => changeLabel(f).length))
       for (const file of shown) lines.push(`      ${itemLine(file, fileWidth, style)}`)

@@ -8,10 +8,14 @@ export function describeZodError(source: string, error: z.ZodError): string {
   const issue = error.issues[0]
   if (!issue) return `${source}: invalid`
   const where = issue.path.length ? formatPath(issue.path) : '(top level)'
-  let message = issue.message
+  return `${source}: ${where}: ${zodIssueMessage(issue)}`
+}
+
+/** What one zod issue says, with unknown keys named. */
+export function zodIssueMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys')
-    message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
-  return `${source}: ${where}: ${message}`
+    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+  return issue.message
 }
 
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -40,10 +44,10 @@ export function interpolateEnv(text: string, source: string, env: NodeJS.Process
 export function loadYamlFile<T extends z.ZodType>(
   file: string,
   schema: T,
-  options: { interpolate?: boolean } = {},
+  options: { interpolate?: boolean; hint?: string } = {},
 ): z.output<T> {
   const text = readTextFile(file)
-  return parseYamlText(options.interpolate ? interpolateEnv(text, file) : text, file, schema)
+  return parseYamlText(options.interpolate ? interpolateEnv(text, file) : text, file, schema, options.hint)
 }
 
 /** Reads a text file a user named; a missing or unreadable one is an error that says which. */
@@ -62,7 +66,12 @@ export function readTextFile(file: string): string {
   }
 }
 
-export function parseYamlText<T extends z.ZodType>(text: string, source: string, schema: T): z.output<T> {
+export function parseYamlText<T extends z.ZodType>(
+  text: string,
+  source: string,
+  schema: T,
+  hint = 'see config/policy.yaml and the README for the accepted keys',
+): z.output<T> {
   const doc = parseDocument(text)
   const first = doc.errors[0]
   if (first) {
@@ -78,9 +87,7 @@ export function parseYamlText<T extends z.ZodType>(text: string, source: string,
   }
   const result = schema.safeParse(doc.toJS())
   if (!result.success) {
-    throw new DriftwatchError('CONFIG_INVALID', describeZodError(source, result.error), {
-      hint: 'see config/policy.yaml and the README for the accepted keys',
-    })
+    throw new DriftwatchError('CONFIG_INVALID', describeZodError(source, result.error), { hint })
   }
   return result.data
 }

@@ -127,6 +127,12 @@ export function signDigest(digest: string, privateKey: KeyObject): Signature {
   }
 }
 
+/** Whether a signature is over this digest and verifies with this ed25519 public key. */
+export function signatureVerifies(signature: Signature, digest: string, publicKey: KeyObject): boolean {
+  if (signature.digest !== digest) return false
+  return verify(null, Buffer.from(digest), publicKey, Buffer.from(signature.signature, 'base64'))
+}
+
 /** Checks a signature file against a manifest digest and a public key; throws INTEGRITY if it fails. */
 export function verifySignatureFile(sigFile: string, digest: string, publicKey: KeyObject): Signature {
   let text: string

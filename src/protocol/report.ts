@@ -9,17 +9,17 @@ export const DriftItemSchema = z.strictObject({
   /** An absolute path, `deb|rpm|apk:<name>:<arch>`, or `<namespace>:<key>`. */
   subject: z.string().min(1).max(4096),
   /** For a modified item: the attributes that differ ("type" when the file type changed). */
-  attributes: z.array(z.string().max(64)).max(32).optional(),
+  attributes: z.array(z.string().min(1).max(64)).max(32).optional(),
   expected: z.unknown().optional(),
   actual: z.unknown().optional(),
   severity: z.enum(SEVERITIES),
   /** The package whose change explains this file change. */
-  package: z.string().max(512).optional(),
+  package: z.string().min(1).max(512).optional(),
 })
 export type DriftItem = z.infer<typeof DriftItemSchema>
 
 export const ProbeRunSchema = z.strictObject({
-  name: z.string().max(64),
+  name: z.string().min(1).max(64),
   ok: z.boolean(),
   durationMs: z.number().nonnegative(),
   /** Why the probe failed as a whole. */
@@ -53,13 +53,14 @@ export const ReportSchema = z.strictObject({
     labels: z.record(z.string().max(128), z.string().max(256)).default({}),
   }),
   image: z.strictObject({
-    id: z.string().max(256),
-    version: z.string().max(256),
+    id: z.string().min(1).max(256),
+    version: z.string().min(1).max(256),
     manifestDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
   }),
   scan: z.strictObject({
     mode: z.enum(['full', 'quick']),
-    startedAt: z.string().max(64),
+    /** When the scan began, ISO 8601 with a time zone. */
+    startedAt: z.iso.datetime({ offset: true }),
     durationMs: z.number().nonnegative(),
     files: z.number().int().nonnegative(),
     bytesHashed: z.number().nonnegative(),

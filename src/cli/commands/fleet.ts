@@ -1,0 +1,230 @@
+import { request } from 'undici'
+import { HOST_STATES, type HostState } from '../../collector/states.js'
+import { DriftwatchError, EXIT, errnoCode } from '../../errors.js'
+import type { ApiError, HostDetailView, HostView } from '../../protocol/api.js'
+import type { CommandOutput } from '../output.js'
+import { renderHostDetail, renderHosts } from '../render-fleet.js'
+
+/** Where the collector listens when neither --collector nor DRIFTWATCH_COLLECTOR says otherwise. */
+export const DEFAULT_COLLECTOR = 'http://127.0.0.1:8080'
+/** One request, from connecting to the last byte of the answer. */
+const TIMEOUT_MS = 10_000
+
+const TOKEN_HINT =
+  "set DRIFTWATCH_ADMIN_TOKEN to one of the collector's adminTokens (collector.yaml); --token works too but shows in ps"
+
+/** How a fleet command reaches the collector; unset fields come from the environment. */
+export interface CollectorOptions {
+  collector?: string
+  token?: string
+}
+
+/** `driftwatch fleet hosts`: the hosts the collector knows, filtered by state, image and labels. */
+export async function fleetHostsCommand(
+  options: CollectorOptions & { state?: string; image?: string; labels?: readonly string[] },
+): Promise<CommandOutput> {
+  const query = new URLSearchParams()
+  if (options.state !== undefined) query.append('state', parseState(options.state))
+  if (options.image !== undefined) query.append('image', options.image)
+  for (const label of options.labels ?? []) query.append('label', parseLabel(label))
+  const client = collectorClient(options)
+  const body = await client.get('v1/hosts', query)
+  if (!isObject(body) || !Array.isArray(body.hosts)) throw notAnAnswer(client.url, 'a list of hosts')
+  const hosts = body.hosts as HostView[]
+  const now = new Date()
+  // JSON is the collector's document as is; text is for people.
+  return { exitCode: EXIT.clean, json: body, text: (style) => renderHosts(hosts, style, now) }
+}
+
+/** `driftwatch fleet host ID`: one host, its state and why, its latest drift and its history. */
+export async function fleetHostCommand(options: CollectorOptions & { id: string }): Promise<CommandOutput> {
+  if (options.id === '') {
+    throw new DriftwatchError('USAGE', 'fleet host: the host id is empty', {
+      hint: 'driftwatch fleet hosts lists the ids of the hosts',
+    })
+  }
+  const client = collectorClient(options)
+  const body = await client.get(`v1/hosts/${encodeURIComponent(options.id)}`, undefined, {
+    notFound: () =>
+      new DriftwatchError('NOT_FOUND', `host ${options.id} is not known to the collector at ${client.url}`, {
+        hint: 'driftwatch fleet hosts lists the hosts it knows; a host appears once its agent has enrolled',
+      }),
+  })
+  if (!isObject(body) || !isObject(body.host)) throw notAnAnswer(client.url, 'a host')
+  const detail = body as unknown as HostDetailView
+  const now = new Date()
+  return { exitCode: EXIT.clean, json: body, text: (style) => renderHostDetail(detail, style, now) }
+}
+
+/** The collector's admin API, read only: one GET, its errors turned into DriftwatchErrors. */
+export interface CollectorClient {
+  /** The collector's URL as people should read it (no credentials, no trailing slash). */
+  readonly url: string
+  /** The parsed JSON answer of a 2xx; `notFound` names what a 404 means for this path. */
+  get(path: string, query?: URLSearchParams, options?: { notFound?: () => DriftwatchError }): Promise<unknown>
+}
+
+export function collectorClient(
+  options: CollectorOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): CollectorClient {
+  const base = collectorUrl(options.collector, env)
+  const shown = `${base.origin}${base.pathname}`.replace(/\/+$/, '')
+  const token = options.token || env.DRIFTWATCH_ADMIN_TOKEN || undefined
+  return {
+    url: shown,
+    async get(path, query, { notFound } = {}) {
+      const url = new URL(path, base)
+      if (query && query.size > 0) url.search = query.toString()
+      let response: Awaited<ReturnType<typeof request>>
+      let text: string
+      try {
+        response = await request(url, {
+          method: 'GET',
+          headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          signal: AbortSignal.timeout(TIMEOUT_MS),
+        })
+        text = await response.body.text()
+      } catch (error) {
+        throw unreachable(shown, error)
+      }
+      if (response.statusCode >= 200 && response.statusCode < 300) {
+        try {
+          return JSON.parse(text) as unknown
+        } catch {
+          throw notAnAnswer(shown, 'JSON')
+        }
+      }
+      if (response.statusCode === 404 && notFound) throw notFound()
+      throw collectorError(shown, response.statusCode, text, token !== undefined)
+    },
+  }
+}
+
+/** --collector, else DRIFTWATCH_COLLECTOR, else the default; ends with "/" so API paths resolve under it. */
+function collectorUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL {
+  const [text, source] = flag
+    ? [flag, `--collector ${flag}`]
+    : env.DRIFTWATCH_COLLECTOR
+      ? [env.DRIFTWATCH_COLLECTOR, `DRIFTWATCH_COLLECTOR=${env.DRIFTWATCH_COLLECTOR}`]
+      : [DEFAULT_COLLECTOR, DEFAULT_COLLECTOR]
+  let url: URL | undefined
+  try {
+    url = new URL(text)
+  } catch {}
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new DriftwatchError('USAGE', `${source}: expected an http(s) URL`, {
+      hint: `write it as http://${text.replace(/^[a-z]+:\/\//i, '')}`,
+    })
+  }
+  if (!url.pathname.endsWith('/')) url.pathname += '/'
+  url.search = ''
+  url.hash = ''
+  return url
+}
+
+/** A 4xx/5xx answer, `{code, message, hint}` from the collector's one error handler when it is one. */
+export function collectorError(
+  url: string,
+  status: number,
+  body: string,
+  withToken: boolean,
+): DriftwatchError {
+  const api = parseApiError(body)
+  const said = api?.message ?? (body.trim().slice(0, 200) || `HTTP ${status}`)
+  if (status === 401) {
+    return withToken
+      ? new DriftwatchError('USAGE', `the collector at ${url} refused the admin token: ${said}`, {
+          hint: TOKEN_HINT,
+        })
+      : new DriftwatchError('USAGE', `the collector at ${url} wants an admin token`, { hint: TOKEN_HINT })
+  }
+  if (status === 403) {
+    return new DriftwatchError(
+      'USAGE',
+      `the collector at ${url} does not let this token read the fleet: ${said}`,
+      {
+        hint: `a host's agent token reads nothing of the fleet; ${TOKEN_HINT}`,
+      },
+    )
+  }
+  if (status === 400) {
+    return new DriftwatchError('USAGE', `the collector at ${url} rejected the request: ${said}`, {
+      ...(api?.hint ? { hint: api.hint } : {}),
+    })
+  }
+  return new DriftwatchError('IO', `the collector at ${url} answered ${status}: ${said}`, {
+    hint: api?.hint ?? (status === 404 ? 'is this the address of a driftwatch collector?' : 'see its logs'),
+  })
+}
+
+function parseApiError(body: string): ApiError | undefined {
+  try {
+    const value: unknown = JSON.parse(body)
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      'message' in value &&
+      typeof value.message === 'string'
+    ) {
+      const hint = 'hint' in value && typeof value.hint === 'string' ? value.hint : undefined
+      const code = 'code' in value && typeof value.code === 'string' ? value.code : ''
+      return { code, message: value.message, ...(hint ? { hint } : {}) }
+    }
+  } catch {}
+  return undefined
+}
+
+function unreachable(url: string, error: unknown): DriftwatchError {
+  const code = errnoCode(error)
+  const tls = code !== undefined && /CERT|SELF_SIGNED|ERR_TLS|ERR_SSL/.test(code)
+  return new DriftwatchError('IO', `cannot reach the collector at ${url}: ${whyUnreachable(error)}`, {
+    hint: tls
+      ? "set NODE_EXTRA_CA_CERTS to the file of the CA that signed the collector's certificate"
+      : `is the collector running there? point --collector or DRIFTWATCH_COLLECTOR at its address (default ${DEFAULT_COLLECTOR})`,
+    cause: error,
+  })
+}
+
+function whyUnreachable(error: unknown): string {
+  const code = errnoCode(error) ?? ''
+  if (error instanceof Error && error.name === 'TimeoutError')
+    return `no answer within ${TIMEOUT_MS / 1000} s`
+  if (code === 'ETIMEDOUT' || /^UND_ERR_.*TIMEOUT$/.test(code))
+    return `no answer within ${TIMEOUT_MS / 1000} s`
+  if (code === 'ECONNREFUSED') return 'connection refused'
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'unknown host name'
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'the connection was closed'
+  return error instanceof Error ? error.message : String(error)
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function notAnAnswer(url: string, what: string): DriftwatchError {
+  return new DriftwatchError('INPUT_INVALID', `the collector at ${url} did not answer with ${what}`, {
+    hint: 'is --collector (or DRIFTWATCH_COLLECTOR) the address of a driftwatch collector of this version?',
+  })
+}
+
+function parseState(text: string): HostState {
+  const state = HOST_STATES.find((s) => s === text)
+  if (!state) {
+    throw new DriftwatchError('USAGE', `--state ${text}: not a host state`, {
+      hint: `use one of ${HOST_STATES.join(', ')}`,
+    })
+  }
+  return state
+}
+
+/** `k=v` as the API takes it; the value may hold "=" itself. */
+function parseLabel(text: string): string {
+  const at = text.indexOf('=')
+  if (at <= 0) {
+    throw new DriftwatchError('USAGE', `--label ${text}: expected key=value`, {
+      hint: 'e.g. --label group=web-prod; repeat --label to require several',
+    })
+  }
+  return text
+}

@@ -1,0 +1,199 @@
+import { formatSpan } from '../collector/judge.js'
+import { HOST_STATES, type HostState } from '../collector/states.js'
+import { SEVERITIES } from '../config/policy.js'
+import type { HostDetailView, HostView } from '../protocol/api.js'
+import type { Summary } from '../protocol/report.js'
+import { formatDuration, type Style } from './output.js'
+import { renderGroupedDrift } from './render.js'
+
+/** `fleet hosts` for people: one row per host in the collector's order, then the count of each state. */
+export function renderHosts(hosts: readonly HostView[], style: Style, now: Date): string {
+  if (hosts.length === 0) return `${style.dim('no hosts')}\n`
+  const header = ['HOST', 'HOSTNAME', 'STATE', 'IMAGE', 'FINDINGS', 'LAST SEEN'].map((h) =>
+    cell(h, style.bold),
+  )
+  const rows = hosts.map((host) => [
+    cell(host.id),
+    cell(host.hostname),
+    cell(host.state, stateStyle(host.state, style)),
+    cell(host.image ? `${host.image.id}@${host.image.version}` : '-'),
+    cell(findingsSummary(host.summary)),
+    cell(age(host.lastSeenAt, now)),
+  ])
+  const lines = table([header, ...rows])
+  lines.push('', stateCounts(hosts, style))
+  return `${lines.join('\n')}\n`
+}
+
+/** `fleet host ID` for people: identity, state and why, image, latest drift, state history, reports. */
+export function renderHostDetail(detail: HostDetailView, style: Style, now: Date): string {
+  const { host } = detail
+  const field = (name: string, value: string) => `  ${name.padEnd(FIELD_WIDTH)}${value}`
+  const lines = [style.bold(host.hostname) + style.dim(` (${host.id})`)]
+  lines.push(
+    field('state', `${stateStyle(host.state, style)(host.state)} since ${when(host.stateSince, now)}`),
+    ...host.stateReasons.map((reason) => `  ${''.padEnd(FIELD_WIDTH)}- ${reason}`),
+  )
+  lines.push(
+    field(
+      'image',
+      host.image
+        ? `${host.image.id}@${host.image.version} ${style.dim(host.image.manifestDigest)}`
+        : style.dim('none reported yet'),
+    ),
+    field(
+      'labels',
+      Object.keys(host.labels).length > 0
+        ? Object.entries(host.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(', ')
+        : style.dim('none'),
+    ),
+    field('enrolled', when(host.enrolledAt, now)),
+    field('last seen', lastSeen(host, now)),
+  )
+  if (host.driftSince) lines.push(field('drifting', `since ${when(host.driftSince, now)}`))
+
+  lines.push('', style.bold('Latest drift') + latestReport(detail, style))
+  if (!detail.drift) lines.push(style.dim('  no report yet'))
+  else if (host.summary?.total === 0) lines.push(`  ${style.green('no drift')}`)
+  else lines.push(...renderGroupedDrift(detail.drift, style))
+
+  // Oldest first whatever order the collector keeps them in: a history reads down in time.
+  const states = [...detail.states].sort((a, b) => Date.parse(a.at) - Date.parse(b.at))
+  lines.push('', style.bold('State history'))
+  if (states.length === 0) lines.push(style.dim('  none'))
+  lines.push(
+    ...table(
+      states.map(({ from, to, reasons, at }) => {
+        const painted = stateStyle(to, style)(to)
+        const transition = from
+          ? { text: `${from} -> ${to}`, shown: `${stateStyle(from, style)(from)} -> ${painted}` }
+          : { text: to, shown: painted }
+        return [cell(`  ${time(at)}`), transition, cell(reasons.join('; '), style.dim)]
+      }),
+    ),
+  )
+
+  lines.push('', style.bold('Recent reports'))
+  if (detail.reports.length === 0) lines.push(style.dim('  none'))
+  lines.push(
+    ...table(
+      detail.reports.map((r) => [
+        cell(`  ${time(r.startedAt)}`),
+        cell(r.mode),
+        cell(findingsSummary(r.summary)),
+        cell(r.reportId, style.dim),
+      ]),
+    ),
+  )
+  return `${lines.join('\n')}\n`
+}
+
+/** "2 critical, 1 high"; "no drift"; "no report" before the first one. */
+export function findingsSummary(summary: Summary | null): string {
+  if (!summary) return 'no report'
+  if (summary.total === 0) return 'no drift'
+  const counts = SEVERITIES.filter((s) => summary[s] > 0).map((s) => `${summary[s]} ${s}`)
+  return counts.length > 0 ? counts.join(', ') : `${summary.total} findings`
+}
+
+/** How a state reads in a list: green is fine, red is to be replaced, cyan is being replaced. */
+export function stateStyle(state: HostState, style: Style): (s: string) => string {
+  switch (state) {
+    case 'compliant':
+      return style.green
+    case 'drifted':
+      return style.yellow
+    case 'snowflake':
+      return (s) => style.bold(style.red(s))
+    case 'stale':
+      return (s) => style.bold(style.yellow(s))
+    case 'replacement-scheduled':
+    case 'replacing':
+      return style.cyan
+    case 'replaced':
+      return style.dim
+  }
+}
+
+/** A time relative to now for people: "3m ago", "just now"; the text as is when it is not a time. */
+export function age(iso: string, now: Date): string {
+  const at = Date.parse(iso)
+  if (Number.isNaN(at)) return iso
+  const ms = now.getTime() - at
+  // A collector clock a little ahead of this one is not "in the future".
+  return ms < 1000 ? 'just now' : `${formatSpan(ms)} ago`
+}
+
+const FIELD_WIDTH = 11
+
+/** A table cell: its text, which sets the width, and the text as shown (coloured). */
+interface Cell {
+  text: string
+  shown: string
+}
+
+function cell(text: string, paint: (s: string) => string = (s) => s): Cell {
+  return { text, shown: text === '' ? '' : paint(text) }
+}
+
+/** Columns as wide as their widest cell, two spaces apart; escape codes do not count in the width. */
+function table(rows: Cell[][]): string[] {
+  const widths: number[] = []
+  for (const row of rows) {
+    row.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.text.length)
+    })
+  }
+  return rows.map((row) =>
+    row
+      .map((c, i) =>
+        i === row.length - 1 ? c.shown : c.shown + ' '.repeat((widths[i] ?? 0) - c.text.length),
+      )
+      .join('  ')
+      .trimEnd(),
+  )
+}
+
+function stateCounts(hosts: readonly HostView[], style: Style): string {
+  const counts = HOST_STATES.map((state) => ({ state, n: hosts.filter((h) => h.state === state).length }))
+    .filter(({ n }) => n > 0)
+    .map(({ state, n }) => `${n} ${stateStyle(state, style)(state)}`)
+  return `${hosts.length} ${hosts.length === 1 ? 'host' : 'hosts'}: ${counts.join(', ')}`
+}
+
+function lastSeen(host: HostView, now: Date): string {
+  const parts = [host.lastReportAt ? `report ${age(host.lastReportAt, now)}` : 'no report yet']
+  if (host.lastHeartbeatAt) parts.push(`heartbeat ${age(host.lastHeartbeatAt, now)}`)
+  return `${age(host.lastSeenAt, now)} (${parts.join(', ')})`
+}
+
+function latestReport(detail: HostDetailView, style: Style): string {
+  const report = detail.latestReport
+  if (!report) return ''
+  const summary = detail.host.summary
+  const counted = summary && summary.total > 0 ? `${summaryTotal(summary)}, ` : ''
+  return style.dim(
+    `  ${counted}${report.mode} scan ${report.reportId} started ${time(report.startedAt)}, took ${formatDuration(report.durationMs)}`,
+  )
+}
+
+function summaryTotal(summary: Summary): string {
+  return `${summary.total} ${summary.total === 1 ? 'item' : 'items'} (${findingsSummary(summary)})`
+}
+
+/** An absolute time and how long ago: "2026-12-01 11:58:00Z, 2m ago". */
+function when(iso: string, now: Date): string {
+  return `${time(iso)}, ${age(iso, now)}`
+}
+
+/** A time in UTC to the second, as people read it: "2026-12-01 11:58:00Z". */
+function time(iso: string): string {
+  const at = Date.parse(iso)
+  if (Number.isNaN(at)) return iso
+  return new Date(at)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, 'Z')
+}

@@ -1,0 +1,248 @@
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
+import type { Logger } from 'pino'
+import type { z } from 'zod'
+import { formatPath, zodIssueMessage } from '../config/load.js'
+import { DriftwatchError, type ErrorCode } from '../errors.js'
+import type { ApiError } from '../protocol/api.js'
+import type { Store } from '../store/types.js'
+import { bearerToken, hashSecret, SecretSet, sameHash } from './auth.js'
+import { gunzipLimited, parseJsonBody, tooLarge } from './body.js'
+import { adminRoutes } from './routes/admin.js'
+import { agentRoutes } from './routes/agent.js'
+import type { Judge } from './states.js'
+
+export interface AppDeps {
+  store: Store
+  /** Applied to every host the collector touches; see judge.ts. */
+  judge: Judge
+  enrollSecret: string
+  adminTokens: readonly string[]
+  /** Largest body accepted, after gzip is undone. */
+  bodyLimit: number
+  /** Reports kept per host. */
+  reportHistory: number
+  clock?: () => Date
+  /** Pino logger; none in tests. */
+  logger?: Logger
+  /** Serve HTTPS with these PEM contents. */
+  https?: { cert: string | Buffer; key: string | Buffer }
+}
+
+/** Who is asking: an operator, one host, or nobody known. */
+export type Principal = { kind: 'admin' } | { kind: 'host'; hostId: string }
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal
+  }
+}
+
+/** The HTTP status of each user-facing error code: the one place where the collector maps them. */
+const STATUS: Record<ErrorCode, number> = {
+  USAGE: 400,
+  CONFIG_INVALID: 400,
+  INPUT_INVALID: 400,
+  NOT_FOUND: 404,
+  INTEGRITY: 422,
+  IO: 503,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+}
+
+/**
+ * The collector's HTTP API as a value: every route, the body parsing, authentication and the
+ * one error handler. It never listens; the `collector` command does, and tests call `inject()`.
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    ...(deps.https ? { https: deps.https } : {}),
+    bodyLimit: deps.bodyLimit,
+    // Agents send small documents; a client that takes longer than this to send one is gone or hostile.
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    // One line per request is noise at fleet scale; refusals and failures are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+  }) as unknown as FastifyInstance
+  const clock = deps.clock ?? (() => new Date())
+  const adminTokens = new SecretSet(deps.adminTokens)
+
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
+  app.addContentTypeParser('*', (request, _payload, done) => {
+    done(
+      new DriftwatchError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `body: Content-Type ${request.headers['content-type']} is not accepted`,
+        { hint: 'send Content-Type: application/json' },
+      ),
+      undefined,
+    )
+  })
+
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase()
+    if (encoding === 'identity') return payload
+    if (encoding === 'gzip') return gunzipLimited(payload, deps.bodyLimit)
+    throw new DriftwatchError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `body: Content-Encoding ${encoding} is not accepted`,
+      {
+        hint: 'send the body as is or gzip it',
+      },
+    )
+  })
+
+  // Who is asking, for every route that needs to know; routes then say who may.
+  app.decorateRequest('principal', undefined)
+  app.addHook('onRequest', async (request) => {
+    const token = bearerToken(request.headers.authorization)
+    if (token === undefined) return
+    if (adminTokens.has(token)) {
+      request.principal = { kind: 'admin' }
+      return
+    }
+    const hash = hashSecret(token)
+    const found = await deps.store.hostForToken(hash)
+    if (found && sameHash(found.tokenHash, hash)) request.principal = { kind: 'host', hostId: found.hostId }
+  })
+
+  // Shutting down: answers still in flight close their connection, so that no keep-alive
+  // socket holds the process open after the last request.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
+
+  app.setErrorHandler((error: FastifyError | DriftwatchError | Error, request, reply) => {
+    const { status, body } = errorResponse(error, deps.bodyLimit)
+    if (status >= 500) request.log.error({ err: error }, 'request failed')
+    else request.log.info({ code: body.code, status, url: request.url }, 'request refused')
+    return reply.code(status).send(body)
+  })
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      code: 'NOT_FOUND',
+      message: `no route ${request.method} ${request.url.split('?')[0]}`,
+      hint: 'see the README for the API routes',
+    } satisfies ApiError),
+  )
+
+  app.get('/healthz', async () => ({ ok: true }))
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await deps.store.ping()
+      return { ok: true }
+    } catch (error) {
+      return reply.code(503).send({
+        code: 'IO',
+        message: `store: not answering (${(error as Error).message})`,
+        hint: 'check the database named by store in collector.yaml',
+      } satisfies ApiError)
+    }
+  })
+
+  const context = { ...deps, clock }
+  app.register(agentRoutes(context))
+  app.register(adminRoutes(context))
+  return app
+}
+
+export type RouteContext = AppDeps & { clock: () => Date }
+
+/** The principal a route needs, or a 401/403 that says why not. */
+export function requireHost(request: FastifyRequest): string {
+  const principal = request.principal
+  if (!principal) throw unauthenticated(request)
+  if (principal.kind !== 'host') {
+    throw new DriftwatchError('FORBIDDEN', `${request.routeOptions.url}: only a host token may call this`, {
+      hint: 'agents enrol with POST /v1/enroll and use the token it returns',
+    })
+  }
+  return principal.hostId
+}
+
+export function requireAdmin(request: FastifyRequest): void {
+  const principal = request.principal
+  if (!principal) throw unauthenticated(request)
+  if (principal.kind !== 'admin') {
+    throw new DriftwatchError('FORBIDDEN', `${request.routeOptions.url}: only an admin token may call this`, {
+      hint: 'a host token speaks for its host only; use one of adminTokens from collector.yaml',
+    })
+  }
+}
+
+function unauthenticated(request: FastifyRequest): DriftwatchError {
+  const given = request.headers.authorization !== undefined
+  return new DriftwatchError(
+    'UNAUTHENTICATED',
+    given ? 'Authorization: the token is not valid' : 'Authorization: no bearer token',
+    { hint: given ? 'a host that re-enrolled has a new token' : 'send Authorization: Bearer <token>' },
+  )
+}
+
+/** Validates with a zod schema; the first problem becomes a 400 that names the field. */
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, source: string): z.output<T> {
+  const result = schema.safeParse(value)
+  if (!result.success) {
+    const issue = result.error.issues[0]
+    const where = issue?.path.length ? `${source}.${formatPath(issue.path)}` : source
+    throw new DriftwatchError('INPUT_INVALID', `${where}: ${issue ? zodIssueMessage(issue) : 'invalid'}`, {
+      hint: 'see the protocol v1 schemas (src/protocol) for the accepted fields',
+    })
+  }
+  return result.data
+}
+
+function errorResponse(error: unknown, bodyLimit: number): { status: number; body: ApiError } {
+  if (error instanceof DriftwatchError) {
+    return {
+      status: STATUS[error.code],
+      body: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) },
+    }
+  }
+  const fastifyCode = (error as FastifyError).code
+  const statusCode = (error as FastifyError).statusCode
+  if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') return errorResponse(tooLarge(bodyLimit), bodyLimit)
+  if (fastifyCode === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return {
+      status: 415,
+      body: {
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: 'body: no Content-Type',
+        hint: 'send Content-Type: application/json',
+      },
+    }
+  }
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    return {
+      status: statusCode,
+      body: {
+        code: 'INPUT_INVALID',
+        message: `request: ${(error as Error).message}`,
+        hint: 'see the protocol v1 schemas',
+      },
+    }
+  }
+  return { status: 500, body: { code: 'INTERNAL', message: 'internal error; the collector logged it' } }
+}
+
+export type { FastifyReply }

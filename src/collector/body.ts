@@ -1,0 +1,103 @@
+import { type Readable, Transform } from 'node:stream'
+import { createGunzip } from 'node:zlib'
+import { DriftwatchError } from '../errors.js'
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+
+/** Deeper than any document of the protocol needs (a report is about 5 levels; `expected` values add a few). */
+export const MAX_JSON_DEPTH = 32
+
+/**
+ * Parses a request body as JSON and refuses what no protocol document holds: nesting deeper
+ * than MAX_JSON_DEPTH and NUL characters in any string or key (PostgreSQL text cannot
+ * store them, and no path, package or key contains one). Iterative, so a hostile document
+ * cannot exhaust the stack.
+ */
+export function parseJsonBody(body: Buffer): unknown {
+  let text: string
+  try {
+    text = utf8.decode(body)
+  } catch {
+    throw new DriftwatchError('INPUT_INVALID', 'body: not valid UTF-8', {
+      hint: 'send JSON encoded as UTF-8; file names that are not UTF-8 are escaped by the agent',
+    })
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    throw new DriftwatchError('INPUT_INVALID', `body: not valid JSON (${(error as Error).message})`, {
+      hint: 'send one JSON document, UTF-8 encoded, with Content-Type: application/json',
+    })
+  }
+  const stack: { value: unknown; depth: number; path: string }[] = [{ value, depth: 0, path: 'body' }]
+  while (stack.length > 0) {
+    const { value: node, depth, path } = stack.pop() as (typeof stack)[number]
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) throw nulError(path)
+      continue
+    }
+    if (typeof node !== 'object' || node === null) continue
+    if (depth >= MAX_JSON_DEPTH) {
+      throw new DriftwatchError('INPUT_INVALID', `${path}: nested deeper than ${MAX_JSON_DEPTH} levels`, {
+        hint: 'send a driftwatch protocol v1 document',
+      })
+    }
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++)
+        stack.push({ value: node[i], depth: depth + 1, path: `${path}[${i}]` })
+      continue
+    }
+    for (const [key, child] of Object.entries(node)) {
+      if (key.includes('\u0000')) throw nulError(path)
+      stack.push({ value: child, depth: depth + 1, path: `${path}.${key}` })
+    }
+  }
+  return value
+}
+
+function nulError(path: string): DriftwatchError {
+  return new DriftwatchError('INPUT_INVALID', `${path}: contains a NUL character`, {
+    hint: 'no field of the protocol may contain U+0000',
+  })
+}
+
+/**
+ * Undoes `Content-Encoding: gzip` while counting: more than `limit` bytes out is refused at
+ * once, so a small gzip bomb costs no more than `limit` bytes of work. `receivedEncodedLength`
+ * is what fastify compares with Content-Length and with its own limit.
+ */
+export function gunzipLimited(payload: Readable, limit: number): Readable {
+  let produced = 0
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      produced += chunk.length
+      if (produced > limit) callback(tooLarge(limit))
+      else callback(null, chunk)
+    },
+  }) as Transform & { receivedEncodedLength: number }
+  counter.receivedEncodedLength = 0
+  payload.on('data', (chunk: Buffer) => {
+    counter.receivedEncodedLength += chunk.length
+  })
+  const gunzip = createGunzip()
+  gunzip.on('error', (error) =>
+    counter.destroy(
+      new DriftwatchError('INPUT_INVALID', `body: not valid gzip (${error.message})`, {
+        hint: 'send Content-Encoding: gzip only with a gzip body',
+      }),
+    ),
+  )
+  payload.on('error', (error) => counter.destroy(error))
+  counter.on('error', () => {
+    gunzip.destroy()
+  })
+  payload.pipe(gunzip).pipe(counter)
+  return counter
+}
+
+export function tooLarge(limit: number): DriftwatchError {
+  return new DriftwatchError('PAYLOAD_TOO_LARGE', `body: larger than ${limit} bytes (after gzip is undone)`, {
+    hint: 'split the report, or raise bodyLimit in collector.yaml',
+  })
+}

@@ -1,0 +1,131 @@
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { z } from 'zod'
+import { DriftwatchError } from '../../errors.js'
+import { keyIdOf, signatureVerifies } from '../../manifest/signature.js'
+import { ImageRegistrationSchema, WireText } from '../../protocol/api.js'
+import { parseWith, type RouteContext, requireAdmin } from '../app.js'
+import { HOST_STATES, type ImageRecord } from '../states.js'
+import { hostDetailView, hostView, imageView } from '../views.js'
+
+const HostsQuerySchema = z.strictObject({
+  state: z.enum(HOST_STATES).optional(),
+  image: WireText(256).optional(),
+  /** `key=value`, repeatable: every label given must match. */
+  label: z.union([WireText(512), z.array(WireText(512)).max(32)]).optional(),
+})
+
+const ImageParamsSchema = z.strictObject({
+  id: WireText(256).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits and . _ - only'),
+  version: WireText(256).regex(/^[A-Za-z0-9._+-]+$/, 'letters, digits and . _ + - only'),
+})
+
+/** Reports kept in a host's detail view. */
+const DETAIL_REPORTS = 20
+
+/** The routes operators call with an admin token: read the fleet, register images. */
+export function adminRoutes(context: RouteContext) {
+  return async (app: FastifyInstance) => {
+    app.addHook('preHandler', async (request) => requireAdmin(request))
+
+    app.get('/v1/hosts', async (request) => {
+      const query = parseWith(HostsQuerySchema, request.query, 'query')
+      const labels: Record<string, string> = {}
+      for (const pair of [query.label ?? []].flat()) {
+        const at = pair.indexOf('=')
+        if (at <= 0) {
+          throw new DriftwatchError('INPUT_INVALID', `query.label: "${pair}" is not key=value`, {
+            hint: 'write it as ?label=group=web-prod',
+          })
+        }
+        labels[pair.slice(0, at)] = pair.slice(at + 1)
+      }
+      const hosts = await context.store.listHosts({
+        ...(query.state ? { state: query.state } : {}),
+        ...(query.image ? { imageId: query.image } : {}),
+        ...(Object.keys(labels).length ? { labels } : {}),
+      })
+      return { hosts: hosts.map(hostView) }
+    })
+
+    app.get('/v1/hosts/:id', async (request) => {
+      const { id } = parseWith(z.strictObject({ id: WireText(256) }), request.params, 'path')
+      const host = await context.store.getHost(id)
+      if (!host) {
+        throw new DriftwatchError('NOT_FOUND', `host ${id}: not enrolled`, {
+          hint: 'GET /v1/hosts lists the hosts this collector knows',
+        })
+      }
+      const [latest, states, reports] = await Promise.all([
+        context.store.latestReport(id),
+        context.store.stateHistory(id),
+        context.store.reportHistory(id, DETAIL_REPORTS),
+      ])
+      return hostDetailView(host, latest, states, reports)
+    })
+
+    app.get('/v1/images', async () => ({ images: (await context.store.listImages()).map(imageView) }))
+
+    app.put('/v1/images/:id/:version', async (request, reply) => {
+      const { id, version } = parseWith(ImageParamsSchema, request.params, 'path')
+      const body = parseWith(ImageRegistrationSchema, request.body, 'body')
+      const image: ImageRecord = {
+        id,
+        version,
+        manifestDigest: body.manifestDigest,
+        publicKeys: body.publicKeys,
+        signedBy: checkSignature(body),
+        registeredAt: context.clock(),
+      }
+      const { created } = await context.store.putImage(image)
+      request.log.info({ image: `${id}@${version}`, digest: image.manifestDigest }, 'image registered')
+      return reply.code(created ? 201 : 200).send(imageView(image))
+    })
+  }
+}
+
+/**
+ * With trusted keys, a registration must carry the manifest's signature, over this digest,
+ * by one of them: the collector then holds hosts to a manifest the image's signers vouched for.
+ * Returns the keyId that verified, or null for an unsigned registration.
+ */
+function checkSignature(body: z.output<typeof ImageRegistrationSchema>): string | null {
+  if (body.publicKeys.length === 0) {
+    if (body.signature) {
+      throw new DriftwatchError(
+        'INPUT_INVALID',
+        'body.signature: given without publicKeys to check it with',
+        {
+          hint: 'add the signing public key (PREFIX.pub) to publicKeys',
+        },
+      )
+    }
+    return null
+  }
+  const keys = body.publicKeys.map((pem, index): KeyObject => {
+    try {
+      const key = createPublicKey(pem)
+      if (key.asymmetricKeyType === 'ed25519') return key
+    } catch {}
+    throw new DriftwatchError(
+      'INPUT_INVALID',
+      `body.publicKeys[${index}]: not an ed25519 public key in PEM`,
+      {
+        hint: 'send the contents of the PREFIX.pub that `driftwatch keygen` wrote',
+      },
+    )
+  })
+  if (!body.signature) {
+    throw new DriftwatchError('INTEGRITY', 'body.signature: missing, and publicKeys were given', {
+      hint: 'send the manifest signature (FILE.sig) that `manifest capture --sign` wrote',
+    })
+  }
+  for (const key of keys) {
+    if (signatureVerifies(body.signature, body.manifestDigest, key)) return keyIdOf(key)
+  }
+  throw new DriftwatchError(
+    'INTEGRITY',
+    `body.signature: does not verify ${body.manifestDigest} with any of the ${keys.length} public keys`,
+    { hint: 'register the digest of the manifest that was signed, with the key that signed it' },
+  )
+}

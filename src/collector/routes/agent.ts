@@ -1,0 +1,90 @@
+import type { FastifyInstance } from 'fastify'
+import { summarize } from '../../drift/compare.js'
+import { DriftwatchError } from '../../errors.js'
+import { EnrollRequestSchema, type EnrollResponse, HeartbeatRequestSchema } from '../../protocol/api.js'
+import { ReportSchema } from '../../protocol/report.js'
+import { parseWith, type RouteContext, requireHost } from '../app.js'
+import { hashSecret, newHostToken, SecretSet } from '../auth.js'
+
+const SEVERITY_KEYS = ['total', 'critical', 'high', 'medium', 'low', 'info'] as const
+
+/** The routes agents call: enrol once, then report and beat with the host token. */
+export function agentRoutes(context: RouteContext) {
+  const enrollSecret = new SecretSet([context.enrollSecret])
+  return async (app: FastifyInstance) => {
+    app.post('/v1/enroll', async (request, reply) => {
+      const body = parseWith(EnrollRequestSchema, request.body, 'body')
+      if (!enrollSecret.has(body.secret)) {
+        throw new DriftwatchError('UNAUTHENTICATED', 'body.secret: not the enrolment secret', {
+          hint: 'use enrollSecret from collector.yaml (agent.yaml: collector.enrollSecret)',
+        })
+      }
+      const token = newHostToken()
+      const { created } = await context.store.enrollHost({
+        hostId: body.host.id,
+        hostname: body.host.hostname,
+        labels: body.host.labels,
+        tokenHash: hashSecret(token),
+        at: context.clock(),
+      })
+      request.log.info({ hostId: body.host.id, rotated: !created }, 'host enrolled')
+      const response: EnrollResponse = { hostId: body.host.id, token, rotated: !created }
+      return reply.code(created ? 201 : 200).send(response)
+    })
+
+    app.post('/v1/reports', async (request, reply) => {
+      const hostId = requireHost(request)
+      const report = parseWith(ReportSchema, request.body, 'report')
+      if (report.host.id !== hostId) {
+        throw new DriftwatchError(
+          'FORBIDDEN',
+          `report.host.id: "${report.host.id}" is not the host this token belongs to`,
+          { hint: 'a host token reports for its own host only' },
+        )
+      }
+      const counted = summarize(report.drift)
+      const mismatch = SEVERITY_KEYS.find((key) => counted[key] !== report.summary[key])
+      if (mismatch) {
+        throw new DriftwatchError(
+          'INPUT_INVALID',
+          `report.summary.${mismatch}: says ${report.summary[mismatch]}, the drift items count ${counted[mismatch]}`,
+          { hint: 'the summary must count the drift items of the same report' },
+        )
+      }
+      const { duplicate, ownerId, host } = await context.store.ingestReport(
+        { hostId, report, receivedAt: context.clock(), historyLimit: context.reportHistory },
+        context.judge,
+      )
+      if (duplicate && ownerId !== hostId) {
+        throw new DriftwatchError(
+          'CONFLICT',
+          `report.reportId: ${report.reportId} was already used by another host`,
+          {
+            hint: 'every report needs a fresh random UUID',
+          },
+        )
+      }
+      return reply
+        .code(duplicate ? 200 : 201)
+        .send({ reportId: report.reportId, duplicate, state: host.state, reasons: host.stateReasons })
+    })
+
+    app.post('/v1/heartbeats', async (request) => {
+      const hostId = requireHost(request)
+      const body = parseWith(HeartbeatRequestSchema, request.body ?? {}, 'body')
+      if (body.hostId !== hostId) {
+        throw new DriftwatchError(
+          'FORBIDDEN',
+          `body.hostId: "${body.hostId}" is not the host this token belongs to`,
+          {
+            hint: 'a host token speaks for its own host only',
+          },
+        )
+      }
+      const host = await context.store.recordHeartbeat(hostId, context.clock(), context.judge)
+      if (!host)
+        throw new DriftwatchError('NOT_FOUND', `host ${hostId}: not enrolled`, { hint: 'enrol again' })
+      return { state: host.state }
+    })
+  }
+}

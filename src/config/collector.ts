@@ -1,0 +1,90 @@
+import { z } from 'zod'
+import { Duration } from './duration.js'
+import { loadYamlFile } from './load.js'
+import { SEVERITIES } from './policy.js'
+
+/**
+ * When a host stops being merely drifted and becomes a snowflake, to be replaced. Every rule
+ * is optional; a host is a snowflake as soon as one rule holds.
+ */
+export const SnowflakeRulesSchema = z.strictObject({
+  /** Any finding of this severity or worse makes a snowflake (default critical; `none` turns it off). */
+  severity: z.enum([...SEVERITIES, 'none']).default('critical'),
+  /** This many findings (or more) of a severity make a snowflake, e.g. `{ high: 5 }`. */
+  counts: z.partialRecord(z.enum(SEVERITIES), z.number().int().positive()).default({}),
+  /** Drift that has lasted longer than this makes a snowflake, whatever its severity. */
+  driftGrace: Duration.optional(),
+  /** A host running a manifest other than the one registered for its image version is a snowflake. */
+  manifestMismatch: z.boolean().default(true),
+  /** A host reporting an image version that nobody registered is a snowflake. */
+  unregisteredImage: z.boolean().default(false),
+  /** A host that still sends heartbeats but no report for this long has an agent that stopped scanning. */
+  reportsMissingAfter: Duration.optional(),
+})
+export type SnowflakeRules = z.output<typeof SnowflakeRulesSchema>
+
+export const FleetRulesSchema = z.strictObject({
+  /** No report and no heartbeat for this long: stale. */
+  staleAfter: Duration.default(15 * 60_000),
+  snowflake: SnowflakeRulesSchema.default(SnowflakeRulesSchema.parse({})),
+})
+export type FleetRules = z.output<typeof FleetRulesSchema>
+
+/** `host:port`, `[v6]:port` or `:port`. */
+const Listen = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const text = String(value)
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text)
+  const port = Number(match?.[3])
+  if (!match || port > 65535) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is not host:port (e.g. 127.0.0.1:8080 or [::1]:8080)`,
+    })
+    return z.NEVER
+  }
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port }
+})
+
+/** collector.yaml (DESIGN.md): where it listens, where it stores, who may speak to it, how the fleet is judged. */
+export const CollectorConfigSchema = z.strictObject({
+  listen: Listen.default({ host: '127.0.0.1', port: 8080 }),
+  /** `sqlite:///var/lib/driftwatch/collector.db` (default) or `postgres://user@host:5432/db`. */
+  store: z.string().min(1).default('sqlite:///var/lib/driftwatch/collector.db'),
+  /** Serve HTTPS with this certificate chain and key (PEM files). */
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /** The secret agents present once to enrol; at least 16 characters. */
+  enrollSecret: z
+    .string()
+    .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`'),
+  /** Tokens for operators (fleet reads, image registration); each at least 16 characters. */
+  adminTokens: z
+    .array(z.string().min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`'))
+    .min(1),
+  /** Largest request body accepted, after gzip is undone. */
+  bodyLimit: z
+    .number()
+    .int()
+    .min(1024)
+    .default(8 * 1024 * 1024),
+  /** How many past reports to keep per host (the latest full report is always kept). */
+  reportHistory: z.number().int().min(1).max(100_000).default(100),
+  /** How often the collector re-judges the fleet for states that change with time (stale, drift age). */
+  sweepEvery: Duration.default(30_000),
+  staleAfter: FleetRulesSchema.shape.staleAfter,
+  snowflake: FleetRulesSchema.shape.snowflake,
+  /** Log level of the JSON logs on stdout. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+})
+export type CollectorConfig = z.output<typeof CollectorConfigSchema>
+
+/** Reads collector.yaml: `${ENV}` replaced from the environment, every key checked, errors naming file and key. */
+export function loadCollectorConfig(file: string): CollectorConfig {
+  return loadYamlFile(file, CollectorConfigSchema, {
+    interpolate: true,
+    hint: 'see config/collector.yaml and the README for the accepted keys',
+  })
+}
+
+export function fleetRulesOf(config: CollectorConfig): FleetRules {
+  return { staleAfter: config.staleAfter, snowflake: config.snowflake }
+}

@@ -1,0 +1,75 @@
+import type { HostRecord, HostState, ImageRecord, Judge, StateTransition } from '../collector/states.js'
+import type { Report } from '../protocol/report.js'
+
+/** A report as kept in a host's bounded history (the full body is kept for the latest only). */
+export interface ReportRecord {
+  reportId: string
+  hostId: string
+  receivedAt: Date
+  scanStartedAt: Date
+  mode: 'full' | 'quick'
+  manifestDigest: string
+  summary: Report['summary']
+}
+
+export interface HostFilter {
+  state?: HostState
+  imageId?: string
+  /** Every label given must match exactly. */
+  labels?: Record<string, string>
+}
+
+/**
+ * The collector's storage. One contract (test/store/contract.ts) holds for every
+ * implementation; SQLite and PostgreSQL each run all of it. Every method that changes a
+ * host runs in one transaction, and applies `judge` inside it, so that several collectors
+ * sharing one database never lose an update or record a transition twice.
+ */
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres'
+
+  /** Creates the host, or rotates its token (the old token stops working at once). */
+  enrollHost(input: {
+    hostId: string
+    hostname: string
+    labels: Record<string, string>
+    tokenHash: string
+    at: Date
+  }): Promise<{ created: boolean }>
+
+  /** The host whose token has this sha256 hash, if any. */
+  hostForToken(tokenHash: string): Promise<{ hostId: string; tokenHash: string } | undefined>
+
+  /**
+   * Stores a report once (by reportId). A report whose scan started before the latest one's
+   * is kept in history but does not replace the latest. After storing, applies `judge` and
+   * records a transition when the state changes. Keeps at most `historyLimit` reports per host.
+   * `duplicate` is set when the reportId was already stored; `ownerId` then names the host
+   * that stored it (a retry from the same host, or a collision from another one).
+   */
+  ingestReport(
+    input: { hostId: string; report: Report; receivedAt: Date; historyLimit: number },
+    judge: Judge,
+  ): Promise<{ duplicate: boolean; ownerId: string; host: HostRecord }>
+
+  /** Marks the host seen now, then judges it (a stale host that beats again is judged anew). */
+  recordHeartbeat(hostId: string, at: Date, judge: Judge): Promise<HostRecord | undefined>
+
+  /** Judges every host whose state could change with time alone (staleness, drift age); returns those that changed. */
+  sweep(now: Date, judge: Judge): Promise<StateTransition[]>
+
+  getHost(hostId: string): Promise<HostRecord | undefined>
+  latestReport(hostId: string): Promise<Report | undefined>
+  listHosts(filter?: HostFilter): Promise<HostRecord[]>
+  reportHistory(hostId: string, limit: number): Promise<ReportRecord[]>
+  stateHistory(hostId: string): Promise<StateTransition[]>
+
+  /** Registers (or replaces) an image version. */
+  putImage(image: ImageRecord): Promise<{ created: boolean }>
+  getImage(id: string, version: string): Promise<ImageRecord | undefined>
+  listImages(): Promise<ImageRecord[]>
+
+  /** Throws when the database cannot answer (readiness). */
+  ping(): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,605 @@
+import { randomUUID } from 'node:crypto'
+import { afterEach, describe, expect, test } from 'vitest'
+import type { HostRecord, ImageRecord, Judge } from '../../src/collector/states.js'
+import { DriftwatchError } from '../../src/errors.js'
+import type { DriftItem, Report } from '../../src/protocol/report.js'
+import type { HostFilter, Store } from '../../src/store/types.js'
+
+const T0 = new Date('2026-11-27T10:00:00.123Z')
+/** T0 plus some minutes, keeping T0's milliseconds. */
+const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000)
+const DIGEST = `sha256:${'a'.repeat(64)}`
+const OTHER_DIGEST = `sha256:${'b'.repeat(64)}`
+const STALE_AFTER_MS = 15 * 60_000
+
+/**
+ * A small, pure stand-in for the fleet judgement: stale without contact for 15 minutes,
+ * snowflake on a foreign manifest or any critical finding, drifted on any finding.
+ */
+const judge: Judge = (host, image, now) => {
+  if (now.getTime() - host.lastSeenAt.getTime() > STALE_AFTER_MS)
+    return { state: 'stale', reasons: ['no contact'] }
+  if (host.summary === null) return { state: 'compliant', reasons: ['enrolled, no report yet'] }
+  if (image !== undefined && image.manifestDigest !== host.manifestDigest) {
+    return { state: 'snowflake', reasons: ['manifest is not the image’s'] }
+  }
+  if (host.summary.critical > 0)
+    return { state: 'snowflake', reasons: [`${host.summary.critical} critical findings`] }
+  if (host.summary.total > 0) return { state: 'drifted', reasons: [`${host.summary.total} findings`] }
+  return { state: 'compliant', reasons: [] }
+}
+
+function driftItem(i: number, severity: DriftItem['severity']): DriftItem {
+  return i % 2 === 0
+    ? {
+        kind: 'file',
+        change: 'modified',
+        subject: `/usr/bin/tool-${i}`,
+        attributes: ['sha256', 'mode'],
+        expected: { sha256: 'e'.repeat(64), mode: '0755' },
+        actual: { sha256: 'f'.repeat(64), mode: '0777' },
+        severity,
+        package: 'deb:tools:amd64',
+      }
+    : {
+        kind: 'config',
+        change: 'modified',
+        subject: `sysctl:net.ipv4.opt_${i}`,
+        expected: '0',
+        actual: '1',
+        severity,
+      }
+}
+
+/** A valid report; `findings` drift items of `severity`. */
+export function makeReport(options: {
+  hostId: string
+  startedAt: Date
+  findings?: number
+  severity?: DriftItem['severity']
+  reportId?: string
+  image?: { id: string; version: string; manifestDigest: string }
+}): Report {
+  const findings = options.findings ?? 0
+  const severity = options.severity ?? 'high'
+  const summary = { total: findings, critical: 0, high: 0, medium: 0, low: 0, info: 0 }
+  summary[severity] = findings
+  return {
+    schema: 'driftwatch.report/v1',
+    reportId: options.reportId ?? randomUUID(),
+    host: { id: options.hostId, hostname: `${options.hostId}.internal`, labels: { group: 'web' } },
+    image: options.image ?? { id: 'web-base', version: '2026.11.27-1', manifestDigest: DIGEST },
+    scan: {
+      mode: 'full',
+      startedAt: options.startedAt.toISOString(),
+      durationMs: 2140.5,
+      files: 117346,
+      bytesHashed: 5e9,
+      probes: [
+        { name: 'files', ok: true, durationMs: 1900 },
+        {
+          name: 'dpkg',
+          ok: false,
+          durationMs: 3,
+          error: 'status file unreadable',
+          errors: [{ subject: '/var/lib/dpkg/status', message: 'permission denied' }],
+          errorCount: 1,
+        },
+      ],
+    },
+    drift: Array.from({ length: findings }, (_, i) => driftItem(i, severity)),
+    summary,
+  }
+}
+
+/**
+ * The behaviour every Store must have. `open` opens a new Store on the database of the
+ * current test: calls within one test share it (two collectors on one database), each test
+ * starts from an empty one (the caller's beforeEach/afterEach provide and remove it).
+ */
+export function storeContract(name: string, open: () => Promise<Store>): void {
+  describe(`store contract: ${name}`, () => {
+    const opened: Store[] = []
+    const openStore = async () => {
+      const store = await open()
+      opened.push(store)
+      return store
+    }
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()))
+    })
+
+    async function enrolled(store: Store, hostId: string, labels: Record<string, string> = {}, when = T0) {
+      await store.enrollHost({
+        hostId,
+        hostname: `${hostId}.internal`,
+        labels,
+        tokenHash: `hash-${hostId}`,
+        at: when,
+      })
+    }
+
+    async function ingest(
+      store: Store,
+      report: Report,
+      receivedAt: Date,
+      options: { hostId?: string; historyLimit?: number; judge?: Judge } = {},
+    ) {
+      return store.ingestReport(
+        {
+          hostId: options.hostId ?? report.host.id,
+          report,
+          receivedAt,
+          historyLimit: options.historyLimit ?? 100,
+        },
+        options.judge ?? judge,
+      )
+    }
+
+    test('enrolment creates a compliant host with its first transition; re-enrolment rotates the token', async () => {
+      const store = await openStore()
+      expect(
+        await store.enrollHost({ hostId: 'h1', hostname: 'web-1', labels: {}, tokenHash: 'old', at: T0 }),
+      ).toEqual({ created: true })
+      expect(await store.getHost('h1')).toEqual<HostRecord>({
+        id: 'h1',
+        hostname: 'web-1',
+        labels: {},
+        imageId: null,
+        imageVersion: null,
+        manifestDigest: null,
+        state: 'compliant',
+        stateReasons: ['enrolled, no report yet'],
+        stateSince: T0,
+        enrolledAt: T0,
+        lastSeenAt: T0,
+        lastReportAt: null,
+        lastHeartbeatAt: null,
+        driftSince: null,
+        summary: null,
+        latestReportId: null,
+      })
+      expect(await store.hostForToken('old')).toEqual({ hostId: 'h1', tokenHash: 'old' })
+
+      const again = {
+        hostId: 'h1',
+        hostname: 'web-1b',
+        labels: { group: 'web' },
+        tokenHash: 'new',
+        at: at(5),
+      }
+      expect(await store.enrollHost(again)).toEqual({ created: false })
+      expect(await store.hostForToken('old')).toBeUndefined()
+      expect(await store.hostForToken('new')).toEqual({ hostId: 'h1', tokenHash: 'new' })
+      const host = await store.getHost('h1')
+      expect(host).toMatchObject({
+        hostname: 'web-1b',
+        labels: { group: 'web' },
+        enrolledAt: T0,
+        state: 'compliant',
+      })
+      expect(await store.stateHistory('h1')).toEqual([
+        { hostId: 'h1', from: null, to: 'compliant', reasons: ['enrolled, no report yet'], at: T0 },
+      ])
+    })
+
+    test('a token hash belongs to one host only', async () => {
+      const store = await openStore()
+      await store.enrollHost({ hostId: 'h1', hostname: 'a', labels: {}, tokenHash: 'same', at: T0 })
+      await expect(
+        store.enrollHost({ hostId: 'h2', hostname: 'b', labels: {}, tokenHash: 'same', at: T0 }),
+      ).rejects.toThrow()
+      expect(await store.hostForToken('same')).toEqual({ hostId: 'h1', tokenHash: 'same' })
+      expect(await store.hostForToken('other')).toBeUndefined()
+      expect(await store.getHost('h2')).toBeUndefined()
+    })
+
+    test('a report updates the host, is judged inside the store, and reads back exactly', async () => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      const report = makeReport({ hostId: 'h1', startedAt: at(1), findings: 3 })
+      const calls: { host: HostRecord; image: ImageRecord | undefined; now: Date }[] = []
+      const spy: Judge = (host, image, now) => {
+        calls.push({ host: structuredClone(host), image, now })
+        return judge(host, image, now)
+      }
+      const result = await ingest(store, report, at(2), { judge: spy })
+
+      const expected: Partial<HostRecord> = {
+        imageId: 'web-base',
+        imageVersion: '2026.11.27-1',
+        manifestDigest: DIGEST,
+        state: 'drifted',
+        stateReasons: ['3 findings'],
+        stateSince: at(2),
+        lastSeenAt: at(2),
+        lastReportAt: at(2),
+        lastHeartbeatAt: null,
+        driftSince: at(1),
+        summary: report.summary,
+        latestReportId: report.reportId,
+      }
+      expect(result).toMatchObject({ duplicate: false, ownerId: 'h1', host: expected })
+      expect(await store.getHost('h1')).toEqual(result.host)
+      expect(await store.latestReport('h1')).toEqual(report)
+      // The judge saw the new facts, the host's state before judgement, and the receipt time.
+      expect(calls).toHaveLength(1)
+      expect(calls[0]?.host).toMatchObject({
+        state: 'compliant',
+        latestReportId: report.reportId,
+        lastSeenAt: at(2),
+      })
+      expect(calls[0]?.image).toBeUndefined()
+      expect(calls[0]?.now).toEqual(at(2))
+      expect(await store.stateHistory('h1')).toEqual([
+        { hostId: 'h1', from: null, to: 'compliant', reasons: ['enrolled, no report yet'], at: T0 },
+        { hostId: 'h1', from: 'compliant', to: 'drifted', reasons: ['3 findings'], at: at(2) },
+      ])
+      expect(await store.reportHistory('h1', 10)).toEqual([
+        {
+          reportId: report.reportId,
+          hostId: 'h1',
+          receivedAt: at(2),
+          scanStartedAt: at(1),
+          mode: 'full',
+          manifestDigest: DIGEST,
+          summary: report.summary,
+        },
+      ])
+    })
+
+    test('the judge is given the registered image of the report', async () => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      const image: ImageRecord = {
+        id: 'web-base',
+        version: '2026.11.27-1',
+        manifestDigest: OTHER_DIGEST,
+        publicKeys: [],
+        signedBy: null,
+        registeredAt: T0,
+      }
+      await store.putImage(image)
+      const { host } = await ingest(store, makeReport({ hostId: 'h1', startedAt: at(1) }), at(2))
+      expect(host).toMatchObject({ state: 'snowflake', stateReasons: ['manifest is not the image’s'] })
+      // A heartbeat and a sweep judge with the same image.
+      const seen: (ImageRecord | undefined)[] = []
+      const spy: Judge = (h, i, now) => {
+        seen.push(i)
+        return judge(h, i, now)
+      }
+      await store.recordHeartbeat('h1', at(3), spy)
+      await store.sweep(at(4), spy)
+      expect(seen).toEqual([image, image])
+    })
+
+    test('a report from an unknown host is refused; a report with an unreadable scan time too', async () => {
+      const store = await openStore()
+      await expect(
+        ingest(store, makeReport({ hostId: 'ghost', startedAt: at(1) }), at(2)),
+      ).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      })
+      await enrolled(store, 'h1')
+      const report = { ...makeReport({ hostId: 'h1', startedAt: at(1) }) }
+      report.scan = { ...report.scan, startedAt: 'yesterday' }
+      const error = await ingest(store, report, at(2)).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(DriftwatchError)
+      expect(error).toMatchObject({ code: 'INPUT_INVALID' })
+      expect(await store.reportHistory('h1', 10)).toEqual([])
+    })
+
+    test('a report is stored once by its id, whoever sends it again', async () => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      await enrolled(store, 'h2')
+      const report = makeReport({ hostId: 'h1', startedAt: at(1), findings: 1 })
+      const first = await ingest(store, report, at(2))
+      const retry = await ingest(store, report, at(3))
+      expect(retry).toEqual({ duplicate: true, ownerId: 'h1', host: first.host })
+      const collision = await ingest(store, { ...report, host: { ...report.host, id: 'h2' } }, at(4), {
+        hostId: 'h2',
+      })
+      expect(collision).toMatchObject({
+        duplicate: true,
+        ownerId: 'h1',
+        host: { id: 'h2', latestReportId: null },
+      })
+      expect(await store.getHost('h1')).toEqual(first.host)
+      expect(await store.reportHistory('h1', 10)).toHaveLength(1)
+      expect(await store.reportHistory('h2', 10)).toEqual([])
+      expect(await store.latestReport('h2')).toBeUndefined()
+      expect(await store.stateHistory('h2')).toHaveLength(1)
+    })
+
+    test('a report that started before the latest one goes into history only', async () => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      const newer = makeReport({ hostId: 'h1', startedAt: at(10), findings: 2 })
+      const older = makeReport({
+        hostId: 'h1',
+        startedAt: at(5),
+        findings: 0,
+        image: { id: 'x', version: '1', manifestDigest: OTHER_DIGEST },
+      })
+      await ingest(store, newer, at(11))
+      const { duplicate, host } = await ingest(store, older, at(12))
+      expect(duplicate).toBe(false)
+      expect(host).toMatchObject({
+        latestReportId: newer.reportId,
+        summary: newer.summary,
+        imageId: 'web-base',
+        manifestDigest: DIGEST,
+        driftSince: at(10),
+        state: 'drifted',
+        lastSeenAt: at(12),
+        lastReportAt: at(12),
+      })
+      expect(await store.latestReport('h1')).toEqual(newer)
+      expect((await store.reportHistory('h1', 10)).map((r) => r.reportId)).toEqual([
+        older.reportId,
+        newer.reportId,
+      ])
+    })
+
+    test.each([
+      { name: 'a run of drift starts at the first drifted scan', runs: [2, 3], since: [1, 1] },
+      { name: 'a clean report ends the run', runs: [2, 0], since: [1, null] },
+      { name: 'a new run starts after a clean report', runs: [1, 0, 0, 4, 1], since: [1, null, null, 4, 4] },
+      { name: 'clean hosts have no drift start', runs: [0, 0], since: [null, null] },
+    ])('driftSince: $name', async ({ runs, since }) => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      const seen: (Date | null)[] = []
+      for (const [i, findings] of runs.entries()) {
+        const { host } = await ingest(
+          store,
+          makeReport({ hostId: 'h1', startedAt: at(i + 1), findings }),
+          at(i + 1.5),
+        )
+        seen.push(host.driftSince)
+      }
+      expect(seen).toEqual(since.map((m) => (m === null ? null : at(m))))
+      expect((await store.getHost('h1'))?.driftSince).toEqual(seen.at(-1))
+    })
+
+    test('reasons follow each judgement; a transition is recorded only when the state changes', async () => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      await ingest(store, makeReport({ hostId: 'h1', startedAt: at(1), findings: 1 }), at(2))
+      const { host } = await ingest(store, makeReport({ hostId: 'h1', startedAt: at(3), findings: 2 }), at(4))
+      expect(host).toMatchObject({ state: 'drifted', stateReasons: ['2 findings'], stateSince: at(2) })
+      expect(await store.getHost('h1')).toEqual(host)
+      expect((await store.stateHistory('h1')).map((t) => [t.from, t.to, t.reasons])).toEqual([
+        [null, 'compliant', ['enrolled, no report yet']],
+        ['compliant', 'drifted', ['1 findings']],
+      ])
+    })
+
+    test('history keeps the newest historyLimit reports, newest first', async () => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      await enrolled(store, 'h2')
+      const reports = Array.from({ length: 6 }, (_, i) => makeReport({ hostId: 'h1', startedAt: at(i) }))
+      for (const [i, report] of reports.entries())
+        await ingest(store, report, at(i + 0.5), { historyLimit: 3 })
+      const other = makeReport({ hostId: 'h2', startedAt: at(1) })
+      await ingest(store, other, at(1), { historyLimit: 3 })
+      const ids = (await store.reportHistory('h1', 10)).map((r) => r.reportId)
+      expect(ids).toEqual(
+        reports
+          .slice(3)
+          .reverse()
+          .map((r) => r.reportId),
+      )
+      expect((await store.reportHistory('h1', 2)).map((r) => r.reportId)).toEqual(ids.slice(0, 2))
+      expect((await store.reportHistory('h2', 10)).map((r) => r.reportId)).toEqual([other.reportId])
+    })
+
+    test('a heartbeat marks the host seen and judges it anew; an unknown host has none', async () => {
+      const store = await openStore()
+      expect(await store.recordHeartbeat('ghost', at(1), judge)).toBeUndefined()
+      await enrolled(store, 'h1')
+      expect(await store.sweep(at(20), judge)).toEqual([
+        { hostId: 'h1', from: 'compliant', to: 'stale', reasons: ['no contact'], at: at(20) },
+      ])
+      const host = await store.recordHeartbeat('h1', at(21), judge)
+      expect(host).toMatchObject({
+        state: 'compliant',
+        stateSince: at(21),
+        lastSeenAt: at(21),
+        lastHeartbeatAt: at(21),
+        lastReportAt: null,
+      })
+      expect(await store.getHost('h1')).toEqual(host)
+      expect((await store.stateHistory('h1')).map((t) => t.to)).toEqual(['compliant', 'stale', 'compliant'])
+    })
+
+    test('a sweep changes only the hosts whose judged state differs, once', async () => {
+      const store = await openStore()
+      await enrolled(store, 'b-old')
+      await enrolled(store, 'a-old')
+      await enrolled(store, 'c-fresh', {}, at(10))
+      const transitions = await store.sweep(at(20), judge)
+      expect(transitions).toEqual([
+        { hostId: 'a-old', from: 'compliant', to: 'stale', reasons: ['no contact'], at: at(20) },
+        { hostId: 'b-old', from: 'compliant', to: 'stale', reasons: ['no contact'], at: at(20) },
+      ])
+      expect(await store.getHost('a-old')).toMatchObject({
+        state: 'stale',
+        stateSince: at(20),
+        stateReasons: ['no contact'],
+      })
+      expect(await store.getHost('c-fresh')).toMatchObject({ state: 'compliant', stateSince: at(10) })
+      expect(await store.sweep(at(21), judge)).toEqual([])
+    })
+
+    test('two collectors sweeping at once record one transition per host', async () => {
+      const one = await openStore()
+      const two = await openStore()
+      const hosts = Array.from({ length: 8 }, (_, i) => `h${i}`)
+      for (const id of hosts) await enrolled(one, id)
+      const [a, b] = await Promise.all([one.sweep(at(20), judge), two.sweep(at(20), judge)])
+      expect([...a, ...b].map((t) => t.hostId).sort()).toEqual(hosts)
+      for (const id of hosts)
+        expect((await two.stateHistory(id)).map((t) => t.to)).toEqual(['compliant', 'stale'])
+    })
+
+    test('200 concurrent ingests through one store all land', async () => {
+      const store = await openStore()
+      const hosts = Array.from({ length: 10 }, (_, i) => `h${i}`)
+      for (const id of hosts) await enrolled(store, id)
+      const reports = hosts.flatMap((id) =>
+        Array.from({ length: 20 }, (_, i) => makeReport({ hostId: id, startedAt: at(i), findings: i % 3 })),
+      )
+      const results = await Promise.all(reports.map((r, i) => ingest(store, r, at(30 + i / 100))))
+      expect(results.every((r) => !r.duplicate)).toBe(true)
+      for (const id of hosts) {
+        const history = await store.reportHistory(id, 100)
+        expect(history).toHaveLength(20)
+        const latest = reports.filter((r) => r.host.id === id).at(-1)
+        expect((await store.getHost(id))?.latestReportId).toBe(latest?.reportId)
+        expect(await store.latestReport(id)).toEqual(latest)
+      }
+    })
+
+    test('two collectors ingesting for one host at once lose no report and agree on the latest', async () => {
+      const one = await openStore()
+      const two = await openStore()
+      await enrolled(one, 'h1')
+      const reports = Array.from({ length: 40 }, (_, i) =>
+        makeReport({ hostId: 'h1', startedAt: at(i), findings: i === 39 ? 0 : 1 }),
+      )
+      // Shuffled so that older scans also arrive after newer ones.
+      const order = reports.map((r, i) => ({ r, k: (i * 17) % 40 })).sort((x, y) => x.k - y.k)
+      const results = await Promise.all(
+        order.map(({ r }, i) => ingest(i % 2 === 0 ? one : two, r, at(50 + i / 100), { historyLimit: 100 })),
+      )
+      expect(results.filter((r) => r.duplicate)).toEqual([])
+      expect(await one.reportHistory('h1', 100)).toHaveLength(40)
+      const host = await two.getHost('h1')
+      expect(host).toMatchObject({
+        latestReportId: reports[39]?.reportId,
+        state: 'compliant',
+        driftSince: null,
+        lastSeenAt: at(50 + 39 / 100),
+      })
+      // Every transition follows from the one before it.
+      const history = await one.stateHistory('h1')
+      for (const [i, t] of history.entries()) expect(t.from).toBe(i === 0 ? null : history[i - 1]?.to)
+      expect(history.at(-1)?.to).toBe(host?.state)
+    })
+
+    test('one report sent to two collectors at once is stored once', async () => {
+      const one = await openStore()
+      const two = await openStore()
+      await enrolled(one, 'h1')
+      const reports = Array.from({ length: 10 }, (_, i) => makeReport({ hostId: 'h1', startedAt: at(i) }))
+      const results = await Promise.all(
+        reports.flatMap((r, i) => [ingest(one, r, at(20 + i)), ingest(two, r, at(20 + i))]),
+      )
+      for (let i = 0; i < results.length; i += 2) {
+        const pair = [results[i]?.duplicate, results[i + 1]?.duplicate]
+        expect(pair.sort()).toEqual([false, true])
+        expect(results[i]?.ownerId).toBe('h1')
+      }
+      expect(await one.reportHistory('h1', 100)).toHaveLength(10)
+    })
+
+    test.each<{ filter: HostFilter; ids: string[] }>([
+      { filter: {}, ids: ['a', 'b', 'c', 'd'] },
+      { filter: { state: 'drifted' }, ids: ['a'] },
+      { filter: { state: 'compliant' }, ids: ['b', 'c', 'd'] },
+      { filter: { imageId: 'web-base' }, ids: ['a', 'd'] },
+      { filter: { imageId: 'db-base' }, ids: ['b'] },
+      { filter: { labels: { group: 'web' } }, ids: ['a', 'c', 'd'] },
+      { filter: { labels: { group: 'web', env: 'prod' } }, ids: ['a', 'd'] },
+      { filter: { labels: { 'team.example.com/owner': 'ops "core"' } }, ids: ['d'] },
+      { filter: { labels: { $: 'x' } }, ids: ['c'] },
+      { filter: { labels: { group: 'nope' } }, ids: [] },
+      { filter: { state: 'drifted', imageId: 'web-base', labels: { env: 'prod' } }, ids: ['a'] },
+    ])('listHosts $filter', async ({ filter, ids }) => {
+      const store = await openStore()
+      await enrolled(store, 'd', { group: 'web', env: 'prod', 'team.example.com/owner': 'ops "core"' })
+      await enrolled(store, 'c', { group: 'web', env: 'staging', $: 'x' })
+      await enrolled(store, 'b', { group: 'db', env: 'prod' })
+      await enrolled(store, 'a', { group: 'web', env: 'prod' })
+      await ingest(store, makeReport({ hostId: 'a', startedAt: at(1), findings: 1 }), at(2))
+      const db = { id: 'db-base', version: '1', manifestDigest: DIGEST }
+      await ingest(store, makeReport({ hostId: 'b', startedAt: at(1), image: db }), at(2))
+      await ingest(store, makeReport({ hostId: 'd', startedAt: at(1) }), at(2))
+      expect((await store.listHosts(filter)).map((h) => h.id)).toEqual(ids)
+    })
+
+    test('images: created, replaced, read, listed by id then version', async () => {
+      const store = await openStore()
+      const image = (id: string, version: string, digest = DIGEST): ImageRecord => ({
+        id,
+        version,
+        manifestDigest: digest,
+        publicKeys: ['-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n'],
+        signedBy: 'key-1',
+        registeredAt: at(1),
+      })
+      expect(await store.putImage(image('web', '2'))).toEqual({ created: true })
+      expect(await store.putImage(image('db', '1'))).toEqual({ created: true })
+      expect(await store.putImage(image('web', '10'))).toEqual({ created: true })
+      const replaced = {
+        ...image('web', '2', OTHER_DIGEST),
+        publicKeys: [],
+        signedBy: null,
+        registeredAt: at(2),
+      }
+      expect(await store.putImage(replaced)).toEqual({ created: false })
+      expect(await store.getImage('web', '2')).toEqual(replaced)
+      expect(await store.getImage('web', '3')).toBeUndefined()
+      expect((await store.listImages()).map((i) => `${i.id}@${i.version}`)).toEqual([
+        'db@1',
+        'web@10',
+        'web@2',
+      ])
+      expect((await store.listImages())[0]).toEqual(image('db', '1'))
+    })
+
+    test('times keep their milliseconds; labels and reasons round-trip', async () => {
+      const store = await openStore()
+      const labels = { group: 'web', 'k8s.io/app': 'ünïcødé ✓', quote: 'a "b" \\c', empty: '' }
+      const when = new Date('2031-02-03T04:05:06.789Z')
+      await store.enrollHost({ hostId: 'h1', hostname: 'web-1', labels, tokenHash: 't', at: when })
+      const reasons = ['first: ✓', 'second, with "quotes"', '']
+      const host = await store.recordHeartbeat('h1', new Date(when.getTime() + 1), () => ({
+        state: 'drifted',
+        reasons,
+      }))
+      expect(host).toMatchObject({ labels, stateReasons: reasons, enrolledAt: when })
+      const read = await store.getHost('h1')
+      expect(read).toEqual(host)
+      expect(read?.lastHeartbeatAt?.getTime()).toBe(when.getTime() + 1)
+      expect((await store.stateHistory('h1')).at(-1)).toEqual({
+        hostId: 'h1',
+        from: 'compliant',
+        to: 'drifted',
+        reasons,
+        at: new Date(when.getTime() + 1),
+      })
+    })
+
+    test('ping answers while open; close closes', async () => {
+      const store = await openStore()
+      await expect(store.ping()).resolves.toBeUndefined()
+      await store.close()
+      await expect(store.ping()).rejects.toThrow()
+    })
+
+    test('a reopened store keeps what it held', async () => {
+      const first = await openStore()
+      await enrolled(first, 'h1')
+      const report = makeReport({ hostId: 'h1', startedAt: at(1), findings: 20 })
+      await ingest(first, report, at(2))
+      await first.close()
+      const second = await openStore()
+      expect(await second.latestReport('h1')).toEqual(report)
+      expect(second.dialect).toBe(first.dialect)
+    })
+  })
+}

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { DriftwatchError } from '../../src/errors.js'
+import { openStore } from '../../src/store/open.js'
+import type { Store } from '../../src/store/types.js'
+import { storeContract } from './contract.js'
+
+/** The PostgreSQL of the test machine (trust auth); DRIFTWATCH_TEST_POSTGRES points elsewhere. */
+const SERVER = process.env.DRIFTWATCH_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+async function reachable(): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: SERVER, connectionTimeoutMillis: 3000 })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.query('select 1')
+    return undefined
+  } catch (error) {
+    return error instanceof Error ? error.message || String(error) : String(error)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+const unreachable = await reachable()
+if (unreachable !== undefined && process.env.DRIFTWATCH_REQUIRE_INTEGRATION === '1') {
+  throw new Error(
+    `PostgreSQL at ${SERVER} is unreachable (${unreachable}): start it, or point DRIFTWATCH_TEST_POSTGRES at one (DRIFTWATCH_REQUIRE_INTEGRATION=1)`,
+  )
+}
+
+/** Each test gets a schema of its own, dropped after it. */
+const admin = unreachable === undefined ? new pg.Pool({ connectionString: SERVER, max: 2 }) : undefined
+admin?.on('error', () => {})
+let schema = ''
+const urlFor = (name: string) => `${SERVER}${SERVER.includes('?') ? '&' : '?'}schema=${name}`
+
+describe.skipIf(unreachable !== undefined)('postgres', () => {
+  beforeEach(() => {
+    schema = `dw_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  })
+  afterEach(async () => {
+    await admin?.query(`drop schema if exists "${schema}" cascade`)
+  })
+  afterAll(async () => {
+    await admin?.end()
+  })
+
+  storeContract('postgres', () => openStore(urlFor(schema)))
+
+  describe('postgres store', () => {
+    test('?schema= creates the schema and keeps every table in it', async () => {
+      const store = await openStore(urlFor(schema))
+      try {
+        expect(store.dialect).toBe('postgres')
+        const { rows } = await (admin as pg.Pool).query<{ table_name: string }>(
+          'select table_name from information_schema.tables where table_schema = $1 order by table_name',
+          [schema],
+        )
+        expect(rows.map((r) => r.table_name)).toEqual([
+          'hosts',
+          'images',
+          'kysely_migration',
+          'kysely_migration_lock',
+          'reports',
+          'state_transitions',
+        ])
+      } finally {
+        await store.close()
+      }
+    })
+
+    test('collectors starting at once migrate once', async () => {
+      const stores: Store[] = await Promise.all(Array.from({ length: 4 }, () => openStore(urlFor(schema))))
+      try {
+        const { rows } = await (admin as pg.Pool).query(`select name from "${schema}".kysely_migration`)
+        expect(rows).toEqual([{ name: '0001_initial' }])
+        await Promise.all(stores.map((s) => s.ping()))
+      } finally {
+        await Promise.all(stores.map((s) => s.close()))
+      }
+    })
+  })
+})
+
+describe('postgres store errors', () => {
+  test('an unreachable server is an IO error naming the URL, password masked', async () => {
+    const url = 'postgres://dw:hunter2@127.0.0.1:1/driftwatch'
+    const error = await openStore(url).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(DriftwatchError)
+    const { code, message, hint } = error as DriftwatchError
+    expect(code).toBe('IO')
+    expect(message).toContain('postgres://dw:***@127.0.0.1:1/driftwatch')
+    expect(message).toContain('ECONNREFUSED')
+    expect(message).not.toContain('hunter2')
+    expect(hint).toMatch(/reachable/)
+  })
+
+  test.skipIf(unreachable !== undefined)('a database that does not exist is an IO error', async () => {
+    const url = new URL(SERVER)
+    url.pathname = '/driftwatch_no_such_database'
+    await expect(openStore(url.toString())).rejects.toMatchObject({
+      code: 'IO',
+      message: expect.stringContaining('does not exist'),
+    })
+  })
+})
