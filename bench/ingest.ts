@@ -8,6 +8,7 @@
  *                               [--stores sqlite,postgres]
  * Needs `npm run build` (the collector runs from dist/) and PostgreSQL at DRIFTWATCH_BENCH_POSTGRES
  * (default postgres://postgres@127.0.0.1:5432/test) for the PostgreSQL run.
+ * DRIFTWATCH_BENCH_NODE_ARGS passes flags to the collector's node, e.g. "--cpu-prof".
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
@@ -124,9 +125,19 @@ async function startCollector(dir: string, storeUrl: string) {
       'logLevel: info',
     ].join('\n'),
   )
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'collector', '--config', config], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      ...(process.env.DRIFTWATCH_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      CLI,
+      'collector',
+      '--config',
+      config,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   const url = await new Promise<string>((resolve, reject) => {
     let buffer = ''
     child.once('exit', (code) => reject(new Error(`collector exited with ${code}`)))

@@ -30,30 +30,61 @@ export function parseJsonBody(body: Buffer): unknown {
       hint: 'send one JSON document, UTF-8 encoded, with Content-Type: application/json',
     })
   }
-  const stack: { value: unknown; depth: number; path: string }[] = [{ value, depth: 0, path: 'body' }]
-  while (stack.length > 0) {
-    const { value: node, depth, path } = stack.pop() as (typeof stack)[number]
+  const problem = findProblem(value)
+  if (problem) throw problem
+  return value
+}
+
+/**
+ * Walks the document without recursion and without building paths (this runs on every
+ * request); only when something is wrong is the walk repeated to name the place.
+ */
+function findProblem(root: unknown): DriftwatchError | undefined {
+  const values: unknown[] = [root]
+  const depths: number[] = [0]
+  while (values.length > 0) {
+    const node = values.pop()
+    const depth = depths.pop() as number
     if (typeof node === 'string') {
-      if (node.includes('\u0000')) throw nulError(path)
+      if (node.includes('\u0000')) return nulError(pathTo(root, (v) => v === node))
       continue
     }
     if (typeof node !== 'object' || node === null) continue
     if (depth >= MAX_JSON_DEPTH) {
-      throw new DriftwatchError('INPUT_INVALID', `${path}: nested deeper than ${MAX_JSON_DEPTH} levels`, {
-        hint: 'send a driftwatch protocol v1 document',
-      })
+      return new DriftwatchError(
+        'INPUT_INVALID',
+        `${pathTo(root, (v) => v === node)}: nested deeper than ${MAX_JSON_DEPTH} levels`,
+        { hint: 'send a driftwatch protocol v1 document' },
+      )
     }
     if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++)
-        stack.push({ value: node[i], depth: depth + 1, path: `${path}[${i}]` })
+      for (const child of node) {
+        values.push(child)
+        depths.push(depth + 1)
+      }
       continue
     }
-    for (const [key, child] of Object.entries(node)) {
-      if (key.includes('\u0000')) throw nulError(path)
-      stack.push({ value: child, depth: depth + 1, path: `${path}.${key}` })
+    for (const key in node) {
+      if (key.includes('\u0000')) return nulError(pathTo(root, (v) => v === node))
+      values.push((node as Record<string, unknown>)[key])
+      depths.push(depth + 1)
     }
   }
-  return value
+  return undefined
+}
+
+/** The path (`body.drift[3].subject`) of the first value that matches, breadth first, within the depth limit. */
+function pathTo(root: unknown, matches: (value: unknown) => boolean): string {
+  const queue: { value: unknown; path: string; depth: number }[] = [{ value: root, path: 'body', depth: 0 }]
+  for (let item = queue.shift(); item; item = queue.shift()) {
+    if (matches(item.value)) return item.path
+    if (typeof item.value !== 'object' || item.value === null || item.depth > MAX_JSON_DEPTH) continue
+    for (const [key, child] of Object.entries(item.value)) {
+      const path = Array.isArray(item.value) ? `${item.path}[${key}]` : `${item.path}.${key}`
+      queue.push({ value: child, path, depth: item.depth + 1 })
+    }
+  }
+  return 'body'
 }
 
 function nulError(path: string): DriftwatchError {

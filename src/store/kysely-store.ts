@@ -19,9 +19,17 @@ import {
 } from '../collector/states.js'
 import { DriftwatchError } from '../errors.js'
 import type { Report, Summary } from '../protocol/report.js'
+import { compareCodeUnits } from '../util/compare.js'
+import { GroupCommit } from './group-commit.js'
 import type { Dialect } from './migrations.js'
 import type { Database, HostsTable, ImagesTable } from './schema.js'
 import type { HostFilter, ReportRecord, Store } from './types.js'
+
+interface Ingest {
+  input: { hostId: string; report: Report; receivedAt: Date; historyLimit: number }
+  judge: Judge
+}
+type IngestResult = { duplicate: boolean; ownerId: string; host: HostRecord }
 
 const ENROLLED_REASONS = ['enrolled, no report yet']
 
@@ -76,10 +84,27 @@ export class KyselyStore implements Store {
   readonly #db: Kysely<Database>
   readonly #q: ReturnType<typeof statements>
 
+  /** Reports are stored by group commit: see group-commit.ts. */
+  readonly #ingests: GroupCommit<Ingest, IngestResult>
+
   constructor(db: Kysely<Database>, dialect: Dialect) {
     this.#db = db
     this.dialect = dialect
     this.#q = statements(db, dialect)
+    this.#ingests = new GroupCommit(
+      (group) =>
+        this.#db.transaction().execute(async (trx) => {
+          const results: IngestResult[] = []
+          for (const item of group) results.push(await this.#ingestOne(trx, item))
+          return results
+        }),
+      {
+        maxGroup: 64,
+        // SQLite has one writer; on PostgreSQL a few groups commit while others fill.
+        parallel: dialect === 'postgres' ? 4 : 1,
+        order: (a, b) => compareCodeUnits(a.input.hostId, b.input.hostId),
+      },
+    )
   }
 
   /** A time as the column stores it. */
@@ -137,71 +162,73 @@ export class KyselyStore implements Store {
     return row && { hostId: row.id, tokenHash: row.token_hash }
   }
 
-  async ingestReport(
+  ingestReport(
     input: { hostId: string; report: Report; receivedAt: Date; historyLimit: number },
     judge: Judge,
-  ): Promise<{ duplicate: boolean; ownerId: string; host: HostRecord }> {
+  ): Promise<IngestResult> {
+    return this.#ingests.run({ input, judge })
+  }
+
+  async #ingestOne(trx: Transaction<Database>, { input, judge }: Ingest): Promise<IngestResult> {
     const { hostId, report, receivedAt } = input
     const scanStartedAt = scanStart(report)
     const historyLimit = Math.max(1, Math.floor(input.historyLimit))
-    return this.#db.transaction().execute(async (trx) => {
-      const row = await this.#judgedRow(trx, hostId)
-      if (row === undefined) {
-        throw new DriftwatchError('NOT_FOUND', `host ${hostId} is not enrolled`, {
-          hint: 'the agent enrols again with the enrolment secret',
-        })
-      }
-      const before = toHost(row)
-      const latestScan = row.latest_scan_started_at === null ? null : toDate(row.latest_scan_started_at)
-      const isLatest = latestScan === null || scanStartedAt.getTime() >= latestScan.getTime()
-      const seen = { lastSeenAt: later(before.lastSeenAt, receivedAt), lastReportAt: receivedAt }
-      const drifted = report.summary.total > 0
-      const facts: HostRecord = isLatest
-        ? {
-            ...before,
-            ...seen,
-            imageId: report.image.id,
-            imageVersion: report.image.version,
-            manifestDigest: report.image.manifestDigest,
-            summary: report.summary,
-            latestReportId: report.reportId,
-            driftSince: drifted ? (before.driftSince ?? scanStartedAt) : null,
-          }
-        : { ...before, ...seen }
-      const sameImage = facts.imageId === row.image_id && facts.imageVersion === row.image_version
-      const image = sameImage
-        ? imageOf(row)
-        : await this.#image(trx, facts.imageId ?? '', facts.imageVersion ?? '')
-      // Judged before the report is known to be new, so that storing it and updating the host
-      // can be one statement on PostgreSQL; for a duplicate the judgement is dropped.
-      const host = applyJudgement(facts, judge(facts, image, receivedAt), receivedAt)
-
-      const summary = JSON.stringify(report.summary)
-      const stored = await this.#storeReport(trx, isLatest, {
-        hostId,
-        reportId: report.reportId,
-        receivedAt: this.#t(receivedAt),
-        scanStartedAt: this.#t(scanStartedAt),
-        mode: report.scan.mode,
-        manifestDigest: report.image.manifestDigest,
-        summary,
-        historyLimit,
-        olderKept: historyLimit - 1,
-        lastSeenAt: this.#t(host.lastSeenAt),
-        lastReportAt: this.#t(receivedAt),
-        ...this.#stateValues(host),
-        imageId: report.image.id,
-        imageVersion: report.image.version,
-        report: JSON.stringify(report),
-        driftSince: host.driftSince && this.#t(host.driftSince),
+    const row = await this.#judgedRow(trx, hostId)
+    if (row === undefined) {
+      throw new DriftwatchError('NOT_FOUND', `host ${hostId} is not enrolled`, {
+        hint: 'the agent enrols again with the enrolment secret',
       })
-      if (!stored) {
-        const [owner] = await this.#q.reportOwner.run(trx, { reportId: report.reportId })
-        return { duplicate: true, ownerId: owner?.host_id ?? hostId, host: before }
-      }
-      await this.#recordTransition(trx, before, host)
-      return { duplicate: false, ownerId: hostId, host }
+    }
+    const before = toHost(row)
+    const latestScan = row.latest_scan_started_at === null ? null : toDate(row.latest_scan_started_at)
+    const isLatest = latestScan === null || scanStartedAt.getTime() >= latestScan.getTime()
+    const seen = { lastSeenAt: later(before.lastSeenAt, receivedAt), lastReportAt: receivedAt }
+    const drifted = report.summary.total > 0
+    const facts: HostRecord = isLatest
+      ? {
+          ...before,
+          ...seen,
+          imageId: report.image.id,
+          imageVersion: report.image.version,
+          manifestDigest: report.image.manifestDigest,
+          summary: report.summary,
+          latestReportId: report.reportId,
+          driftSince: drifted ? (before.driftSince ?? scanStartedAt) : null,
+        }
+      : { ...before, ...seen }
+    const sameImage = facts.imageId === row.image_id && facts.imageVersion === row.image_version
+    const image = sameImage
+      ? imageOf(row)
+      : await this.#image(trx, facts.imageId ?? '', facts.imageVersion ?? '')
+    // Judged before the report is known to be new, so that storing it and updating the host
+    // can be one statement on PostgreSQL; for a duplicate the judgement is dropped.
+    const host = applyJudgement(facts, judge(facts, image, receivedAt), receivedAt)
+
+    const summary = JSON.stringify(report.summary)
+    const stored = await this.#storeReport(trx, isLatest, {
+      hostId,
+      reportId: report.reportId,
+      receivedAt: this.#t(receivedAt),
+      scanStartedAt: this.#t(scanStartedAt),
+      mode: report.scan.mode,
+      manifestDigest: report.image.manifestDigest,
+      summary,
+      historyLimit,
+      olderKept: historyLimit - 1,
+      lastSeenAt: this.#t(host.lastSeenAt),
+      lastReportAt: this.#t(receivedAt),
+      ...this.#stateValues(host),
+      imageId: report.image.id,
+      imageVersion: report.image.version,
+      report: JSON.stringify(report),
+      driftSince: host.driftSince && this.#t(host.driftSince),
     })
+    if (!stored) {
+      const [owner] = await this.#q.reportOwner.run(trx, { reportId: report.reportId })
+      return { duplicate: true, ownerId: owner?.host_id ?? hostId, host: before }
+    }
+    await this.#recordTransition(trx, before, host)
+    return { duplicate: false, ownerId: hostId, host }
   }
 
   async recordHeartbeat(hostId: string, at: Date, judge: Judge): Promise<HostRecord | undefined> {

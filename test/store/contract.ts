@@ -463,6 +463,28 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       }
     })
 
+    test('reports committed together: one that fails fails alone, the others land', async () => {
+      const store = await openStore()
+      for (const id of ['g1', 'g2', 'g3']) await enrolled(store, id)
+      const good = ['g1', 'g2', 'g3'].map((id) => makeReport({ hostId: id, startedAt: at(1), findings: 1 }))
+      const unknown = makeReport({ hostId: 'nobody', startedAt: at(1) })
+      // Sent in one tick, so that they share a group commit.
+      const results = await Promise.allSettled([
+        ingest(store, good[0] as Report, at(2)),
+        ingest(store, unknown, at(2)),
+        ingest(store, good[1] as Report, at(2)),
+        ingest(store, good[2] as Report, at(2)),
+      ])
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled'])
+      expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'NOT_FOUND' })
+      for (const report of good) {
+        expect((await store.reportHistory(report.host.id, 10)).map((r) => r.reportId)).toEqual([
+          report.reportId,
+        ])
+        expect((await store.stateHistory(report.host.id)).map((t) => t.to)).toEqual(['compliant', 'drifted'])
+      }
+    })
+
     test('two collectors ingesting for one host at once lose no report and agree on the latest', async () => {
       const one = await openStore()
       const two = await openStore()
