@@ -1,10 +1,11 @@
 /**
  * Ingest benchmark: simulated agents post realistic reports (20 findings each) over HTTP to a
  * real collector process, on SQLite and on PostgreSQL. Two runs per store:
- *   - saturation: `--concurrency` requests in flight for `--seconds`; reports/s and latency;
+ *   - saturation: every agent posts its next report as soon as the last is answered (so
+ *     `--agents` reports are in flight; `--concurrency` caps it), for `--seconds`;
  *   - steady: an open-loop `--rate` reports/s (latency counted from each report's scheduled
  *     send time, so a stall is not hidden); p50/p99.
- * Usage: npx tsx bench/ingest.ts [--agents 200] [--seconds 10] [--concurrency 32] [--rate 500]
+ * Usage: npx tsx bench/ingest.ts [--agents 200] [--seconds 10] [--concurrency N] [--rate 500]
  *                               [--stores sqlite,postgres]
  * Needs `npm run build` (the collector runs from dist/) and PostgreSQL at DRIFTWATCH_BENCH_POSTGRES
  * (default postgres://postgres@127.0.0.1:5432/test) for the PostgreSQL run.
@@ -25,14 +26,14 @@ const { values } = parseArgs({
   options: {
     agents: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '10' },
-    concurrency: { type: 'string', default: '32' },
+    concurrency: { type: 'string' },
     rate: { type: 'string', default: '500' },
     stores: { type: 'string', default: 'sqlite,postgres' },
   },
 })
 const AGENTS = Number(values.agents)
 const SECONDS = Number(values.seconds)
-const CONCURRENCY = Number(values.concurrency)
+const CONCURRENCY = Math.min(AGENTS, Number(values.concurrency ?? AGENTS))
 const RATE = Number(values.rate)
 const POSTGRES = process.env.DRIFTWATCH_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
 const CLI = fileURLToPath(new URL('../bin/driftwatch.js', import.meta.url))

@@ -16,6 +16,8 @@ export class GroupCommit<In, Out> {
   readonly #queue: Waiting<In, Out>[] = []
   #running = 0
   #scheduled = false
+  /** Groups committed, items in them, and groups that failed and were run again one item at a time. */
+  readonly stats = { groups: 0, items: 0, fallbacks: 0 }
 
   constructor(
     /** Runs the items in one transaction, in order, returning one result each. */
@@ -60,6 +62,8 @@ export class GroupCommit<In, Out> {
   }
 
   async #commitGroup(group: Waiting<In, Out>[]): Promise<void> {
+    this.stats.groups++
+    this.stats.items += group.length
     let results: Out[]
     try {
       results = await this.commit(group.map((item) => item.input))
@@ -69,6 +73,7 @@ export class GroupCommit<In, Out> {
         return
       }
       results = []
+      this.stats.fallbacks++
     }
     if (results.length === group.length) {
       for (const [i, item] of group.entries()) item.resolve(results[i] as Out)

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import type { HostRecord, ImageRecord, Judge } from '../../src/collector/states.js'
 import { DriftwatchError } from '../../src/errors.js'
 import type { DriftItem, Report } from '../../src/protocol/report.js'
+import type { KyselyStore } from '../../src/store/kysely-store.js'
 import type { HostFilter, Store } from '../../src/store/types.js'
 
 const T0 = new Date('2026-11-27T10:00:00.123Z')
@@ -452,8 +453,14 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const reports = hosts.flatMap((id) =>
         Array.from({ length: 20 }, (_, i) => makeReport({ hostId: id, startedAt: at(i), findings: i % 3 })),
       )
+      const before = { ...(store as KyselyStore).ingestStats }
       const results = await Promise.all(reports.map((r, i) => ingest(store, r, at(30 + i / 100))))
       expect(results.every((r) => !r.duplicate)).toBe(true)
+      // They were committed in groups, and no group had to be run again one by one.
+      const stats = (store as KyselyStore).ingestStats
+      expect(stats.items - before.items).toBe(200)
+      expect(stats.groups - before.groups).toBeLessThan(20)
+      expect(stats.fallbacks - before.fallbacks).toBe(0)
       for (const id of hosts) {
         const history = await store.reportHistory(id, 100)
         expect(history).toHaveLength(20)
