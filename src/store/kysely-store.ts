@@ -709,20 +709,21 @@ function statements(db: Kysely<Database>, dialect: Dialect) {
     })
     .onConflict((oc) => oc.column('report_id').doNothing())
     .returning('seq')
-  // Keeps the newest `historyLimit` reports by receipt; the (host_id, seq) index makes this a
-  // short range scan.
+  // The seq of the host's newest report but `kept`: it and all older go. The (host_id, seq)
+  // index makes this a short range scan.
+  const cutoff = (kept: string) =>
+    db
+      .selectFrom('reports')
+      .select('seq')
+      .where('host_id', '=', slot('hostId'))
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .offset(slot(kept))
+  // Keeps the newest `historyLimit` reports by receipt.
   const prune = db
     .deleteFrom('reports')
     .where('host_id', '=', slot('hostId'))
-    .where('seq', '<=', (qb) =>
-      qb
-        .selectFrom('reports')
-        .select('seq')
-        .where('host_id', '=', slot('hostId'))
-        .orderBy('seq', 'desc')
-        .limit(1)
-        .offset(slot('historyLimit')),
-    )
+    .where('seq', '<=', cutoff('historyLimit'))
   // All CTEs see the rows as they were before the statement: the new report is not among
   // them, so the prune keeps `olderKept` = historyLimit - 1 of the older ones.
   const wasStored = sql<SqlBool>`exists (select 1 from stored)`
@@ -737,15 +738,7 @@ function statements(db: Kysely<Database>, dialect: Dialect) {
           w
             .deleteFrom('reports')
             .where('host_id', '=', slot('hostId'))
-            .where('seq', '<=', (qb) =>
-              qb
-                .selectFrom('reports')
-                .select('seq')
-                .where('host_id', '=', slot('hostId'))
-                .orderBy('seq', 'desc')
-                .limit(1)
-                .offset(slot('olderKept')),
-            )
+            .where('seq', '<=', cutoff('olderKept'))
             .where(wasStored)
             .returning('seq'),
         )
