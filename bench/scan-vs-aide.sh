@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench/scan-vs-aide.sh: driftwatch vs AIDE on this host's /usr.
 #
-# What it measures: wall-clock seconds and peak RSS (/usr/bin/time -f '%e %M') of
+# What it measures: wall-clock seconds, CPU seconds (user + system) and peak RSS
+# (/usr/bin/time -f '%e %M %U %S') of
 #   - driftwatch scan --mode full   (re-hashes every file under /usr)
-#   - driftwatch scan --mode quick  (stat cache warm: re-hashes only what changed)
+#   - driftwatch scan --mode quick  (scan cache warm: verdicts and digests of unchanged entries)
 #   - aide --check                  (same attributes: ftype+p+u+g+s+l+sha256+caps, 2 workers)
 # against one manifest / one AIDE database of /usr, with a warm page cache, BENCH_RUNS
 # runs each (default 5). The ratio column is AIDE's median over the tool's median.
@@ -15,8 +16,10 @@
 #
 # Usage: bench/scan-vs-aide.sh            (as root; installs aide/time with apt if missing)
 #        BENCH_RUNS=3 bench/scan-vs-aide.sh
-# Needs a built CLI (npm run build). The last line of output is machine-readable:
+# Needs a built CLI (npm run build). CPU time is printed too: on a machine that other work
+# shares, it varies much less than wall time. The last line of output is machine-readable:
 #   RESULT full_s=... quick_s=... aide_s=... full_ratio=... quick_ratio=... full_rss_mb=... quick_rss_mb=...
+#          full_cpu_s=... quick_cpu_s=... aide_cpu_s=...
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -96,13 +99,13 @@ run_dw() {
   fi
 }
 
-# time_cmd LABEL MAXOK CMD...: runs CMD under /usr/bin/time, appends "seconds kb" to
+# time_cmd LABEL MAXOK CMD...: runs CMD under /usr/bin/time, appends "seconds kb user sys" to
 # $TMP/LABEL.times. Exit codes up to MAXOK are results (drift found), above are failures.
 time_cmd() {
   local label="$1" maxok="$2"
   shift 2
   local rc=0
-  /usr/bin/time -f '%e %M' -o "$TMP/time.last" "$@" >"$TMP/$label.out" 2>"$TMP/$label.err" || rc=$?
+  /usr/bin/time -f '%e %M %U %S' -o "$TMP/time.last" "$@" >"$TMP/$label.out" 2>"$TMP/$label.err" || rc=$?
   if ((rc > maxok)); then
     printf '[bench] %s exited %d; stderr:\n' "$label" "$rc" >&2
     tail -n 50 "$TMP/$label.err" >&2
@@ -110,7 +113,7 @@ time_cmd() {
   fi
   # GNU time writes "Command exited with non-zero status N" before the numbers.
   tail -n 1 "$TMP/time.last" >>"$TMP/$label.times"
-  log "$label: $(tail -n 1 "$TMP/time.last" | awk '{printf "%.2f s, %.0f MB", $1, $2 / 1024}') (exit $rc)"
+  log "$label: $(tail -n 1 "$TMP/time.last" | awk '{printf "%.2f s, %.2f s CPU, %.0f MB", $1, $3 + $4, $2 / 1024}') (exit $rc)"
 }
 
 # bench_tool LABEL MAXOK CMD...: RUNS timed runs of CMD.
@@ -123,14 +126,15 @@ bench_tool() {
   done
 }
 
-# stats LABEL: "median_s min_s max_s median_rss_mb" of $TMP/LABEL.times.
+# stats LABEL: "median_s min_s max_s median_rss_mb median_cpu_s" of $TMP/LABEL.times.
 stats() {
   python3 - "$TMP/$1.times" <<'EOF'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
 secs = [float(r[0]) for r in rows]
 rss_mb = [int(r[1]) / 1024 for r in rows]
-print(f"{statistics.median(secs):.2f} {min(secs):.2f} {max(secs):.2f} {statistics.median(rss_mb):.0f}")
+cpu = [float(r[2]) + float(r[3]) for r in rows]
+print(f"{statistics.median(secs):.2f} {min(secs):.2f} {max(secs):.2f} {statistics.median(rss_mb):.0f} {statistics.median(cpu):.2f}")
 EOF
 }
 
@@ -162,7 +166,7 @@ run_dw warm scan --manifest "$MANIFEST" --root / --mode full --format json --sta
 log "driftwatch full scan x$RUNS"
 bench_tool full 1 "${DW_FULL[@]}"
 
-log "populating the stat cache (untimed quick scan)"
+log "populating the scan cache (untimed quick scan)"
 run_dw quick-warm scan --manifest "$MANIFEST" --root / --mode quick --format json --state-dir "$STATE"
 
 log "driftwatch quick scan x$RUNS"
@@ -172,9 +176,9 @@ bench_tool quick 1 "${DW_QUICK[@]}"
 log "aide --check x$RUNS"
 bench_tool aide 7 aide --config "$CONF" --check
 
-read -r full_med full_min full_max full_rss <<<"$(stats full)"
-read -r quick_med quick_min quick_max quick_rss <<<"$(stats quick)"
-read -r aide_med aide_min aide_max aide_rss <<<"$(stats aide)"
+read -r full_med full_min full_max full_rss full_cpu <<<"$(stats full)"
+read -r quick_med quick_min quick_max quick_rss quick_cpu <<<"$(stats quick)"
+read -r aide_med aide_min aide_max aide_rss aide_cpu <<<"$(stats aide)"
 full_ratio="$(ratio "$aide_med" "$full_med")"
 quick_ratio="$(ratio "$aide_med" "$quick_med")"
 
@@ -188,10 +192,10 @@ printf '  /usr:  %s entries, %s bytes (%.2f GiB)\n' "$usr_files" "$usr_bytes" "$
 printf '  cpu:   %s, nproc %s\n' "${cpu_model:-unknown}" "$(nproc)"
 printf '  node:  %s, %s\n' "$(node --version)" "$(aide --version 2>&1 | head -n 1)"
 echo
-printf '%-18s %10s %8s %8s %13s %13s\n' tool median_s min_s max_s median_rss_mb aide/tool
-printf '%-18s %10s %8s %8s %13s %13s\n' "driftwatch full" "$full_med" "$full_min" "$full_max" "$full_rss" "${full_ratio}x"
-printf '%-18s %10s %8s %8s %13s %13s\n' "driftwatch quick" "$quick_med" "$quick_min" "$quick_max" "$quick_rss" "${quick_ratio}x"
-printf '%-18s %10s %8s %8s %13s %13s\n' "aide --check" "$aide_med" "$aide_min" "$aide_max" "$aide_rss" "1.0x"
+printf '%-18s %10s %8s %8s %12s %13s %13s\n' tool median_s min_s max_s median_cpu_s median_rss_mb aide/tool
+printf '%-18s %10s %8s %8s %12s %13s %13s\n' "driftwatch full" "$full_med" "$full_min" "$full_max" "$full_cpu" "$full_rss" "${full_ratio}x"
+printf '%-18s %10s %8s %8s %12s %13s %13s\n' "driftwatch quick" "$quick_med" "$quick_min" "$quick_max" "$quick_cpu" "$quick_rss" "${quick_ratio}x"
+printf '%-18s %10s %8s %8s %12s %13s %13s\n' "aide --check" "$aide_med" "$aide_min" "$aide_max" "$aide_cpu" "$aide_rss" "1.0x"
 echo
 echo "targets: full >= 10x aide and < 4 s; quick >= 40x aide; peak RSS < 300 MB"
-echo "RESULT full_s=$full_med quick_s=$quick_med aide_s=$aide_med full_ratio=$full_ratio quick_ratio=$quick_ratio full_rss_mb=$full_rss quick_rss_mb=$quick_rss"
+echo "RESULT full_s=$full_med quick_s=$quick_med aide_s=$aide_med full_ratio=$full_ratio quick_ratio=$quick_ratio full_rss_mb=$full_rss quick_rss_mb=$quick_rss full_cpu_s=$full_cpu quick_cpu_s=$quick_cpu aide_cpu_s=$aide_cpu"

@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { describeZodError } from '../config/load.js'
 import { DriftwatchError, errnoCode } from '../errors.js'
+import { fsprobe } from '../native/fsprobe.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { canonicalJson, digestOf, sha256Digest } from './canonical.js'
-import { type Manifest, ManifestSchema } from './schema.js'
+import { type FileEntry, type Manifest, ManifestSchema } from './schema.js'
 import { signatureFileFor, signDigest } from './signature.js'
 
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b])
@@ -75,6 +76,131 @@ export function writeSignedManifest(
  * manifest whose recorded digest does not match its content is INTEGRITY (exit 3).
  */
 export function readManifest(file: string): { manifest: Manifest; digest: string } {
+  return parseManifest(file, readManifestBytes(file))
+}
+
+/** A manifest read for a scan: checked and parsed but for its files, which come when asked for. */
+export interface ManifestSource {
+  /** `sha256:<hex>`, checked over the manifest's bytes. */
+  digest: string
+  /** Everything but the files, validated. */
+  head: Omit<Manifest, 'files'>
+  /** How many file entries the manifest holds. */
+  fileCount: number
+  /** The file entries, parsed and validated on the first call (errors as `readManifest`'s). */
+  files(): FileEntry[]
+  /**
+   * The same, parsed a slice at a time with the event loop let run between slices: a thread
+   * that hands out work to others can go on doing it meanwhile.
+   */
+  loadFiles(): Promise<FileEntry[]>
+}
+
+/**
+ * Reads a manifest as `readManifest` does, with the same checks and errors, but leaves its
+ * file entries unparsed until they are asked for: a scan that a cache tells nothing changed
+ * never needs them, and one that does can start walking first. Only a manifest as
+ * `encodeManifest` wrote it (its digest first, checked over the bytes) is read this way;
+ * anything else is read and checked whole.
+ */
+export function openManifest(file: string): ManifestSource {
+  const data = readManifestBytes(file)
+  const lazy = openEncoded(file, data)
+  if (lazy) return lazy
+  const { manifest, digest } = parseManifest(file, data)
+  const { files, ...head } = manifest
+  return { digest, head, fileCount: files.length, files: () => files, loadFiles: async () => files }
+}
+
+/** File entries parsed at once when a manifest's are parsed a slice at a time. */
+const ENTRIES_PER_SLICE = 4096
+
+function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
+  const fast = digestOfEncoded(data)
+  if (!fast || fast.recorded !== fast.computed) return undefined
+  // Where each top-level member is, without parsing the files; any doubt takes the whole path.
+  const outline = fsprobe.outlineJson(data)
+  if (!outline) return undefined
+  const seen = new Set<string>()
+  let files: { start: number; end: number; count: number } | undefined
+  for (let k = 0; k < outline.length; k += 5) {
+    const key = data.toString('latin1', outline[k] as number, outline[k + 1] as number)
+    // An escaped key could name a member twice in different spellings.
+    if (key.includes('\\') || seen.has(key)) return undefined
+    seen.add(key)
+    if (key === '"files"')
+      files = {
+        start: outline[k + 2] as number,
+        end: outline[k + 3] as number,
+        count: outline[k + 4] as number,
+      }
+  }
+  if (!files || files.count < 0) return undefined
+  let parsed: Record<string, unknown>
+  try {
+    // The bytes around the files split at ASCII brackets, so decoding the parts decodes the whole.
+    parsed = JSON.parse(
+      `${data.toString('utf8', 0, files.start)}[]${data.toString('utf8', files.end)}`,
+    ) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+  const result = ManifestSchema.safeParse(parsed)
+  if (!result.success || result.data.digest !== fast.computed) return undefined
+  const { files: _empty, ...head } = result.data
+  const span = files
+  let bytes: Buffer | undefined = data
+  let entries: FileEntry[] | undefined
+  // Parses the files a slice at a time (the text of all of them is never in memory at once),
+  // pausing after each; anything wrong is said as a whole read says it, where it is in the file.
+  function* parse(): Generator<void, FileEntry[]> {
+    if (entries) return entries
+    const source = bytes as Buffer
+    const whole = () => parseManifest(file, source).manifest.files
+    const spans = fsprobe.outlineJsonArray(source, span.start, span.end)
+    if (!spans || spans.length / 2 !== span.count) return whole()
+    const out: FileEntry[] = []
+    for (let first = 0; first < span.count; first += ENTRIES_PER_SLICE) {
+      const last = Math.min(first + ENTRIES_PER_SLICE, span.count) - 1
+      let list: unknown
+      try {
+        list = JSON.parse(`[${source.toString('utf8', spans[2 * first], spans[2 * last + 1])}]`)
+      } catch {
+        return whole()
+      }
+      const checked = ManifestSchema.shape.files.safeParse(list)
+      if (!checked.success || checked.data.length !== last - first + 1) return whole()
+      for (const entry of checked.data) out.push(entry)
+      yield
+    }
+    entries = out
+    bytes = undefined
+    return out
+  }
+  return {
+    digest: fast.computed,
+    head,
+    fileCount: span.count,
+    files: () => {
+      const steps = parse()
+      for (;;) {
+        const step = steps.next()
+        if (step.done) return step.value
+      }
+    },
+    loadFiles: async () => {
+      const steps = parse()
+      for (;;) {
+        const step = steps.next()
+        if (step.done) return step.value
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    },
+  }
+}
+
+/** A manifest file's bytes, gunzipped when they are gzip. */
+function readManifestBytes(file: string): Buffer {
   let data: Buffer
   try {
     data = readFileSync(file)
@@ -90,7 +216,7 @@ export function readManifest(file: string): { manifest: Manifest; digest: string
   }
   if (data.subarray(0, 2).equals(GZIP_MAGIC)) {
     try {
-      data = gunzipSync(data)
+      data = gunzipSync(data, { chunkSize: outputChunk(data) })
     } catch (error) {
       throw new DriftwatchError(
         'INPUT_INVALID',
@@ -101,6 +227,20 @@ export function readManifest(file: string): { manifest: Manifest; digest: string
       )
     }
   }
+  return data
+}
+
+/**
+ * Output chunk size for gunzip: the size the gzip trailer records (modulo 2^32), so that a
+ * manifest of tens of megabytes comes out in one buffer, not many joined by a copy. Only a
+ * hint: a wrong one costs speed, never content.
+ */
+function outputChunk(gz: Buffer): number {
+  const recorded = gz.length >= 18 ? gz.readUInt32LE(gz.length - 4) : 0
+  return Math.min(Math.max(recorded + 1024, 64 << 10), 1 << 30)
+}
+
+function parseManifest(file: string, data: Buffer): { manifest: Manifest; digest: string } {
   const fast = digestOfEncoded(data)
   const text = data.toString('utf8')
   let parsed: unknown

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <node_api.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,16 +90,162 @@ static void fill_stat(double *f, const struct stat *st, int err) {
   f[12] = 0;
 }
 
-/* scanDir(path): [names: Buffer (each name NUL-terminated), stats: Float64Array] */
+/*
+ * The scan cache's path hash (src/probes/files/stat-cache.ts: pathHash), over a path's bytes:
+ * two 32-bit lanes, FNV-1a and a multiply-rotate, mixed at the end with the length.
+ */
+typedef struct {
+  uint32_t a, b, len;
+} path_hash;
+
+static void path_hash_init(path_hash *h) {
+  h->a = 0x811c9dc5u;
+  h->b = 0x9747b28cu;
+  h->len = 0;
+}
+
+static void path_hash_update(path_hash *h, const unsigned char *p, size_t n) {
+  uint32_t a = h->a, b = h->b;
+  for (size_t i = 0; i < n; i++) {
+    a = (a ^ p[i]) * 0x01000193u;
+    b = (b ^ p[i]) * 0xcc9e2d51u;
+    b = ((b << 15) | (b >> 17)) * 0x1b873593u;
+  }
+  h->a = a;
+  h->b = b;
+  h->len += (uint32_t)n;
+}
+
+static uint32_t fmix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x85ebca6bu;
+  x ^= x >> 13;
+  x *= 0xc2b2ae35u;
+  return x ^ (x >> 16);
+}
+
+static void path_hash_final(const path_hash *h, uint32_t *hi, uint32_t *lo) {
+  *hi = fmix32(h->a ^ (h->b * 0x85ebca6bu) ^ h->len);
+  *lo = fmix32(h->b + h->a * 0xc2b2ae35u);
+}
+
+/* Scan cache records (see stat-cache.ts): CACHE_WORDS u32 words each, sorted by the first
+ * CACHE_KEY_WORDS; words CACHE_KEY_WORDS..CACHE_STAT_WORDS-1 are the rest of the stat, word
+ * CACHE_VERDICT the manifest entry index + 1 (0: none). */
+#define CACHE_WORDS 28
+#define CACHE_KEY_WORDS 6
+#define CACHE_STAT_WORDS 17
+#define CACHE_VERDICT 17
+
+typedef struct {
+  const uint32_t *words;
+  size_t count;
+  uint8_t *marks;
+  size_t marks_len;
+  uint8_t *hits;
+  size_t hits_len;
+} scan_cache;
+
+static void cache_key(const struct stat *st, uint32_t hash_hi, uint32_t hash_lo, uint32_t *k) {
+  uint64_t dev = (uint64_t)st->st_dev, ino = (uint64_t)st->st_ino, size = (uint64_t)st->st_size;
+  uint64_t mtime = (uint64_t)(int64_t)st->st_mtim.tv_sec, ctime = (uint64_t)(int64_t)st->st_ctim.tv_sec;
+  k[0] = (uint32_t)(dev >> 32);
+  k[1] = (uint32_t)dev;
+  k[2] = (uint32_t)(ino >> 32);
+  k[3] = (uint32_t)ino;
+  k[4] = hash_hi;
+  k[5] = hash_lo;
+  k[6] = (uint32_t)st->st_mode;
+  k[7] = (uint32_t)st->st_uid;
+  k[8] = (uint32_t)st->st_gid;
+  k[9] = (uint32_t)(size >> 32);
+  k[10] = (uint32_t)size;
+  k[11] = (uint32_t)(mtime >> 32);
+  k[12] = (uint32_t)mtime;
+  k[13] = (uint32_t)st->st_mtim.tv_nsec;
+  k[14] = (uint32_t)(ctime >> 32);
+  k[15] = (uint32_t)ctime;
+  k[16] = (uint32_t)st->st_ctim.tv_nsec;
+}
+
+static int compare_words(const uint32_t *a, const uint32_t *b, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  return 0;
+}
+
+/* Marks the manifest entry a record's verdict names when the record has this key and stat;
+ * returns 1 when it did. */
+static int cache_mark(const scan_cache *c, const uint32_t *key) {
+  size_t lo = 0, hi = c->count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const uint32_t *r = c->words + mid * CACHE_WORDS;
+    int order = compare_words(r, key, CACHE_KEY_WORDS);
+    if (order < 0) {
+      lo = mid + 1;
+    } else if (order > 0) {
+      hi = mid;
+    } else {
+      if (compare_words(r + CACHE_KEY_WORDS, key + CACHE_KEY_WORDS, CACHE_STAT_WORDS - CACHE_KEY_WORDS) != 0) return 0;
+      uint32_t verdict = r[CACHE_VERDICT];
+      if (verdict == 0 || verdict > c->marks_len || mid >= c->hits_len) return 0;
+      c->marks[verdict - 1] = 1;
+      c->hits[mid] = 1;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int get_bytes(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  bool is_typedarray = false;
+  if (napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray) return -1;
+  if (napi_get_typedarray_info(env, value, &type, length, data, &buffer, &offset) != napi_ok || type != want) return -1;
+  return 0;
+}
+
+/*
+ * scanDir(path[, cache words: Uint32Array, marks: Uint8Array, hits: Uint8Array]):
+ *   [names: Buffer (each name NUL-terminated), stats: Float64Array, marked?: Uint8Array]
+ * Given a scan cache, each entry with a record of its very stat at its path whose verdict
+ * names a manifest entry marks that entry (and the record as used), and is marked 1 in
+ * `marked`: the caller has nothing more to do for it.
+ */
 static napi_value scan_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_MAX];
   if (argc < 1 || get_path(env, argv[0], path, sizeof path) != 0) {
     napi_throw_type_error(env, NULL, "scanDir(path) expects a path string or Buffer");
     return NULL;
   }
+  scan_cache cache = {0};
+  int with_cache = argc == 4;
+  if (with_cache) {
+    void *words, *marks, *hits;
+    size_t words_len;
+    if (get_bytes(env, argv[1], napi_uint32_array, &words, &words_len) != 0 ||
+        get_bytes(env, argv[2], napi_uint8_array, &marks, &cache.marks_len) != 0 ||
+        get_bytes(env, argv[3], napi_uint8_array, &hits, &cache.hits_len) != 0) {
+      napi_throw_type_error(env, NULL, "scanDir(path, words, marks, hits) expects a Uint32Array and two Uint8Arrays");
+      return NULL;
+    }
+    cache.words = words;
+    cache.count = words_len / CACHE_WORDS;
+    cache.marks = marks;
+    cache.hits = hits;
+  }
+  /* The hash of every entry's path starts with its directory's and a slash. */
+  path_hash dir_hash;
+  path_hash_init(&dir_hash);
+  size_t path_len = strlen(path);
+  path_hash_update(&dir_hash, (const unsigned char *)path, path_len);
+  if (path_len == 0 || path[path_len - 1] != '/') path_hash_update(&dir_hash, (const unsigned char *)"/", 1);
   /* O_NOFOLLOW: a directory swapped for a symlink since it was listed is not followed. */
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return throw_errno(env, errno, "opendir");
@@ -111,9 +258,11 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
   size_t names_cap = 4096, names_len = 0, stats_cap = 64, count = 0;
   char *names = malloc(names_cap);
   double *stats = malloc(stats_cap * STAT_FIELDS * sizeof(double));
-  if (!names || !stats) {
+  uint8_t *marked = malloc(stats_cap);
+  if (!names || !stats || !marked) {
     free(names);
     free(stats);
+    free(marked);
     closedir(dir);
     return throw_errno(env, ENOMEM, "scandir");
   }
@@ -130,16 +279,28 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
       names = grown;
     }
     if (count == stats_cap) {
-      stats_cap *= 2;
-      double *grown = realloc(stats, stats_cap * STAT_FIELDS * sizeof(double));
+      double *grown = realloc(stats, stats_cap * 2 * STAT_FIELDS * sizeof(double));
       if (!grown) break;
       stats = grown;
+      uint8_t *grown_marked = realloc(marked, stats_cap * 2);
+      if (!grown_marked) break;
+      marked = grown_marked;
+      stats_cap *= 2;
     }
     memcpy(names + names_len, name, len);
     names_len += len;
     struct stat st;
     int rc = fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW);
     fill_stat(stats + count * STAT_FIELDS, &st, rc == 0 ? 0 : errno);
+    marked[count] = 0;
+    if (with_cache && rc == 0) {
+      path_hash h = dir_hash;
+      path_hash_update(&h, (const unsigned char *)name, len - 1);
+      uint32_t key[CACHE_STAT_WORDS], hi, lo;
+      path_hash_final(&h, &hi, &lo);
+      cache_key(&st, hi, lo, key);
+      marked[count] = (uint8_t)cache_mark(&cache, key);
+    }
     count++;
     errno = 0;
   }
@@ -148,6 +309,7 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
   if (read_err) {
     free(names);
     free(stats);
+    free(marked);
     return throw_errno(env, read_err, "readdir");
   }
   napi_value result, names_buffer, stats_buffer, stats_array;
@@ -156,11 +318,19 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
   napi_create_arraybuffer(env, count * STAT_FIELDS * sizeof(double), &data, &stats_buffer);
   memcpy(data, stats, count * STAT_FIELDS * sizeof(double));
   napi_create_typedarray(env, napi_float64_array, count * STAT_FIELDS, stats_buffer, 0, &stats_array);
-  free(names);
-  free(stats);
-  napi_create_array_with_length(env, 2, &result);
+  napi_create_array_with_length(env, with_cache ? 3 : 2, &result);
   napi_set_element(env, result, 0, names_buffer);
   napi_set_element(env, result, 1, stats_array);
+  if (with_cache) {
+    napi_value marked_buffer, marked_array;
+    napi_create_arraybuffer(env, count, &data, &marked_buffer);
+    if (count) memcpy(data, marked, count);
+    napi_create_typedarray(env, napi_uint8_array, count, marked_buffer, 0, &marked_array);
+    napi_set_element(env, result, 2, marked_array);
+  }
+  free(names);
+  free(stats);
+  free(marked);
   return result;
 }
 
@@ -293,6 +463,316 @@ static napi_value list_xattr(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * The outline of a JSON document that is one object: where each top-level member's key and
+ * value begin and end, and for an array value how many elements it holds. Only the structure
+ * is followed (strings, brackets, commas); the parts a caller uses are parsed by JSON.parse,
+ * which validates them. A manifest's files are tens of megabytes: this lets a reader take
+ * the rest without parsing them.
+ */
+#define OUTLINE_FIELDS 5
+
+/* Index just past the string starting at d[i] == '"', or 0 when it does not end. */
+static size_t skip_string(const unsigned char *d, size_t len, size_t i) {
+  size_t start = ++i;
+  for (;;) {
+    const unsigned char *q = memchr(d + i, '"', len - i);
+    if (!q) return 0;
+    size_t at = (size_t)(q - d);
+    size_t slashes = 0;
+    while (at - slashes > start && d[at - slashes - 1] == '\\') slashes++;
+    if (slashes % 2 == 0) return at + 1;
+    i = at + 1;
+  }
+}
+
+static size_t skip_ws(const unsigned char *d, size_t len, size_t i) {
+  while (i < len && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t')) i++;
+  return i;
+}
+
+/* Index just past the value starting at d[i], or 0 when it is cut short. For an array, its
+ * element count goes to *count (left alone otherwise). */
+static size_t skip_value(const unsigned char *d, size_t len, size_t i, double *count) {
+  if (i >= len) return 0;
+  unsigned char c = d[i];
+  if (c == '"') return skip_string(d, len, i);
+  if (c != '{' && c != '[') {
+    while (i < len && d[i] != ',' && d[i] != '}' && d[i] != ']' && d[i] != ' ' && d[i] != '\n' &&
+           d[i] != '\r' && d[i] != '\t')
+      i++;
+    return i;
+  }
+  int is_array = c == '[';
+  size_t depth = 0, commas = 0;
+  int empty = 1;
+  for (; i < len; i++) {
+    c = d[i];
+    if (c == '"') {
+      if (depth == 1) empty = 0;
+      i = skip_string(d, len, i);
+      if (!i) return 0;
+      i--;
+    } else if (c == '{' || c == '[') {
+      if (depth == 1) empty = 0;
+      depth++;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) {
+        if (is_array && count) *count = empty ? 0 : (double)(commas + 1);
+        return i + 1;
+      }
+    } else if (c == ',') {
+      if (depth == 1) commas++;
+    } else if (depth == 1 && c != ' ' && c != '\n' && c != '\r' && c != '\t') {
+      empty = 0;
+    }
+  }
+  return 0;
+}
+
+/* outlineJson(buffer): Float64Array of OUTLINE_FIELDS per top-level member (key start, key end,
+ * value start, value end, element count or -1), or null when the bytes are not one object. */
+static napi_value outline_json(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is_buffer = false;
+  if (argc < 1 || napi_is_buffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer) {
+    napi_throw_type_error(env, NULL, "outlineJson(buffer) expects a Buffer");
+    return NULL;
+  }
+  void *data;
+  size_t len;
+  napi_get_buffer_info(env, argv[0], &data, &len);
+  const unsigned char *d = data;
+  napi_value result;
+  napi_get_null(env, &result);
+  size_t cap = 16, n = 0;
+  double *fields = malloc(cap * OUTLINE_FIELDS * sizeof(double));
+  if (!fields) return throw_errno(env, ENOMEM, "outlineJson");
+  size_t i = skip_ws(d, len, 0);
+  if (i >= len || d[i] != '{') goto done;
+  i = skip_ws(d, len, i + 1);
+  if (i < len && d[i] == '}') {
+    i++;
+  } else {
+    for (;;) {
+      if (i >= len || d[i] != '"') goto done;
+      size_t key_start = i;
+      i = skip_string(d, len, i);
+      if (!i) goto done;
+      size_t key_end = i;
+      i = skip_ws(d, len, i);
+      if (i >= len || d[i] != ':') goto done;
+      i = skip_ws(d, len, i + 1);
+      size_t value_start = i;
+      double count = -1;
+      i = skip_value(d, len, i, &count);
+      if (!i || i == value_start) goto done;
+      if (n == cap) {
+        cap *= 2;
+        double *grown = realloc(fields, cap * OUTLINE_FIELDS * sizeof(double));
+        if (!grown) goto done;
+        fields = grown;
+      }
+      double *f = fields + n++ * OUTLINE_FIELDS;
+      f[0] = (double)key_start;
+      f[1] = (double)key_end;
+      f[2] = (double)value_start;
+      f[3] = (double)i;
+      f[4] = count;
+      i = skip_ws(d, len, i);
+      if (i < len && d[i] == ',') {
+        i = skip_ws(d, len, i + 1);
+        continue;
+      }
+      if (i < len && d[i] == '}') {
+        i++;
+        break;
+      }
+      goto done;
+    }
+  }
+  if (skip_ws(d, len, i) != len) goto done;
+  void *out;
+  napi_value array_buffer;
+  napi_create_arraybuffer(env, n * OUTLINE_FIELDS * sizeof(double), &out, &array_buffer);
+  memcpy(out, fields, n * OUTLINE_FIELDS * sizeof(double));
+  napi_create_typedarray(env, napi_float64_array, n * OUTLINE_FIELDS, array_buffer, 0, &result);
+done:
+  free(fields);
+  return result;
+}
+
+/* outlineJsonArray(buffer, start, end): Float64Array of (start, end) per element of the array
+ * at buffer[start, end), or null when it is not one array. */
+static napi_value outline_json_array(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is_buffer = false;
+  double start_arg, end_arg;
+  if (argc < 3 || napi_is_buffer(env, argv[0], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_value_double(env, argv[1], &start_arg) != napi_ok ||
+      napi_get_value_double(env, argv[2], &end_arg) != napi_ok) {
+    napi_throw_type_error(env, NULL, "outlineJsonArray(buffer, start, end) expects a Buffer and two offsets");
+    return NULL;
+  }
+  void *data;
+  size_t buffer_len;
+  napi_get_buffer_info(env, argv[0], &data, &buffer_len);
+  napi_value result;
+  napi_get_null(env, &result);
+  if (start_arg < 0 || end_arg < start_arg || end_arg > (double)buffer_len) return result;
+  const unsigned char *d = data;
+  size_t len = (size_t)end_arg;
+  size_t i = (size_t)start_arg;
+  size_t cap = 1024, n = 0;
+  double *spans = malloc(cap * 2 * sizeof(double));
+  if (!spans) return throw_errno(env, ENOMEM, "outlineJsonArray");
+  if (i >= len || d[i] != '[') goto done;
+  i = skip_ws(d, len, i + 1);
+  if (i < len && d[i] == ']') {
+    i++;
+  } else {
+    for (;;) {
+      size_t element_start = i;
+      i = skip_value(d, len, i, NULL);
+      if (!i || i == element_start) goto done;
+      if (n == cap) {
+        cap *= 2;
+        double *grown = realloc(spans, cap * 2 * sizeof(double));
+        if (!grown) goto done;
+        spans = grown;
+      }
+      spans[2 * n] = (double)element_start;
+      spans[2 * n + 1] = (double)i;
+      n++;
+      i = skip_ws(d, len, i);
+      if (i < len && d[i] == ',') {
+        i = skip_ws(d, len, i + 1);
+        continue;
+      }
+      if (i < len && d[i] == ']') {
+        i++;
+        break;
+      }
+      goto done;
+    }
+  }
+  if (i != len) goto done;
+  void *out;
+  napi_value array_buffer;
+  napi_create_arraybuffer(env, n * 2 * sizeof(double), &out, &array_buffer);
+  if (n) memcpy(out, spans, n * 2 * sizeof(double));
+  napi_create_typedarray(env, napi_float64_array, n * 2, array_buffer, 0, &result);
+done:
+  free(spans);
+  return result;
+}
+
+/*
+ * hashFile(path, wantCaps, stat: Float64Array, digest: Buffer(32), caps: Buffer(>= 64)): number
+ * Reads a regular file and hashes it (sha256, OpenSSL's as Node has it) in one call: open
+ * without following a link and without blocking (a FIFO swapped in is not waited on), fstat,
+ * read up to the size fstat gave, fstat again, and with wantCaps the security.capability
+ * attribute through the same descriptor. Returns the capability's length (0: none) with the
+ * second stat in `stat` and the digest in `digest`; or -errno when the open, a read or the
+ * attribute failed; or HASH_CHANGED when the file changed while it was read, HASH_NOT_FILE when
+ * what was opened is no regular file. O_NOATIME is dropped for good once refused (EPERM: not
+ * our file).
+ */
+#include <openssl/evp.h>
+#define HASH_CHANGED (-100000)
+#define HASH_NOT_FILE (-100001)
+#define HASH_BUFFER (128 * 1024)
+
+static __thread unsigned char *hash_buffer;
+static __thread int hash_noatime = 1;
+
+static int same_content_stat(const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+         a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+         a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static int hash_open(const char *path) {
+  int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  if (hash_noatime) {
+    int fd = open(path, flags | O_NOATIME);
+    if (fd >= 0 || errno != EPERM) return fd;
+    hash_noatime = 0;
+  }
+  return open(path, flags);
+}
+
+static napi_value hash_file(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_MAX];
+  bool want_caps = false;
+  size_t stat_len, digest_len, caps_len;
+  void *digest, *caps_out;
+  double *out = argc == 5 ? get_out(env, argv[2], &stat_len) : NULL;
+  if (!out || get_path(env, argv[0], path, sizeof path) != 0 || napi_get_value_bool(env, argv[1], &want_caps) != napi_ok ||
+      napi_get_buffer_info(env, argv[3], &digest, &digest_len) != napi_ok || digest_len < 32 ||
+      napi_get_buffer_info(env, argv[4], &caps_out, &caps_len) != napi_ok || caps_len < 64) {
+    napi_throw_type_error(env, NULL, "hashFile(path, wantCaps, stat, digest, caps) expects a path, a boolean, a Float64Array and two Buffers");
+    return NULL;
+  }
+  if (!hash_buffer && !(hash_buffer = malloc(HASH_BUFFER))) return throw_errno(env, ENOMEM, "hashFile");
+  int32_t status = 0;
+  int fd = hash_open(path);
+  if (fd < 0) {
+    status = -errno;
+  } else {
+    struct stat before, after;
+    EVP_MD_CTX *ctx = NULL;
+    if (fstat(fd, &before) != 0) {
+      status = -errno;
+    } else if (!S_ISREG(before.st_mode)) {
+      status = HASH_NOT_FILE;
+    } else if (!(ctx = EVP_MD_CTX_new()) || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+      status = -ENOMEM;
+    } else {
+      off_t total = 0;
+      while (total < before.st_size) {
+        ssize_t n = read(fd, hash_buffer, HASH_BUFFER);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          status = -errno;
+          break;
+        }
+        if (n == 0) break;
+        EVP_DigestUpdate(ctx, hash_buffer, (size_t)n);
+        total += n;
+      }
+      if (status == 0) {
+        if (fstat(fd, &after) != 0) {
+          status = -errno;
+        } else if (!same_content_stat(&before, &after)) {
+          status = HASH_CHANGED;
+        } else {
+          unsigned int length = 0;
+          EVP_DigestFinal_ex(ctx, digest, &length);
+          fill_stat(out, &after, 0);
+          if (want_caps) {
+            ssize_t n = fgetxattr(fd, "security.capability", caps_out, caps_len);
+            if (n >= 0) status = (int32_t)n;
+            else if (!absent(errno)) status = -errno;
+          }
+        }
+      }
+    }
+    if (ctx) EVP_MD_CTX_free(ctx);
+    close(fd);
+  }
+  napi_value result;
+  napi_create_int32(env, status, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
@@ -300,6 +780,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"fstat", NULL, fstat_into, NULL, NULL, NULL, napi_default, NULL},
       {"getXattr", NULL, get_xattr, NULL, NULL, NULL, napi_default, NULL},
       {"listXattr", NULL, list_xattr, NULL, NULL, NULL, napi_default, NULL},
+      {"outlineJson", NULL, outline_json, NULL, NULL, NULL, napi_default, NULL},
+      {"outlineJsonArray", NULL, outline_json_array, NULL, NULL, NULL, napi_default, NULL},
+      {"hashFile", NULL, hash_file, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

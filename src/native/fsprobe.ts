@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { constants } from 'node:os'
 
 /** Doubles per entry in a stat result, and what each one is (see src/native/fsprobe.c). */
 export const STAT_FIELDS = 13
@@ -19,12 +20,33 @@ export const ST = {
 } as const
 
 interface FsProbeBinding {
+  /** Where the top-level members of a JSON object are: 5 numbers each (key start, key end, value start, value end, element count or -1); null when not one object. */
+  outlineJson(data: Buffer): Float64Array | null
+  /** Where each element of the JSON array at data[start, end) is: (start, end) pairs; null when not one array. */
+  outlineJsonArray(data: Buffer, start: number, end: number): Float64Array | null
   /** Lists a directory and lstats every entry: names NUL-terminated, STAT_FIELDS doubles each. */
   scanDir(path: string | Buffer): [names: Buffer, stats: Float64Array]
+  /**
+   * The same, and each entry whose very stat at its path the scan cache's records (`words`)
+   * hold with a verdict marks that verdict's manifest entry in `marks` and the record in
+   * `hits`, and is 1 in `marked` (see src/probes/files/stat-cache.ts).
+   */
+  scanDir(
+    path: string | Buffer,
+    words: Uint32Array,
+    marks: Uint8Array,
+    hits: Uint8Array,
+  ): [names: Buffer, stats: Float64Array, marked: Uint8Array]
   /** lstat into out[0..STAT_FIELDS); returns the errno, 0 on success. */
   lstat(path: string | Buffer, out: Float64Array): number
   /** fstat into out[0..STAT_FIELDS); returns the errno, 0 on success. */
   fstat(fd: number, out: Float64Array): number
+  /**
+   * Reads and hashes a regular file in one call (see fsprobe.c): the capability's length (0:
+   * none) with the stat after reading in `stat`, the sha256 in `digest` and the capability in
+   * `caps`; or -errno; or -100000 when it changed while read, -100001 when it is no regular file.
+   */
+  hashFile(path: string | Buffer, wantCaps: boolean, stat: Float64Array, digest: Buffer, caps: Buffer): number
   /** fgetxattr: the value, or null when the file has no such attribute. */
   getXattr(fd: number, name: string): Buffer | null
   /** flistxattr: attribute names. */
@@ -36,14 +58,9 @@ interface FsProbeBinding {
 const require = createRequire(import.meta.url)
 export const fsprobe: FsProbeBinding = require('../../build/Release/driftwatch_native.node')
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM',
-  2: 'ENOENT',
-  5: 'EIO',
-  13: 'EACCES',
-  20: 'ENOTDIR',
-  40: 'ELOOP',
-}
+const ERRNO_NAMES: Record<number, string> = {}
+// The first name of each number (EAGAIN, not its alias EWOULDBLOCK).
+for (const [name, errno] of Object.entries(constants.errno)) ERRNO_NAMES[errno] ??= name
 
 /** ENOENT, EACCES, … for an errno number from a stat result. */
 export function errnoName(errno: number): string {

@@ -1,19 +1,28 @@
 import { randomUUID } from 'node:crypto'
 import { PathMatcher } from '../config/path-matcher.js'
 import type { Policy } from '../config/policy.js'
-import { FileComparer, severityRank, summarize } from '../drift/compare.js'
+import { severityRank, summarize } from '../drift/compare.js'
 import { compareConfig } from '../drift/config.js'
 import { attributeFileChanges, comparePackages } from '../drift/packages.js'
-import { digestOf } from '../manifest/canonical.js'
-import { type FileEntry, MANIFEST_SCHEMA, type Manifest } from '../manifest/schema.js'
+import type { ManifestSource } from '../manifest/io.js'
+import { MANIFEST_SCHEMA, type Manifest } from '../manifest/schema.js'
 import { collectConfig } from '../probes/config.js'
-import { saveStatCache, statCacheFile } from '../probes/files/stat-cache.js'
-import { byPath, type ProbeError, type WalkProgress, walkFiles } from '../probes/files/walk.js'
+import type { CacheStatus } from '../probes/files/protocol.js'
+import { CacheWriter, StatCache, statCacheFile } from '../probes/files/stat-cache.js'
+import {
+  byPath,
+  type ProbeError,
+  type WalkCache,
+  type Walkers,
+  type WalkProgress,
+  walkFiles,
+} from '../probes/files/walk.js'
 import { collectPackages, packageOwners } from '../probes/packages.js'
 import type { ProbeContext } from '../probes/types.js'
 import { verifyPackages } from '../probes/verify.js'
 import { type DriftItem, type ProbeRun, REPORT_SCHEMA, type Report } from '../protocol/report.js'
 import { compareCodeUnits } from '../util/compare.js'
+import { FileCheck } from './file-check.js'
 import { hostIdentity } from './root.js'
 
 /** Probe errors listed in a report; the rest are counted. */
@@ -83,57 +92,101 @@ export async function captureManifest(options: CaptureOptions): Promise<CaptureR
 
 export interface ScanOptions {
   rootDir: string
-  manifest: Manifest
+  /** The manifest, whole or as read by `openManifest` (its files parsed only if needed). */
+  manifest: Manifest | ManifestSource
   manifestDigest: string
   mode: 'full' | 'quick'
-  /** Where quick mode keeps its stat cache; full mode refreshes it when given. */
+  /** Where quick mode keeps its scan cache; full mode refreshes it when given. */
   stateDir?: string
   labels?: Record<string, string>
   /** Also check every package-owned file against the package manager's digests. */
   verifyPackages?: boolean
   onProgress?: (progress: WalkProgress) => void
+  /** Walk workers started ahead, booted while the manifest was read (see startWalkers). */
+  walkers?: Walkers
   now?: () => Date
 }
 
 export interface ScanResult {
   report: Report
-  /** What became of the stat cache: loaded, absent, or discarded and why. */
+  /** What became of the scan cache: loaded, absent, made for another manifest, or discarded and why. */
   cache: string
 }
 
 /**
- * Fingerprints a host against a manifest and returns the drift report: files (compared as
- * the walk yields them), packages and configuration keys. A probe that fails is reported in
+ * Fingerprints a host against a manifest and returns the drift report: files (sorted as the
+ * walk yields them), packages and configuration keys. A probe that fails is reported in
  * `scan.probes` and never voids the rest.
+ *
+ * A quick scan takes from the scan cache what it knew of each entry with the same stat at the
+ * same path: the digest, and the verdict that it matched its manifest entry in every
+ * attribute. A full scan reads everything and trusts nothing but the manifest.
  */
 export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   const now = options.now ?? (() => new Date())
   const startedAt = now()
   const started = performance.now()
-  const { manifest, rootDir } = options
-  const { policy } = manifest
+  const { rootDir } = options
+  const source = toSource(options.manifest, options.manifestDigest)
+  const { head } = source
+  const { policy } = head
   const context = probeContext(rootDir)
-  const complete = !isDeclared(manifest)
-  const cacheFile = options.stateDir ? statCacheFile(options.stateDir, rootDir, digestOf(policy)) : undefined
+  const complete = !isDeclared(head)
+  const cacheFile = options.stateDir ? statCacheFile(options.stateDir, rootDir) : undefined
+  const cacheKey = { digest: options.manifestDigest, fileCount: source.fileCount }
 
-  // The walk starts first: its workers boot on other cores while this thread indexes the
-  // manifest's files, and their first answers wait in the queue until it is done.
-  let comparer: FileComparer | undefined
-  const early: [FileEntry[], ProbeError[]][] = []
-  const observe = (entries: FileEntry[], errors: ProbeError[]) => {
-    const unreadable = new Set(errors.map((e) => e.subject))
-    for (const entry of entries) comparer?.observe(entry, unreadable.has(entry.path))
+  let cacheStatus: CacheStatus = { state: 'absent' }
+  let cache: WalkCache | undefined
+  if (options.mode === 'quick' && cacheFile) {
+    const loaded = StatCache.load(cacheFile, cacheKey)
+    cacheStatus = loaded.status
+    if (loaded.shared) {
+      cache = {
+        shared: loaded.shared,
+        marks: new Uint8Array(new SharedArrayBuffer(source.fileCount)),
+        hits: new Uint8Array(new SharedArrayBuffer(loaded.shared.count)),
+      }
+    }
   }
+  const loadedCache = cache ? StatCache.fromShared(cache.shared) : undefined
+  const writer = cacheFile ? new CacheWriter(source.fileCount) : undefined
+  const check = new FileCheck(source, policy, {
+    rootDir,
+    complete,
+    ...(cache && loadedCache ? { cache: { cache: loadedCache, hits: cache.hits } } : {}),
+    ...(writer ? { writer } : {}),
+  })
+
+  // The walk starts first: its workers boot on other cores while this thread parses the
+  // manifest's files (unless a cache may spare that), and their first answers wait in the
+  // queue until it is done.
+  const abort = new AbortController()
   const walking = walkFiles({
     rootDir,
     policy,
-    ...(options.mode === 'quick' && cacheFile ? { cacheFile } : {}),
+    ...(cache ? { cache } : {}),
+    withStats: writer !== undefined,
+    signal: abort.signal,
+    ...(options.walkers ? { walkers: options.walkers } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    onEntries: (entries, errors) => (comparer ? observe(entries, errors) : early.push([entries, errors])),
+    onEntries: (batch) => check.take(batch),
   })
-  comparer = new FileComparer(manifest.files, policy, { complete })
-  for (const [entries, errors] of early) observe(entries, errors)
-  const walk = await walking
+  // Without a cache every entry is compared: the manifest's files are parsed now, a slice at a
+  // time so that this thread keeps handing out work. The other probes run meanwhile too.
+  if (!cache) check.loadSoon()
+  const probing = otherProbes(context, policy)
+  // Both are awaited after the walk; a failure is not unhandled meanwhile.
+  probing.catch(() => undefined)
+  let walk: Awaited<typeof walking>
+  try {
+    walk = await walking
+    await check.ready()
+  } catch (error) {
+    abort.abort()
+    await walking.catch(() => undefined)
+    throw error
+  }
+  const fileDrift = check.finish(cache?.marks)
   const filesRun: ProbeRun = {
     name: 'files',
     ok: true,
@@ -142,22 +195,19 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
       ? { errors: walk.errors.slice(0, MAX_LISTED_ERRORS), errorCount: walk.errors.length }
       : {}),
   }
-  // Nothing new learned from a loaded cache: it stays as it is (stale records never match).
-  if (cacheFile && !(walk.cache.state === 'loaded' && walk.freshDigests === 0))
-    saveStatCache(cacheFile, walk.digests)
+  if (cacheFile && writer) saveCache(cacheFile, cacheKey, writer, cache, loadedCache)
 
-  const inventory = await collectPackages(context, policy.packages)
-  const config = await collectConfig(context, policy.config)
+  const [inventory, config] = await probing
   const drift: DriftItem[] = [
-    ...comparePackages(manifest.packages, inventory.packages, policy.packages.severity, { complete }),
-    ...comparer.finish(),
-    ...compareConfig(manifest.config, config.entries, policy.config, { complete }),
+    ...comparePackages(head.packages, inventory.packages, policy.packages.severity, { complete }),
+    ...fileDrift,
+    ...compareConfig(head.config, config.entries, policy.config, { complete }),
   ]
   const runs = [filesRun, ...inventory.runs, ...config.runs]
-  if (options.verifyPackages) runs.push(await addPackageVerification(context, manifest, drift))
+  if (options.verifyPackages) runs.push(await addPackageVerification(context, policy, drift))
   if (drift.some((item) => item.kind === 'package')) {
     const expectedOwners = new Map<string, string>()
-    for (const f of manifest.files) if (f.package) expectedOwners.set(f.path, f.package)
+    for (const f of source.files()) if (f.package) expectedOwners.set(f.path, f.package)
     attributeFileChanges(drift, {
       observed: packageOwners(context, policy.packages),
       expected: expectedOwners,
@@ -171,7 +221,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     schema: REPORT_SCHEMA,
     reportId: randomUUID(),
     host: { ...hostIdentity(rootDir), labels: options.labels ?? {} },
-    image: { id: manifest.image.id, version: manifest.image.version, manifestDigest: options.manifestDigest },
+    image: { id: head.image.id, version: head.image.version, manifestDigest: options.manifestDigest },
     scan: {
       mode: options.mode,
       startedAt: startedAt.toISOString(),
@@ -183,8 +233,40 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     drift,
     summary: summarize(drift),
   }
-  const cache = walk.cache.state === 'discarded' ? `discarded (${walk.cache.reason})` : walk.cache.state
-  return { report, cache }
+  const cacheState =
+    cacheStatus.state === 'discarded' ? `discarded (${cacheStatus.reason})` : cacheStatus.state
+  return { report, cache: cacheState }
+}
+
+/** The package and configuration probes. */
+function otherProbes(context: ProbeContext, policy: Policy) {
+  return Promise.all([collectPackages(context, policy.packages), collectConfig(context, policy.config)])
+}
+
+/** A whole manifest as a source whose files are already there. */
+function toSource(manifest: Manifest | ManifestSource, digest: string): ManifestSource {
+  if (typeof manifest.files === 'function') return manifest as ManifestSource
+  const { files, ...head } = manifest as Manifest
+  return { digest, head, fileCount: files.length, files: () => files, loadFiles: async () => files }
+}
+
+/**
+ * Writes the scan cache for the next quick scan: the records of the loaded cache that this
+ * scan used, and what it learned. Left as it is when it already says all of that and nothing
+ * else.
+ */
+function saveCache(
+  file: string,
+  key: { digest: string; fileCount: number },
+  writer: CacheWriter,
+  cache: WalkCache | undefined,
+  loaded: StatCache | undefined,
+): void {
+  if (cache && loaded) {
+    if (writer.size === 0 && cache.hits.indexOf(0) === -1) return
+    for (let r = 0; r < cache.hits.length; r++) if (cache.hits[r]) writer.keep(loaded, r)
+  }
+  writer.save(file, key)
 }
 
 /**
@@ -194,12 +276,12 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
  */
 async function addPackageVerification(
   context: ProbeContext,
-  manifest: Manifest,
+  policy: Policy,
   drift: DriftItem[],
 ): Promise<ProbeRun> {
   const started = performance.now()
-  const matcher = new PathMatcher(manifest.policy.files)
-  const { findings, errors } = await verifyPackages(context, manifest.policy.packages)
+  const matcher = new PathMatcher(policy.files)
+  const { findings, errors } = await verifyPackages(context, policy.packages)
   const reported = new Map(drift.filter((i) => i.kind === 'file').map((i) => [i.subject, i]))
   for (const f of findings) {
     const existing = reported.get(f.path)
@@ -232,7 +314,7 @@ async function addPackageVerification(
 }
 
 /** A manifest written by hand or imported states only some attributes: absent means unchecked. */
-export function isDeclared(manifest: Manifest): boolean {
+export function isDeclared(manifest: Pick<Manifest, 'image'>): boolean {
   return manifest.image.source?.declared === true
 }
 

@@ -1,16 +1,16 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { DriftwatchError, EXIT } from '../../errors.js'
-import { readManifest } from '../../manifest/io.js'
+import { openManifest } from '../../manifest/io.js'
 import { loadPublicKey, signatureFileFor, verifySignatureFile } from '../../manifest/signature.js'
+import { startWalkers } from '../../probes/files/walk.js'
 import { resolveRoot } from '../../scan/root.js'
 import { scanHost } from '../../scan/run.js'
-import { collectGarbage } from '../../util/memory.js'
 import type { CommandOutput } from '../output.js'
 import { progressReporter } from '../progress.js'
 import { renderReport } from '../render.js'
 
-/** Where quick scans keep their stat cache when --state-dir is not given. */
+/** Where quick scans keep their scan cache when --state-dir is not given. */
 export function defaultStateDir(): string {
   if (process.env.DRIFTWATCH_STATE_DIR) return process.env.DRIFTWATCH_STATE_DIR
   if (process.getuid?.() === 0) return '/var/lib/driftwatch'
@@ -32,23 +32,33 @@ export async function scanCommand(options: {
     })
   }
   const rootDir = resolveRoot(options.root)
-  const { manifest, digest } = readManifest(options.manifest)
-  if (options.key) verifySignatureFile(signatureFileFor(options.manifest), digest, loadPublicKey(options.key))
-  collectGarbage()
+  // The walk workers boot on the other cores while this thread reads the manifest.
+  const walkers = startWalkers()
+  let scanned: Awaited<ReturnType<typeof scanHost>>
   const progress = progressReporter(options.progress)
-  const { report, cache } = await scanHost({
-    rootDir,
-    manifest,
-    manifestDigest: digest,
-    mode: options.mode,
-    verifyPackages: options.verifyPackages === true,
-    // A one-off full scan leaves nothing behind unless asked; quick mode needs its cache.
-    ...(options.stateDir || options.mode === 'quick'
-      ? { stateDir: options.stateDir ?? defaultStateDir() }
-      : {}),
-    ...(progress ? { onProgress: progress.update } : {}),
-  })
-  progress?.done()
+  try {
+    const manifest = openManifest(options.manifest)
+    const { digest } = manifest
+    if (options.key)
+      verifySignatureFile(signatureFileFor(options.manifest), digest, loadPublicKey(options.key))
+    scanned = await scanHost({
+      rootDir,
+      manifest,
+      manifestDigest: digest,
+      mode: options.mode,
+      walkers,
+      verifyPackages: options.verifyPackages === true,
+      // A one-off full scan leaves nothing behind unless asked; quick mode needs its cache.
+      ...(options.stateDir || options.mode === 'quick'
+        ? { stateDir: options.stateDir ?? defaultStateDir() }
+        : {}),
+      ...(progress ? { onProgress: progress.update } : {}),
+    })
+  } finally {
+    progress?.done()
+    await walkers.stop()
+  }
+  const { report, cache } = scanned
   // A discarded cache is never trusted, and costs a full re-hash: say so, on stderr.
   if (cache.startsWith('discarded')) {
     process.stderr.write(

@@ -33,7 +33,7 @@ export function inspectFile(rootDir: string, path: string, want: number, cache: 
 
 /**
  * Records one non-directory entry from its lstat (`s` at offset `o`): type, mode, owner, link
- * target, and for regular files the content digest and capabilities, taken from the stat cache
+ * target, and for regular files the content digest and capabilities, taken from the scan cache
  * when the stat is unchanged. Never opens anything but a regular file.
  */
 export function inspectEntry(
@@ -57,7 +57,7 @@ export function inspectEntry(
   if (entry.type !== 'file' || (want & (WANT.sha256 | WANT.caps | WANT.xattrs)) === 0) {
     return { entry, bytesHashed: 0 }
   }
-  const cached = (want & WANT.xattrs) === 0 ? cache.lookup(s, o) : undefined
+  const cached = (want & WANT.xattrs) === 0 ? cache.lookup(s, o, (want & WANT.caps) !== 0) : undefined
   if (cached) {
     if (want & WANT.sha256) entry.sha256 = cached.sha256
     if (want & WANT.caps && cached.caps) entry.caps = cached.caps
@@ -66,7 +66,38 @@ export function inspectEntry(
   return readContent(joinRoot(rootDir, path), entry, want)
 }
 
+/** What the native hashFile returns besides a capability's length or -errno. */
+const HASH_CHANGED = -100000
+const HASH_NOT_FILE = -100001
+const ELOOP = 40
+const ENXIO = 6
+const DIGEST = Buffer.alloc(32)
+const CAPS = Buffer.alloc(256)
+
 function readContent(fsPath: string | Buffer, entry: FileEntry, want: number): FileResult {
+  // Other extended attributes are read through a descriptor kept open here; the common case
+  // is one native call: open, stat, read and hash, stat again, capabilities, close.
+  if (want & WANT.xattrs) return readContentByDescriptor(fsPath, entry, want)
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const status = fsprobe.hashFile(fsPath, (want & WANT.caps) !== 0, after, DIGEST, CAPS)
+    if (status >= 0) {
+      const recorded = entryFromStat(entry.path, after, 0, entry.mtime !== undefined)
+      if (want & WANT.sha256) recorded.sha256 = DIGEST.toString('hex')
+      if (status > 0) recorded.caps = decodeCapabilities(CAPS.subarray(0, status))
+      return { entry: recorded, stat: copyStat(after, 0), bytesHashed: after[ST.size] as number }
+    }
+    // Changed while read, or replaced by something that is not a regular file: again.
+    if (status === HASH_CHANGED || status === HASH_NOT_FILE) continue
+    const errno = -status
+    if (errno === ENOENT) return { bytesHashed: 0 }
+    // ELOOP: the file was replaced by a symlink after lstat; ENXIO: by a socket.
+    if (errno === ELOOP || errno === ENXIO) continue
+    return { entry, error: describeErrno(errno), bytesHashed: 0 }
+  }
+  return { entry, error: `changed while being read (${ATTEMPTS} attempts)`, bytesHashed: 0 }
+}
+
+function readContentByDescriptor(fsPath: string | Buffer, entry: FileEntry, want: number): FileResult {
   let bytesHashed = 0
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     let fd: number

@@ -8,7 +8,7 @@ export const WANT = { sha256: 1, caps: 2, xattrs: 4, mtime: 8 } as const
 export interface FileResult {
   /** Absent when the file vanished between the directory listing and its stat. */
   entry?: FileEntry
-  /** The stat the digest belongs to, for the stat cache (STAT_FIELDS doubles). */
+  /** The stat the digest belongs to when the file was read now (STAT_FIELDS doubles). */
   stat?: Float64Array
   /** A reason the entry is incomplete (permission denied, kept changing while read). */
   error?: string
@@ -25,17 +25,31 @@ export interface ProbeError {
 export interface WorkerInit {
   rootDir: string
   files: Policy['files']
-  /** The stat cache to reuse digests from (quick mode), loaded and checked by the main thread. */
+  /** The scan cache to reuse verdicts and digests from (quick mode), loaded and checked by the main thread. */
   cache?: SharedCache
+  /**
+   * With the cache: one byte per manifest file entry, set by a worker when a cache verdict
+   * says the entry is there unchanged; and one byte per cache record, set when it was used.
+   */
+  marks?: SharedArrayBuffer
+  hits?: SharedArrayBuffer
+  /** Send each entry's stat with it (for a new cache). */
+  withStats: boolean
 }
 
-/** A unit of walk work: list one directory, or inspect a batch of files split off a large one. */
+/** A directory to list, with the device it is on. */
+export interface DirToList {
+  path: string
+  dev: number
+}
+
+/** A unit of walk work: list directories (and those below them), or inspect a batch of files split off a large one. */
 export type WalkJob =
-  | { kind: 'dir'; path: string; dev: number }
+  | { kind: 'dirs'; dirs: DirToList[] }
   /** Files with their lstat results, STAT_FIELDS doubles each, in the same order. */
   | { kind: 'files'; paths: string[]; stats: Float64Array }
 
-export type ToWorker = { type: 'job'; job: WalkJob } | { type: 'finish' }
+export type ToWorker = { type: 'init'; init: WorkerInit } | { type: 'job'; job: WalkJob } | { type: 'finish' }
 
 export type FromWorker =
   | {
@@ -44,19 +58,20 @@ export type FromWorker =
       jobs: WalkJob[]
       /** JSON of the entries this job recorded, in no particular order. */
       entries: string
+      /**
+       * With `withStats`: the stat each entry was recorded with, STAT_FIELDS doubles each in the
+       * same order (errno -1 where there is none: the entry could not be read).
+       */
+      stats?: Float64Array
       errors: ProbeError[]
       files: number
       bytesHashed: number
     }
-  | {
-      type: 'result'
-      /** Stat cache records, encoded (see stat-cache.ts). */
-      digests: Uint8Array
-      /** How many of them were read now rather than found in the cache. */
-      fresh: number
-    }
+  | { type: 'result' }
 
 export type CacheStatus =
   | { state: 'absent' }
   | { state: 'loaded'; entries: number }
+  /** Made for another manifest: not used, replaced. */
+  | { state: 'other-manifest' }
   | { state: 'discarded'; reason: string }

@@ -7,41 +7,93 @@ import { writeFileAtomic } from '../../util/atomic.js'
 import type { CacheStatus } from './protocol.js'
 
 /*
- * The stat cache of quick scans. A file's content is known not to have changed while its
- * device, inode, size, mtime and ctime (in nanoseconds) are all the same: ctime cannot be set
- * from user space, so even a `touch -d` back to the old time is seen. The cache maps
- * (device, inode) to that stat and the digest and capabilities read when the file had it.
+ * The scan cache of quick scans, one per root, made for one manifest. A file's content is
+ * known not to have changed while its device, inode, size, mtime and ctime (in nanoseconds)
+ * are all the same: ctime cannot be set from user space, so even a `touch -d` back to the old
+ * time is seen, and so are a chmod, a chown, an xattr written, a link made or a rename. Each
+ * record holds such a stat of an entry at one path, with what was learned when the entry had
+ * it: the digest and capabilities read, and the verdict, the index of the manifest's entry
+ * the entry matched in every attribute. A quick scan that finds an entry with the same stat
+ * at the same path knows, without reading anything, that it still matches that entry.
  *
  * Binary, so that loading it costs a read and a checksum, not a parse:
- *   magic "DWSC0002" | u32 count | u32 caps JSON length | sha256 of everything after it (32 B)
- *   count records of 96 bytes, sorted by (dev, ino), each 16 little-endian u32 words
- *     dev_hi dev_lo ino_hi ino_lo size_hi size_lo mtime_sec_hi mtime_sec_lo mtime_nsec
- *     ctime_sec_hi ctime_sec_lo ctime_nsec caps_index+1 (0: none) 0 0 0
- *   then the 32-byte sha256
+ *   header, HEADER bytes:
+ *     magic "DWSC0003" | u32 record count | u32 caps JSON length | u32 manifest file count | u32 0
+ *     | manifest digest (32 bytes) | 8 zero bytes | sha256 of header[0, 64) and all after the header
+ *   count records of RECORD bytes, sorted by (dev, ino, path hash), each WORDS little-endian u32:
+ *     0 dev_hi 1 dev_lo 2 ino_hi 3 ino_lo 4 path_hash_hi 5 path_hash_lo
+ *     6 mode 7 uid 8 gid 9 size_hi 10 size_lo 11 mtime_sec_hi 12 mtime_sec_lo 13 mtime_nsec
+ *     14 ctime_sec_hi 15 ctime_sec_lo 16 ctime_nsec
+ *     17 verdict: manifest file index + 1 (0: none)  18 caps index + 1 (0: none)  19 flags
+ *     20..27 sha256 (when flags has HAS_SHA256)
  *   caps JSON: an array of capability strings
  * It is written atomically (temporary file, fsync, rename) and readable by its owner only;
- * a cache that fails any check is discarded, never trusted.
+ * a cache that fails any check is discarded, never trusted, and one made for another manifest
+ * is not used.
  */
-const MAGIC = Buffer.from('DWSC0002')
-const HEADER = 8 + 4 + 4 + 32
-const RECORD = 96
+const MAGIC = Buffer.from('DWSC0003')
+const HEADER = 96
+const CHECKED_HEADER = 64
+const RECORD = 112
 /** Record stride in 32-bit words. */
 const WORDS = RECORD / 4
+const KEY_WORDS = 6
+const STAT_WORDS = 17
+const VERDICT = 17
+const CAPS = 18
+const FLAGS = 19
+const SHA256_BYTE = 80
+/** The record holds a digest. */
+const HAS_SHA256 = 1
+/** Capabilities were read for the record (absent caps then mean none). */
+const HAS_CAPS = 2
 
-export interface CacheRecord {
-  /** The file's stat, STAT_FIELDS doubles (see src/native/fsprobe.ts). */
-  stat: Float64Array
-  sha256: string
-  caps?: string
+/** Where a root's scan cache is kept in a state directory. */
+export function statCacheFile(stateDir: string, rootDir: string): string {
+  const id = createHash('sha256').update(rootDir).digest('hex').slice(0, 16)
+  return join(stateDir, `scancache-${id}.bin`)
 }
 
-export function statCacheFile(stateDir: string, rootDir: string, policyDigest: string): string {
-  const id = createHash('sha256').update(`${rootDir}\0${policyDigest}`).digest('hex').slice(0, 16)
-  return join(stateDir, `statcache-${id}.bin`)
+/**
+ * A 64-bit hash of a path's bytes as the file system takes them (under the root), the third
+ * part of a record's key: it tells two paths of one inode apart, and an inode moved to another
+ * path (a directory renamed) from the one recorded. Two 32-bit lanes, FNV-1a and a
+ * multiply-rotate, mixed with the length; the native scanDir computes the same.
+ */
+export function pathHash(fsPath: string | Buffer, out: Uint32Array, at: number): void {
+  let bytes: Buffer
+  let n: number
+  if (typeof fsPath === 'string') {
+    if (scratch.length < fsPath.length * 3) scratch = Buffer.alloc(fsPath.length * 3)
+    bytes = scratch
+    n = scratch.write(fsPath, 'utf8')
+  } else {
+    bytes = fsPath
+    n = fsPath.length
+  }
+  let a = 0x811c9dc5
+  let b = 0x9747b28c
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i] as number
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0xcc9e2d51)
+    b = Math.imul((b << 15) | (b >>> 17), 0x1b873593)
+  }
+  out[at] = fmix32(a ^ Math.imul(b, 0x85ebca6b) ^ n)
+  out[at + 1] = fmix32(b + Math.imul(a, 0xc2b2ae35))
+}
+let scratch = Buffer.alloc(4096)
+
+function fmix32(h: number): number {
+  let x = h ^ (h >>> 16)
+  x = Math.imul(x, 0x85ebca6b)
+  x ^= x >>> 13
+  x = Math.imul(x, 0xc2b2ae35)
+  return (x ^ (x >>> 16)) >>> 0
 }
 
-/** The stat as the cache's first 12 words. */
-function statWords(s: Float64Array, o: number, out: Uint32Array, at: number): void {
+/** Device, inode, path hash and stat: a record's first STAT_WORDS words. */
+function statWords(s: Float64Array, o: number, hash: Uint32Array, out: Uint32Array, at: number): void {
   const split = (value: number, k: number) => {
     out[at + k] = Math.floor(value / 2 ** 32) >>> 0
     out[at + k + 1] = value >>> 0
@@ -50,17 +102,48 @@ function statWords(s: Float64Array, o: number, out: Uint32Array, at: number): vo
   out[at + 1] = s[o + ST.devLo] as number
   out[at + 2] = s[o + ST.inoHi] as number
   out[at + 3] = s[o + ST.inoLo] as number
-  split(s[o + ST.size] as number, 4)
-  split(s[o + ST.mtimeSec] as number, 6)
-  out[at + 8] = s[o + ST.mtimeNsec] as number
-  split(s[o + ST.ctimeSec] as number, 9)
-  out[at + 11] = s[o + ST.ctimeNsec] as number
+  out[at + 4] = hash[0] as number
+  out[at + 5] = hash[1] as number
+  out[at + 6] = s[o + ST.mode] as number
+  out[at + 7] = s[o + ST.uid] as number
+  out[at + 8] = s[o + ST.gid] as number
+  split(s[o + ST.size] as number, 9)
+  split(s[o + ST.mtimeSec] as number, 11)
+  out[at + 13] = s[o + ST.mtimeNsec] as number
+  split(s[o + ST.ctimeSec] as number, 14)
+  out[at + 16] = s[o + ST.ctimeNsec] as number
 }
 
-/** A loaded cache: look a file up by its stat; a hit only when every field of the stat matches. */
+/** A checked cache file in shared memory (records from offset HEADER), as handed to the walk workers. */
+export interface SharedCache {
+  buffer: SharedArrayBuffer
+  count: number
+  caps: string[]
+}
+
+/** What a record holds beyond the stat: the verdict, and a regular file's digest and capabilities. */
+export interface RecordContent {
+  /** The index of the manifest entry the entry matched in every attribute, or -1. */
+  verdict: number
+  sha256?: string
+  caps?: string
+  /** Capabilities were read: none recorded means none. */
+  capsRead: boolean
+}
+
+/** What a record says of the entry it was made for. */
+export interface CacheHit {
+  /** The record's number, to mark it used. */
+  record: number
+  /** The index of the manifest entry it matched in every attribute, or -1. */
+  verdict: number
+}
+
+/** A loaded cache: look an entry up by its stat; a hit only when every field of the stat matches. */
 export class StatCache {
   static readonly empty = new StatCache(new Uint32Array(0), Buffer.alloc(0), [])
-  private readonly probe = new Uint32Array(12)
+  private readonly probe = new Uint32Array(STAT_WORDS)
+  private readonly hash = new Uint32Array(2)
 
   private constructor(
     private readonly words: Uint32Array,
@@ -72,27 +155,100 @@ export class StatCache {
     return this.words.length / WORDS
   }
 
-  lookup(s: Float64Array, o: number): { sha256: string; caps?: string } | undefined {
-    const key = this.probe
-    statWords(s, o, key, 0)
+  /** The records, for the native scanDir to look entries up in. */
+  get records(): Uint32Array {
+    return this.words
+  }
+
+  /** The record of this entry at this path (as the file system takes it) with this very stat, or undefined. */
+  find(fsPath: string | Buffer, s: Float64Array, o: number): CacheHit | undefined {
+    if (this.size === 0) return undefined
+    pathHash(fsPath, this.hash, 0)
+    statWords(s, o, this.hash, this.probe, 0)
+    const at = this.search(KEY_WORDS)
+    if (
+      at < 0 ||
+      compareWords(this.words, at + KEY_WORDS, this.probe, KEY_WORDS, STAT_WORDS - KEY_WORDS) !== 0
+    )
+      return undefined
+    return { record: at / WORDS, verdict: (this.words[at + VERDICT] as number) - 1 }
+  }
+
+  /**
+   * The digest (and capabilities, when `withCaps`) of a file with this stat, from any record
+   * of its inode: a hard link at another path has the same content.
+   */
+  lookup(s: Float64Array, o: number, withCaps = false): { sha256: string; caps?: string } | undefined {
+    if (this.size === 0) return undefined
+    this.hash.fill(0)
+    statWords(s, o, this.hash, this.probe, 0)
+    const w = this.words
+    const need = HAS_SHA256 | (withCaps ? HAS_CAPS : 0)
+    // The first record of the inode, then each one after it.
+    for (
+      let at = this.lowerBound(4);
+      at < w.length && compareWords(w, at, this.probe, 0, 4) === 0;
+      at += WORDS
+    ) {
+      if (((w[at + FLAGS] as number) & need) !== need) continue
+      if (compareWords(w, at + KEY_WORDS, this.probe, KEY_WORDS, STAT_WORDS - KEY_WORDS) !== 0) continue
+      const sha256 = this.bytes.toString('hex', at * 4 + SHA256_BYTE, at * 4 + SHA256_BYTE + 32)
+      const capsIndex = w[at + CAPS] as number
+      const caps = capsIndex ? this.caps[capsIndex - 1] : undefined
+      return caps ? { sha256, caps } : { sha256 }
+    }
+    return undefined
+  }
+
+  /**
+   * Whether a record says exactly what a new record of the entry would (see CacheWriter.add):
+   * then it is kept as it is.
+   */
+  says(record: number, entry: RecordContent): boolean {
+    const w = this.words
+    const at = record * WORDS
+    if ((w[at + VERDICT] as number) !== entry.verdict + 1) return false
+    const flags = w[at + FLAGS] as number
+    if (((flags & HAS_CAPS) !== 0) !== entry.capsRead) return false
+    const capsIndex = w[at + CAPS] as number
+    if ((capsIndex ? this.caps[capsIndex - 1] : undefined) !== (entry.caps || undefined)) return false
+    if ((flags & HAS_SHA256) === 0) return entry.sha256 === undefined
+    return entry.sha256 === this.bytes.toString('hex', at * 4 + SHA256_BYTE, at * 4 + SHA256_BYTE + 32)
+  }
+
+  /** A record's bytes and its capabilities, to copy into a new cache. */
+  raw(record: number): { bytes: Buffer; caps?: string } {
+    const capsIndex = this.words[record * WORDS + CAPS] as number
+    const bytes = this.bytes.subarray(record * RECORD, (record + 1) * RECORD)
+    return capsIndex ? { bytes, caps: this.caps[capsIndex - 1] as string } : { bytes }
+  }
+
+  /** The word offset of the record whose first `n` key words equal the probe's, or -1. */
+  private search(n: number): number {
     const w = this.words
     let lo = 0
     let hi = this.size - 1
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1
-      const at = mid * WORDS
-      const order = compareWords(w, at, key, 0, 4)
+      const order = compareWords(w, mid * WORDS, this.probe, 0, n)
       if (order < 0) lo = mid + 1
       else if (order > 0) hi = mid - 1
-      else {
-        if (compareWords(w, at + 4, key, 4, 8) !== 0) return undefined
-        const capsIndex = w[at + 12] as number
-        const sha256 = this.bytes.toString('hex', mid * RECORD + 64, mid * RECORD + 96)
-        const caps = capsIndex ? this.caps[capsIndex - 1] : undefined
-        return caps ? { sha256, caps } : { sha256 }
-      }
+      else return mid * WORDS
     }
-    return undefined
+    return -1
+  }
+
+  /** The word offset of the first record whose first `n` key words are not below the probe's. */
+  private lowerBound(n: number): number {
+    const w = this.words
+    let lo = 0
+    let hi = this.size
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (compareWords(w, mid * WORDS, this.probe, 0, n) < 0) lo = mid + 1
+      else hi = mid
+    }
+    return lo * WORDS
   }
 
   /** A cache over checked bytes from `load` (shared between threads without a copy). */
@@ -103,10 +259,14 @@ export class StatCache {
   }
 
   /**
-   * Reads and checks a cache file; anything wrong with it gives no cache and says why. The
-   * records are copied into shared memory, so every walk worker reads the one copy.
+   * Reads and checks a cache file made for this manifest; anything wrong with it gives no
+   * cache and says why. The records are copied into shared memory, so every walk worker reads
+   * the one copy.
    */
-  static load(file: string | undefined): { shared?: SharedCache; status: CacheStatus } {
+  static load(
+    file: string | undefined,
+    manifest: { digest: string; fileCount: number },
+  ): { shared?: SharedCache; status: CacheStatus } {
     if (!file) return { status: { state: 'absent' } }
     let data: Buffer
     try {
@@ -120,9 +280,19 @@ export class StatCache {
       return discard('not a driftwatch stat cache')
     const count = data.readUInt32LE(8)
     const capsLength = data.readUInt32LE(12)
+    const fileCount = data.readUInt32LE(16)
     if (data.length !== HEADER + count * RECORD + capsLength) return discard('truncated')
-    const checksum = createHash('sha256').update(data.subarray(HEADER)).digest()
-    if (!checksum.equals(data.subarray(16, HEADER))) return discard('checksum mismatch')
+    const checksum = createHash('sha256')
+      .update(data.subarray(0, CHECKED_HEADER))
+      .update(data.subarray(HEADER))
+      .digest()
+    if (!checksum.equals(data.subarray(CHECKED_HEADER, HEADER))) return discard('checksum mismatch')
+    if (!data.subarray(24, 56).equals(digestBytes(manifest.digest)))
+      return { status: { state: 'other-manifest' } }
+    if (fileCount !== manifest.fileCount) return discard('made for a manifest of another size')
+    const words = new Uint32Array(data.buffer, HEADER, count * WORDS)
+    for (let at = VERDICT; at < words.length; at += WORDS)
+      if ((words[at] as number) > fileCount) return discard('a verdict names no manifest entry')
     let caps: unknown
     try {
       caps = JSON.parse(data.toString('utf8', HEADER + count * RECORD))
@@ -131,18 +301,13 @@ export class StatCache {
     }
     if (!Array.isArray(caps) || !caps.every((c) => typeof c === 'string'))
       return discard('capabilities table is malformed')
+    for (let at = CAPS; at < words.length; at += WORDS)
+      if ((words[at] as number) > caps.length) return discard('capabilities table is malformed')
     return {
       shared: { buffer: data.buffer as SharedArrayBuffer, count, caps },
       status: { state: 'loaded', entries: count },
     }
   }
-}
-
-/** A checked cache file in shared memory (records from offset HEADER), as handed to the walk workers. */
-export interface SharedCache {
-  buffer: SharedArrayBuffer
-  count: number
-  caps: string[]
 }
 
 /** Reads a whole file straight into shared memory: the workers read that one copy. */
@@ -167,6 +332,13 @@ function discard(reason: string): { status: CacheStatus } {
   return { status: { state: 'discarded', reason } }
 }
 
+function digestBytes(digest: string): Buffer {
+  const hex = digest.startsWith('sha256:') ? digest.slice(7) : ''
+  const bytes = Buffer.alloc(32)
+  if (/^[0-9a-f]{64}$/.test(hex)) bytes.write(hex, 'hex')
+  return bytes
+}
+
 function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number, n: number): number {
   for (let k = 0; k < n; k++) {
     const x = a[ai + k] as number
@@ -176,63 +348,117 @@ function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number, n:
   return 0
 }
 
-/** Encodes records as cache records (sorted and merged when the cache is saved). */
-export function encodeRecords(records: CacheRecord[]): Uint8Array {
-  const caps: string[] = []
-  const body = Buffer.alloc(records.length * RECORD)
-  const words = new Uint32Array(body.buffer, body.byteOffset, records.length * WORDS)
-  records.forEach((r, i) => {
-    statWords(r.stat, 0, words, i * WORDS)
-    words[i * WORDS + 12] = r.caps ? caps.push(r.caps) : 0
-    body.write(r.sha256, i * RECORD + 64, 'hex')
-  })
-  const trailer = Buffer.from(JSON.stringify(caps))
-  const out = new Uint8Array(4 + body.length + trailer.length)
-  new DataView(out.buffer).setUint32(0, records.length, true)
-  out.set(body, 4)
-  out.set(trailer, 4 + body.length)
-  return out
-}
+/**
+ * The records of a new cache: those of the loaded cache that were used and are still true,
+ * then what this scan learned. Built on the main thread as the walk's entries are compared.
+ */
+export class CacheWriter {
+  private records = Buffer.alloc(0)
+  private count = 0
+  private readonly caps: string[] = []
+  private readonly capsIndex = new Map<string, number>()
+  private readonly hash = new Uint32Array(2)
 
-/** Merges encoded record tables (one per worker) and writes the cache, owner-readable only. */
-export function saveStatCache(file: string, parts: Uint8Array[]): void {
-  const total = parts.reduce(
-    (n, part) => n + new DataView(part.buffer, part.byteOffset).getUint32(0, true),
-    0,
-  )
-  const records = Buffer.alloc(total * RECORD)
-  const caps: string[] = []
-  let count = 0
-  for (const part of parts) {
-    const buf = Buffer.from(part.buffer, part.byteOffset, part.byteLength)
-    const n = buf.readUInt32LE(0)
-    buf.copy(records, count * RECORD, 4, 4 + n * RECORD)
-    const partCaps = JSON.parse(buf.toString('utf8', 4 + n * RECORD)) as string[]
-    for (let i = count; i < count + n; i++) {
-      const index = records.readUInt32LE(i * RECORD + 48)
-      if (index) records.writeUInt32LE(caps.push(partCaps[index - 1] as string), i * RECORD + 48)
+  /** `expected`: about how many records there will be (a manifest's file count), to allocate once. */
+  constructor(private readonly expected: number) {}
+
+  get size(): number {
+    return this.count
+  }
+
+  /**
+   * Adds what is known of the entry at `fsPath` with stat `s` at `o`: the manifest entry it
+   * matched (or -1), and for a regular file its digest and capabilities (when read).
+   */
+  add(fsPath: string | Buffer, s: Float64Array, o: number, entry: RecordContent): void {
+    const record = this.next()
+    const words = new Uint32Array(record.buffer, record.byteOffset, WORDS)
+    pathHash(fsPath, this.hash, 0)
+    statWords(s, o, this.hash, words, 0)
+    words[VERDICT] = entry.verdict + 1
+    let flags = 0
+    if (entry.sha256 !== undefined) {
+      flags |= HAS_SHA256
+      record.write(entry.sha256, SHA256_BYTE, 'hex')
     }
-    count += n
+    if (entry.capsRead) flags |= HAS_CAPS
+    if (entry.caps) words[CAPS] = this.capsNumber(entry.caps)
+    words[FLAGS] = flags
   }
-  // Sorted by (dev, ino) for binary search, through an index: no record is moved twice.
-  const words = new Uint32Array(records.buffer, records.byteOffset, total * WORDS)
-  const order = Array.from({ length: total }, (_, i) => i).sort((a, b) =>
-    compareWords(words, a * WORDS, words, b * WORDS, 4),
-  )
-  const sorted = Buffer.alloc(total * RECORD)
-  let unique = 0
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k] as number
-    // Hard links share an inode: one record of it is enough.
-    if (k > 0 && compareWords(words, i * WORDS, words, (order[k - 1] as number) * WORDS, 4) === 0) continue
-    records.copy(sorted, unique++ * RECORD, i * RECORD, (i + 1) * RECORD)
+
+  /** Keeps a record of the loaded cache as it is. */
+  keep(cache: StatCache, record: number): void {
+    const target = this.next()
+    const { bytes, caps } = cache.raw(record)
+    bytes.copy(target)
+    if (caps !== undefined) target.writeUInt32LE(this.capsNumber(caps), CAPS * 4)
   }
-  const payload = Buffer.concat([sorted.subarray(0, unique * RECORD), Buffer.from(JSON.stringify(caps))])
-  const header = Buffer.alloc(HEADER)
-  MAGIC.copy(header, 0)
-  header.writeUInt32LE(unique, 8)
-  header.writeUInt32LE(payload.length - unique * RECORD, 12)
-  createHash('sha256').update(payload).digest().copy(header, 16)
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-  writeFileAtomic(file, Buffer.concat([header, payload]), 0o600)
+
+  /** Writes the cache for this manifest, owner-readable only. */
+  save(file: string, manifest: { digest: string; fileCount: number }): void {
+    const total = this.count
+    const records = this.records
+    const words = new Uint32Array(records.buffer, records.byteOffset, total * WORDS)
+    // Sorted by key for binary search, through an index: no record is moved twice.
+    const order = Uint32Array.from({ length: total }, (_, i) => i).sort(
+      (a, b) => compareWords(words, a * WORDS, words, b * WORDS, KEY_WORDS) || a - b,
+    )
+    // One record per key: a later one (what this scan learned) wins.
+    const keep = new Uint8Array(total)
+    let unique = 0
+    for (let k = 0; k < total; k++) {
+      const i = order[k] as number
+      if (
+        k + 1 < total &&
+        compareWords(words, i * WORDS, words, (order[k + 1] as number) * WORDS, KEY_WORDS) === 0
+      )
+        continue
+      keep[k] = 1
+      unique++
+    }
+    const capsJson = Buffer.from(JSON.stringify(this.caps))
+    const out = Buffer.alloc(HEADER + unique * RECORD + capsJson.length)
+    let at = HEADER
+    for (let k = 0; k < total; k++) {
+      if (!keep[k]) continue
+      const i = order[k] as number
+      records.copy(out, at, i * RECORD, (i + 1) * RECORD)
+      at += RECORD
+    }
+    capsJson.copy(out, at)
+    MAGIC.copy(out, 0)
+    out.writeUInt32LE(unique, 8)
+    out.writeUInt32LE(capsJson.length, 12)
+    out.writeUInt32LE(manifest.fileCount, 16)
+    digestBytes(manifest.digest).copy(out, 24)
+    createHash('sha256')
+      .update(out.subarray(0, CHECKED_HEADER))
+      .update(out.subarray(HEADER))
+      .digest()
+      .copy(out, CHECKED_HEADER)
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+    writeFileAtomic(file, out, 0o600)
+  }
+
+  /** A capability string's index + 1 in the new cache's table. */
+  private capsNumber(caps: string): number {
+    let index = this.capsIndex.get(caps)
+    if (index === undefined) {
+      index = this.caps.push(caps)
+      this.capsIndex.set(caps, index)
+    }
+    return index
+  }
+
+  private next(): Buffer {
+    if ((this.count + 1) * RECORD > this.records.length) {
+      // Room for about every entry at once, allocated when the first record comes.
+      const grown = Buffer.alloc(
+        Math.max(this.records.length * 2, (this.expected + (this.expected >>> 4) + 1024) * RECORD),
+      )
+      this.records.copy(grown, 0, 0, this.count * RECORD)
+      this.records = grown
+    }
+    return this.records.subarray(this.count * RECORD, ++this.count * RECORD)
+  }
 }

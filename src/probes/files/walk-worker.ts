@@ -1,51 +1,73 @@
-import { parentPort, workerData } from 'node:worker_threads'
+import { isUtf8 } from 'node:buffer'
+import { parentPort } from 'node:worker_threads'
 import { PathMatcher } from '../../config/path-matcher.js'
 import { describeSystemError, errnoCode } from '../../errors.js'
 import type { FileEntry } from '../../manifest/schema.js'
 import { fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { decodeName } from '../../util/pathname.js'
 import { describeErrno, inspectEntry } from './inspect.js'
-import type { FromWorker, ProbeError, ToWorker, WalkJob, WorkerInit } from './protocol.js'
+import type { DirToList, FromWorker, ProbeError, ToWorker, WalkJob, WorkerInit } from './protocol.js'
 import { WANT } from './protocol.js'
 import { deviceOf, entryFromStat, isDirectoryMode } from './record.js'
 import { joinRoot } from './root-path.js'
-import { type CacheRecord, encodeRecords, StatCache } from './stat-cache.js'
+import { StatCache } from './stat-cache.js'
 
 // A walk worker: lists directories and inspects and hashes files. Synchronous I/O is right
 // here: this thread does nothing else, and one runs per core. What a job records goes back
-// with its answer; the stat cache records stay here until the walk is over.
+// with its answer, except the entries a scan cache verdict says are as the manifest has them:
+// those are only marked, and nothing of them crosses to the main thread.
 
 /** Kernel and runtime file systems: their contents are not the image's, never walked. */
 const PSEUDO_DIRS = new Set(['/proc', '/sys', '/dev', '/run'])
-/** Files of one directory inspected in the same job; the rest go back to be shared out. */
+/**
+ * Files of one directory inspected in the same job, at most so many or so many bytes (but at
+ * least one file); the rest go back to be shared out. Bounded by bytes so that no worker sits
+ * on a long queue of large files while another has nothing left.
+ */
 const FILES_PER_JOB = 64
+const BYTES_PER_JOB = 8 << 20
 /**
  * A job goes on depth first into the directories below it for this long, then hands what is
  * left back to be shared: long enough that round trips to the main thread are rare, short
  * enough that no worker sits idle while another holds all the work.
  */
 const JOB_BUDGET_MS = 5
+/** Directories per job when a job's unlisted directories are handed back. */
+const DIRS_PER_JOB = 32
 const ENOENT = 2
 const ENOTDIR = 20
 
-const init = workerData as WorkerInit
 const port = parentPort
 if (!port) throw new Error('walk-worker must run as a worker thread')
 
-const matcher = new PathMatcher(init.files)
-const oneFileSystem = init.files.oneFileSystem
-const cache = StatCache.fromShared(init.cache)
+// Set by the first message: a worker boots (loads its modules) before the walk is known.
+let init: WorkerInit
+let matcher: PathMatcher
+let oneFileSystem: boolean
+let cache = StatCache.empty
+let marks: Uint8Array | undefined
+let hits: Uint8Array | undefined
 let entries: FileEntry[] = []
+/** The stat each entry was recorded with (array and offset), or undefined when it could not be read. */
+let statOf: (Float64Array | number | undefined)[] = []
 let errors: ProbeError[] = []
-const digests: CacheRecord[] = []
-let fresh = 0
+/** Entries recorded in this job, sent or only marked. */
+let recorded = 0
 
 const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer)
 
 port.on('message', (message: ToWorker) => {
+  if (message.type === 'init') {
+    init = message.init
+    matcher = new PathMatcher(init.files)
+    oneFileSystem = init.files.oneFileSystem
+    cache = StatCache.fromShared(init.cache)
+    marks = init.marks ? new Uint8Array(init.marks) : undefined
+    hits = init.hits ? new Uint8Array(init.hits) : undefined
+    return
+  }
   if (message.type === 'finish') {
-    const encoded = encodeRecords(digests)
-    send({ type: 'result', digests: encoded, fresh }, [encoded.buffer as ArrayBuffer])
+    send({ type: 'result' })
     return
   }
   const jobs: WalkJob[] = []
@@ -56,37 +78,67 @@ port.on('message', (message: ToWorker) => {
       bytes += inspect(job.paths[i] as string, job.stats, i * STAT_FIELDS)
   } else {
     const started = performance.now()
-    const local: { path: string; dev: number }[] = [job]
+    const local = job.dirs.slice()
     while (local.length > 0 && performance.now() - started < JOB_BUDGET_MS) {
-      const dir = local.pop() as { path: string; dev: number }
+      const dir = local.pop() as DirToList
       bytes += listDirectory(dir.path, dir.dev, local, jobs)
     }
-    for (const dir of local) jobs.push({ kind: 'dir', ...dir })
+    // What is left goes back in a few jobs, not one per directory: a deep tree leaves
+    // thousands of small ones, and each job costs a round trip.
+    for (let i = 0; i < local.length; i += DIRS_PER_JOB)
+      jobs.push({ kind: 'dirs', dirs: local.slice(i, i + DIRS_PER_JOB) })
   }
   // JSON crosses to the main thread about twice as fast as a structured clone of the objects.
-  send({
-    type: 'done',
-    jobs,
-    entries: JSON.stringify(entries),
-    errors,
-    files: entries.length,
-    bytesHashed: bytes,
-  })
+  const stats = init.withStats ? packStats() : undefined
+  send(
+    {
+      type: 'done',
+      jobs,
+      entries: JSON.stringify(entries),
+      ...(stats ? { stats } : {}),
+      errors,
+      files: recorded,
+      bytesHashed: bytes,
+    },
+    stats ? [stats.buffer as ArrayBuffer] : [],
+  )
   entries = []
+  statOf = []
   errors = []
+  recorded = 0
 })
 
+/** The stats of the entries to send, STAT_FIELDS doubles each (errno -1: none). */
+function packStats(): Float64Array {
+  const out = new Float64Array(entries.length * STAT_FIELDS)
+  for (let k = 0; k < entries.length; k++) {
+    const s = statOf[2 * k] as Float64Array | undefined
+    if (s)
+      out.set(
+        s.subarray(statOf[2 * k + 1] as number, (statOf[2 * k + 1] as number) + STAT_FIELDS),
+        k * STAT_FIELDS,
+      )
+    else out[k * STAT_FIELDS + ST.errno] = -1
+  }
+  return out
+}
+
+/** Records an entry to send with the stat it was recorded with. */
+function push(entry: FileEntry, s: Float64Array | undefined, o: number): void {
+  entries.push(entry)
+  if (init.withStats) statOf.push(s, o)
+}
+
 /** Lists one directory (one native call lists and lstats it all) and records what it holds. */
-function listDirectory(
-  dir: string,
-  dev: number,
-  subdirs: { path: string; dev: number }[],
-  jobs: WalkJob[],
-): number {
+function listDirectory(dir: string, dev: number, subdirs: DirToList[], jobs: WalkJob[]): number {
   let names: Buffer
   let stats: Float64Array
+  // Given the scan cache, the same call marks the entries its verdicts say are unchanged.
+  let marked: Uint8Array | undefined
   try {
-    ;[names, stats] = fsprobe.scanDir(joinRoot(init.rootDir, dir))
+    const fsPath = joinRoot(init.rootDir, dir)
+    ;[names, stats, marked] =
+      marks && hits ? fsprobe.scanDir(fsPath, cache.records, marks, hits) : fsprobe.scanDir(fsPath)
   } catch (error) {
     const code = errnoCode(error)
     if (code !== 'ENOENT' && code !== 'ENOTDIR')
@@ -94,51 +146,90 @@ function listDirectory(
     return 0
   }
   const prefix = dir === '/' ? '/' : `${dir}/`
+  // One decoding for the whole listing when it is UTF-8, as nearly every one is.
+  const text = isUtf8(names) ? names.toString('utf8') : undefined
   const files: { path: string; o: number }[] = []
   let start = 0
-  for (let o = 0; o < stats.length; o += STAT_FIELDS) {
-    const end = names.indexOf(0, start)
-    const path = prefix + decodeName(names.subarray(start, end))
+  for (let o = 0, k = 0; o < stats.length; o += STAT_FIELDS, k++) {
+    const end = text !== undefined ? text.indexOf('\0', start) : names.indexOf(0, start)
+    const nameStart = start
     start = end + 1
-    if (matcher.isExcluded(path)) continue
     const errno = stats[o + ST.errno] as number
+    const isDir = errno === 0 && isDirectoryMode(stats[o + ST.mode] as number)
+    // A marked entry was recorded by this very policy at the last scan: the policy's answers
+    // for its path are known, and only a directory needs its path, to be listed in turn.
+    if (marked?.[k]) {
+      recorded++
+      if (isDir) descend(prefix + nameOf(text, names, nameStart, end), stats, o, dev, subdirs)
+      continue
+    }
+    const path = prefix + nameOf(text, names, nameStart, end)
+    if (matcher.isExcluded(path)) continue
     if (errno !== 0) {
       // Gone between the listing and its lstat: not there.
       if (errno !== ENOENT && errno !== ENOTDIR) errors.push({ subject: path, message: describeErrno(errno) })
       continue
     }
-    if (!isDirectoryMode(stats[o + ST.mode] as number)) {
+    if (!isDir) {
       if (matcher.records(path)) files.push({ path, o })
       continue
     }
-    if (matcher.records(path))
-      entries.push(entryFromStat(path, stats, o, matcher.attributesOf(path).has('mtime')))
-    const subdirDev = deviceOf(stats, o)
-    const crossesMount = oneFileSystem && subdirDev !== dev
-    if (!crossesMount && !PSEUDO_DIRS.has(path) && matcher.mayContain(path))
-      subdirs.push({ path, dev: subdirDev })
+    if (matcher.records(path)) {
+      recorded++
+      push(entryFromStat(path, stats, o, matcher.attributesOf(path).has('mtime')), stats, o)
+    }
+    descend(path, stats, o, dev, subdirs)
   }
   // A large directory is split: its first files here, the rest shared out as jobs.
-  for (let i = FILES_PER_JOB; i < files.length; i += FILES_PER_JOB) {
-    const part = files.slice(i, i + FILES_PER_JOB)
-    const partStats = new Float64Array(part.length * STAT_FIELDS)
-    for (const [k, f] of part.entries())
+  const parts: { path: string; o: number }[][] = []
+  let part: { path: string; o: number }[] = []
+  let partBytes = 0
+  for (const f of files) {
+    const size = stats[f.o + ST.size] as number
+    if (part.length > 0 && (part.length >= FILES_PER_JOB || partBytes + size > BYTES_PER_JOB)) {
+      parts.push(part)
+      part = []
+      partBytes = 0
+    }
+    part.push(f)
+    partBytes += size
+  }
+  if (part.length > 0) parts.push(part)
+  for (let i = 1; i < parts.length; i++) {
+    const shared = parts[i] as { path: string; o: number }[]
+    const partStats = new Float64Array(shared.length * STAT_FIELDS)
+    for (const [k, f] of shared.entries())
       partStats.set(stats.subarray(f.o, f.o + STAT_FIELDS), k * STAT_FIELDS)
-    jobs.push({ kind: 'files', paths: part.map((f) => f.path), stats: partStats })
+    jobs.push({ kind: 'files', paths: shared.map((f) => f.path), stats: partStats })
   }
   let bytes = 0
-  for (const f of files.slice(0, FILES_PER_JOB)) bytes += inspect(f.path, stats, f.o)
+  for (const f of parts[0] ?? []) bytes += inspect(f.path, stats, f.o)
   return bytes
 }
 
+function nameOf(text: string | undefined, names: Buffer, start: number, end: number): string {
+  return text !== undefined ? text.slice(start, end) : decodeName(names.subarray(start, end))
+}
+
+/** Queues a subdirectory to list, unless it is on another file system or out of the policy's reach. */
+function descend(path: string, stats: Float64Array, o: number, dev: number, subdirs: DirToList[]): void {
+  const subdirDev = deviceOf(stats, o)
+  const crossesMount = oneFileSystem && subdirDev !== dev
+  if (!crossesMount && !PSEUDO_DIRS.has(path) && matcher.mayContain(path))
+    subdirs.push({ path, dev: subdirDev })
+}
+
+/** Records a file that no verdict marked. */
 function inspect(path: string, stats: Float64Array, o: number): number {
-  const r = inspectEntry(init.rootDir, path, stats, o, wantFor(path), cache)
+  const want = wantFor(path)
+  const r = inspectEntry(init.rootDir, path, stats, o, want, cache)
   if (!r.entry) return r.bytesHashed
-  entries.push(r.entry)
-  if (r.error) errors.push({ subject: path, message: r.error })
-  if (r.stat && r.entry.sha256 && !r.cached) fresh++
-  if (r.stat && r.entry.sha256)
-    digests.push({ stat: r.stat, sha256: r.entry.sha256, ...(r.entry.caps ? { caps: r.entry.caps } : {}) })
+  recorded++
+  if (r.error) {
+    errors.push({ subject: path, message: r.error })
+    push(r.entry, undefined, 0)
+  } else if (r.stat) push(r.entry, r.stat, 0)
+  else push(r.entry, stats, o)
   return r.bytesHashed
 }
 

@@ -6,15 +6,16 @@ import type { FileEntry } from '../../manifest/schema.js'
 import { fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { compareCodeUnits } from '../../util/compare.js'
 import { describeErrno } from './inspect.js'
-import type { CacheStatus, FromWorker, ProbeError, ToWorker, WalkJob, WorkerInit } from './protocol.js'
+import type { FromWorker, ProbeError, ToWorker, WalkJob, WorkerInit } from './protocol.js'
 import { deviceOf, entryFromStat, isDirectoryMode } from './record.js'
 import { joinRoot } from './root-path.js'
-import { StatCache } from './stat-cache.js'
+import { type SharedCache, StatCache } from './stat-cache.js'
 
 export type { ProbeError } from './protocol.js'
 
-// Jobs queued per worker: enough to hide the round trip to this thread.
-const JOBS_IN_FLIGHT_PER_WORKER = 4
+// Jobs queued per worker: enough to hide the round trip to this thread, few enough that no
+// worker holds work another one could be doing.
+const JOBS_IN_FLIGHT_PER_WORKER = 2
 const ENOENT = 2
 const ENOTDIR = 20
 
@@ -23,18 +24,42 @@ export interface WalkProgress {
   bytesHashed: number
 }
 
+/** A scan cache for the walk to use (quick mode), loaded and checked by the caller. */
+export interface WalkCache {
+  shared: SharedCache
+  /** One byte per manifest file entry: set when a cache verdict says the entry is there unchanged. */
+  marks: Uint8Array
+  /** One byte per cache record: set when its verdict was used. */
+  hits: Uint8Array
+}
+
+/** Entries as they are recorded, with the errors of the same paths. */
+export interface WalkBatch {
+  entries: FileEntry[]
+  errors: ProbeError[]
+  /** With `withStats`: the stat of each entry, STAT_FIELDS doubles each (errno -1: none). */
+  stats?: Float64Array
+}
+
 export interface WalkOptions {
   rootDir: string
   policy: Policy
-  /** Stat cache to reuse digests from (quick mode); absent in full mode. */
-  cacheFile?: string
+  /** The scan cache to take verdicts and digests from (quick mode); absent in full mode. */
+  cache?: WalkCache
+  /** Hand each entry's stat to `onEntries` (to make a new scan cache). */
+  withStats?: boolean
   workers?: number
+  /** Workers started ahead (see `startWalkers`), used instead of starting `workers` now. */
+  walkers?: Walkers
+  /** Stops the walk: it rejects, and its workers are ended. */
+  signal?: AbortSignal
   onProgress?: (progress: WalkProgress) => void
   /**
-   * Takes the entries as they are recorded, with the errors of the same paths; when given,
-   * the walk keeps none of them (a scan compares them as they come, a capture keeps them).
+   * Takes the entries as they are recorded; when given, the walk keeps none of them (a scan
+   * compares them as they come, a capture keeps them). An entry that a cache verdict marked
+   * is counted but never handed over.
    */
-  onEntries?: (entries: FileEntry[], errors: ProbeError[]) => void
+  onEntries?: (batch: WalkBatch) => void
 }
 
 export interface WalkResult {
@@ -44,11 +69,6 @@ export interface WalkResult {
   files: number
   errors: ProbeError[]
   bytesHashed: number
-  cache: CacheStatus
-  /** Digests to remember for the next quick scan, encoded for saveStatCache. */
-  digests: Uint8Array[]
-  /** How many digests were read now rather than found in the stat cache. */
-  freshDigests: number
 }
 
 /**
@@ -61,16 +81,9 @@ export interface WalkResult {
 export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
   const { rootDir, policy } = options
   const matcher = new PathMatcher(policy.files)
-  const result: WalkResult = {
-    entries: [],
-    errors: [],
-    bytesHashed: 0,
-    cache: { state: 'absent' },
-    digests: [],
-    freshDigests: 0,
-    files: 0,
-  }
+  const result: WalkResult = { entries: [], errors: [], bytesHashed: 0, files: 0 }
   const queue: WalkJob[] = []
+  const { cache } = options
 
   for (const start of matcher.walkStarts) {
     const st = new Float64Array(STAT_FIELDS)
@@ -80,39 +93,99 @@ export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
         result.errors.push({ subject: start, message: describeErrno(errno) })
       continue
     }
-    if (!isDirectoryMode(st[ST.mode] as number)) {
-      if (matcher.records(start)) queue.push({ kind: 'files', paths: [start], stats: st })
+    const isDir = isDirectoryMode(st[ST.mode] as number)
+    // A walk start is looked up in the cache here, as a worker looks up what it lists.
+    const marked = matcher.records(start) && cache !== undefined && markByVerdict(cache, rootDir, start, st)
+    if (!isDir) {
+      if (marked) result.files++
+      else if (matcher.records(start)) queue.push({ kind: 'files', paths: [start], stats: st })
       continue
     }
     if (matcher.records(start)) {
-      const entry = entryFromStat(start, st, 0, matcher.attributesOf(start).has('mtime'))
-      if (options.onEntries) options.onEntries([entry], [])
-      else result.entries.push(entry)
       result.files++
+      if (!marked) {
+        const entry = entryFromStat(start, st, 0, matcher.attributesOf(start).has('mtime'))
+        if (options.onEntries)
+          options.onEntries({ entries: [entry], errors: [], ...(options.withStats ? { stats: st } : {}) })
+        else result.entries.push(entry)
+      }
     }
-    queue.push({ kind: 'dir', path: start, dev: deviceOf(st, 0) })
+    queue.push({ kind: 'dirs', dirs: [{ path: start, dev: deviceOf(st, 0) }] })
   }
 
-  const { shared, status } = StatCache.load(options.cacheFile)
-  result.cache = status
-  const init: WorkerInit = { rootDir, files: policy.files, ...(shared ? { cache: shared } : {}) }
-  const size = Math.max(1, options.workers ?? availableParallelism())
+  const init: WorkerInit = {
+    rootDir,
+    files: policy.files,
+    withStats: options.withStats === true,
+    ...(cache
+      ? {
+          cache: cache.shared,
+          marks: cache.marks.buffer as SharedArrayBuffer,
+          hits: cache.hits.buffer as SharedArrayBuffer,
+        }
+      : {}),
+  }
+  const walkers = options.walkers ?? startWalkers(options.workers)
+  const { workers } = walkers
+  try {
+    const failed = walkers.failure()
+    if (failed) throw failed
+    for (const worker of workers) worker.postMessage({ type: 'init', init } satisfies ToWorker)
+    await runWorkers(workers, queue, result, options)
+  } finally {
+    await walkers.stop()
+  }
+  result.errors.sort((a, b) => compareCodeUnits(a.subject, b.subject))
+  return result
+}
+
+/** Marks the manifest entry a cache verdict names for this entry with this stat, if any. */
+function markByVerdict(cache: WalkCache, rootDir: string, path: string, st: Float64Array): boolean {
+  const hit = StatCache.fromShared(cache.shared).find(joinRoot(rootDir, path), st, 0)
+  if (!hit || hit.verdict < 0) return false
+  cache.marks[hit.verdict] = 1
+  cache.hits[hit.record] = 1
+  return true
+}
+
+/** Walk workers, started before the walk they serve so that they boot meanwhile; used once. */
+export interface Walkers {
+  readonly workers: Worker[]
+  /** What went wrong with a worker before the walk began to watch them, if anything. */
+  failure(): Error | undefined
+  /** Ends the workers (a walk does when it is over; a caller that never walks must). */
+  stop(): Promise<void>
+}
+
+/** Starts the walk workers, one per core unless told. */
+export function startWalkers(count?: number): Walkers {
+  const size = Math.max(1, count ?? availableParallelism())
   const workers = Array.from(
     { length: size },
     () =>
       new Worker(workerUrl(), {
-        workerData: init,
         // A small young generation keeps each worker's memory flat; its garbage is short-lived.
         resourceLimits: { maxYoungGenerationSizeMb: 8 },
       }),
   )
-  try {
-    await runWorkers(workers, queue, result, options)
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()))
+  let failure: Error | undefined
+  for (const worker of workers) {
+    worker.once('error', (error) => {
+      failure ??= error
+    })
+    worker.once('exit', (code) => {
+      failure ??= new Error(`walk worker exited with code ${code} before the walk`)
+    })
   }
-  result.errors.sort((a, b) => compareCodeUnits(a.subject, b.subject))
-  return result
+  let stopping: Promise<void> | undefined
+  return {
+    workers,
+    failure: () => failure,
+    stop: () => {
+      stopping ??= Promise.all(workers.map((w) => w.terminate())).then(() => undefined)
+      return stopping
+    },
+  }
 }
 
 /** Hands jobs to workers until the queue is empty and nobody is busy, gathering what they record. */
@@ -120,7 +193,7 @@ function runWorkers(
   workers: Worker[],
   queue: WalkJob[],
   result: WalkResult,
-  { onProgress, onEntries }: Pick<WalkOptions, 'onProgress' | 'onEntries'>,
+  { onProgress, onEntries, signal }: Pick<WalkOptions, 'onProgress' | 'onEntries' | 'signal'>,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const inFlight = workers.map(() => 0)
@@ -147,6 +220,8 @@ function runWorkers(
       failed = true
       reject(error)
     }
+    if (signal?.aborted) return fail(new Error('walk aborted'))
+    signal?.addEventListener('abort', () => fail(new Error('walk aborted')), { once: true })
 
     workers.forEach((worker, i) => {
       worker.on('error', fail)
@@ -160,15 +235,14 @@ function runWorkers(
           queue.push(...message.jobs)
           pump()
           const entries = JSON.parse(message.entries) as FileEntry[]
-          if (onEntries) onEntries(entries, message.errors)
+          if (onEntries)
+            onEntries({ entries, errors: message.errors, ...(message.stats ? { stats: message.stats } : {}) })
           else for (const entry of entries) result.entries.push(entry)
           for (const error of message.errors) result.errors.push(error)
           result.files += message.files
           result.bytesHashed += message.bytesHashed
           onProgress?.({ files: result.files, bytesHashed: result.bytesHashed })
         } else if (message.type === 'result') {
-          result.digests.push(message.digests)
-          result.freshDigests += message.fresh
           finished++
           if (finished === workers.length) resolve()
         }

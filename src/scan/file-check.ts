@@ -1,0 +1,180 @@
+import { PathMatcher } from '../config/path-matcher.js'
+import type { Policy } from '../config/policy.js'
+import { compareFiles, sameValue } from '../drift/compare.js'
+import type { ManifestSource } from '../manifest/io.js'
+import type { FileEntry } from '../manifest/schema.js'
+import { ST, STAT_FIELDS } from '../native/fsprobe.js'
+import { joinRoot } from '../probes/files/root-path.js'
+import type { CacheWriter, RecordContent, StatCache } from '../probes/files/stat-cache.js'
+import type { WalkBatch } from '../probes/files/walk.js'
+import type { DriftItem } from '../protocol/report.js'
+
+/** Entries held, when the manifest's files are not parsed yet, before they are parsed anyway. */
+const HOLD_LIMIT = 4096
+
+/** The attributes an entry is recorded with, all compared for a verdict. */
+const ATTRIBUTES = ['type', 'mode', 'uid', 'gid', 'size', 'sha256', 'target', 'caps', 'mtime'] as const
+
+export interface FileCheckOptions {
+  /** The root the walk reads under (the scan cache keys paths as the file system takes them). */
+  rootDir: string
+  /** A captured manifest (see CompareFilesOptions). */
+  complete: boolean
+  /** The scan cache the walk used, if any: its records that still hold are kept. */
+  cache?: { cache: StatCache; hits: Uint8Array }
+  /** Where what this scan learns goes, for the next quick scan. */
+  writer?: CacheWriter
+}
+
+/**
+ * The files half of a scan: sorts the walk's entries, as they come, into those that are
+ * exactly as the manifest has them and those that are not, and compares only the latter
+ * (with the manifest's entries never seen) at the end. An entry exactly as the manifest has
+ * it gives no drift item whatever the policy, so the result is the comparison of everything.
+ * Each entry seen as the manifest has it becomes a verdict in the scan cache.
+ *
+ * The manifest's files are parsed only when needed: at once for a scan without a cache, which
+ * compares as the walk goes (`loadSoon`); when many entries come while they are not parsed (a
+ * quick scan where the cache did not know much); or at the end, when some entry came or some
+ * manifest entry was not marked by a cache verdict.
+ */
+export class FileCheck {
+  private files?: FileEntry[]
+  private index?: Map<string, number>
+  /** Per manifest entry: an observed entry had its path. */
+  private seen?: Uint8Array
+  private loading?: Promise<void>
+  private held: WalkBatch[] = []
+  private heldEntries = 0
+  private readonly differing: FileEntry[] = []
+  private readonly unreadable = new Set<string>()
+  private readonly matcher: PathMatcher
+
+  constructor(
+    private readonly source: ManifestSource,
+    private readonly policy: Policy,
+    private readonly options: FileCheckOptions,
+  ) {
+    this.matcher = new PathMatcher(policy.files)
+  }
+
+  /**
+   * Starts parsing the manifest's files, a slice at a time; the entries that come meanwhile
+   * are held, and sorted when it is done. A failure is thrown by `ready`.
+   */
+  loadSoon(): void {
+    if (this.files || this.loading) return
+    this.loading = this.source.loadFiles().then((files) => this.install(files))
+    this.loading.catch(() => undefined)
+  }
+
+  /** Waits for the parse `loadSoon` started, if any; throws what it threw. */
+  async ready(): Promise<void> {
+    await this.loading
+  }
+
+  /** Parses the manifest's files now, and sorts the entries held until then. */
+  load(): void {
+    if (!this.files) this.install(this.source.files())
+  }
+
+  private install(files: FileEntry[]): void {
+    if (this.files) return
+    const index = new Map<string, number>()
+    for (let i = 0; i < files.length; i++) index.set((files[i] as FileEntry).path, i)
+    this.files = files
+    this.index = index
+    this.seen = new Uint8Array(files.length)
+    const held = this.held
+    this.held = []
+    this.heldEntries = 0
+    for (const batch of held) this.sort(batch)
+  }
+
+  /** Entries from the walk. */
+  take(batch: WalkBatch): void {
+    for (const error of batch.errors) this.unreadable.add(error.subject)
+    if (this.files) {
+      this.sort(batch)
+      return
+    }
+    this.held.push(batch)
+    this.heldEntries += batch.entries.length
+    if (this.heldEntries > HOLD_LIMIT) this.loadSoon()
+  }
+
+  /**
+   * The drift items of the files, given the manifest entries that cache verdicts marked: what
+   * was observed to differ, and what was expected and neither observed nor marked.
+   */
+  finish(marks?: Uint8Array): DriftItem[] {
+    if (!this.files) {
+      if (this.heldEntries === 0 && marks && allMarked(marks, this.source.fileCount)) return []
+      this.load()
+    }
+    const files = this.files as FileEntry[]
+    const index = this.index as Map<string, number>
+    const seen = this.seen as Uint8Array
+    const expected: FileEntry[] = []
+    for (const o of this.differing) {
+      const i = index.get(o.path)
+      if (i !== undefined) expected.push(files[i] as FileEntry)
+    }
+    for (let i = 0; i < files.length; i++) {
+      const e = files[i] as FileEntry
+      // A path listed twice counts once, as its last entry (as the comparison reads it).
+      if (!seen[i] && !marks?.[i] && index.get(e.path) === i) expected.push(e)
+    }
+    return compareFiles(expected, this.differing, this.policy, {
+      complete: this.options.complete,
+      unreadable: this.unreadable,
+    })
+  }
+
+  private sort(batch: WalkBatch): void {
+    const files = this.files as FileEntry[]
+    const index = this.index as Map<string, number>
+    const seen = this.seen as Uint8Array
+    const { stats } = batch
+    for (let k = 0; k < batch.entries.length; k++) {
+      const o = batch.entries[k] as FileEntry
+      const i = index.get(o.path)
+      const unreadable = this.unreadable.has(o.path)
+      let verdict = -1
+      if (i !== undefined) {
+        seen[i] = 1
+        if (!unreadable && sameEntry(files[i] as FileEntry, o)) verdict = i
+      }
+      if (verdict < 0) this.differing.push(o)
+      if (stats && !unreadable && stats[k * STAT_FIELDS + ST.errno] === 0) this.learn(o, verdict, stats, k)
+    }
+  }
+
+  /** What the next quick scan should know of an entry: its verdict, and a file's digest. */
+  private learn(o: FileEntry, verdict: number, stats: Float64Array, k: number): void {
+    const { writer, cache } = this.options
+    if (!writer) return
+    if ((verdict < 0 && o.sha256 === undefined) || o.xattrs !== undefined) return
+    const content: RecordContent = {
+      verdict,
+      ...(o.sha256 !== undefined ? { sha256: o.sha256 } : {}),
+      ...(o.caps !== undefined ? { caps: o.caps } : {}),
+      capsRead: o.type === 'file' && this.matcher.attributesOf(o.path).has('caps'),
+    }
+    const fsPath = joinRoot(this.options.rootDir, o.path)
+    const known = cache?.cache.find(fsPath, stats, k * STAT_FIELDS)
+    if (cache && known && cache.cache.says(known.record, content)) cache.hits[known.record] = 1
+    else writer.add(fsPath, stats, k * STAT_FIELDS, content)
+  }
+}
+
+/** Whether an observed entry is exactly the manifest's: every attribute either has, the same. */
+function sameEntry(e: FileEntry, o: FileEntry): boolean {
+  for (const attribute of ATTRIBUTES) if (e[attribute] !== o[attribute]) return false
+  return e.xattrs === o.xattrs || sameValue(e.xattrs, o.xattrs)
+}
+
+function allMarked(marks: Uint8Array, count: number): boolean {
+  if (marks.length !== count) return false
+  return marks.indexOf(0) === -1
+}
