@@ -1,16 +1,24 @@
 import { Command, CommanderError, Option } from 'commander'
 import { HOST_STATES } from '../collector/states.js'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
-import { collectorCommand } from './commands/collector.js'
-import { DEFAULT_COLLECTOR, fleetHostCommand, fleetHostsCommand } from './commands/fleet.js'
-import { importCommand } from './commands/import.js'
-import { keygen } from './commands/keygen.js'
-import { captureCommand, diffCommand, showCommand, verifyCommand } from './commands/manifest.js'
-import { packagesVerifyCommand } from './commands/packages.js'
-import { scanCommand } from './commands/scan.js'
+import { DEFAULT_COLLECTOR } from '../protocol/api.js'
 import { type CommandOutput, emit, type Format, parseFormat, styleFor } from './output.js'
 
 const VERSION = '0.1.0'
+
+/**
+ * Each command's module, loaded only when that command runs: a scan on every host every few
+ * minutes should not pay for the collector's HTTP server and database drivers.
+ */
+const commands = {
+  collector: () => import('./commands/collector.js'),
+  fleet: () => import('./commands/fleet.js'),
+  import: () => import('./commands/import.js'),
+  keygen: () => import('./commands/keygen.js'),
+  manifest: () => import('./commands/manifest.js'),
+  packages: () => import('./commands/packages.js'),
+  scan: () => import('./commands/scan.js'),
+}
 
 const formatOption = () =>
   new Option('--format <format>', 'text for people, json for scripts (one document on stdout)').default(
@@ -65,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('make an ed25519 key pair to sign manifests: PREFIX.key (0600) and PREFIX.pub')
     .requiredOption('--out <prefix>', 'path prefix of the two key files')
     .addOption(formatOption())
-    .action(run((o) => keygen({ out: String(o.out) })))
+    .action(run(async (o) => (await commands.keygen()).keygen({ out: String(o.out) })))
 
   const manifest = program.command('manifest').description('record an image and work with its manifest')
   manifest
@@ -78,8 +86,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--sign <keyfile>', 'sign with this ed25519 private key; writes FILE.sig next to --out')
     .addOption(formatOption())
     .action(
-      run((o, format) =>
-        captureCommand({
+      run(async (o, format) =>
+        (await commands.manifest()).captureCommand({
           image: String(o.image),
           root: String(o.root),
           ...(o.policy ? { policy: String(o.policy) } : {}),
@@ -112,8 +120,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--sign <keyfile>', 'sign with this ed25519 private key; writes FILE.sig next to --out')
     .addOption(formatOption())
     .action(
-      run((o) =>
-        importCommand({
+      run(async (o) =>
+        (await commands.import()).importCommand({
           from: String(o.from),
           file: String((o.args as string[])[0]),
           image: String(o.image),
@@ -131,8 +139,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--key <pubfile>', 'ed25519 public key; the manifest must carry a valid FILE.sig')
     .addOption(formatOption())
     .action(
-      run((o) =>
-        verifyCommand({ file: String((o.args as string[])[0]), ...(o.key ? { key: String(o.key) } : {}) }),
+      run(async (o) =>
+        (await commands.manifest()).verifyCommand({
+          file: String((o.args as string[])[0]),
+          ...(o.key ? { key: String(o.key) } : {}),
+        }),
       ),
     )
   manifest
@@ -140,7 +151,9 @@ export async function main(argv: string[]): Promise<number> {
     .description('summarize a manifest: image, digest, files, privileged files, policy')
     .argument('<file>', 'manifest (.json or .json.gz)')
     .addOption(formatOption())
-    .action(run((o) => showCommand({ file: String((o.args as string[])[0]) })))
+    .action(
+      run(async (o) => (await commands.manifest()).showCommand({ file: String((o.args as string[])[0]) })),
+    )
   manifest
     .command('diff')
     .description('what changed between two manifests (exit 1 when they differ)')
@@ -148,7 +161,12 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<new>', 'the later manifest')
     .addOption(formatOption())
     .action(
-      run((o) => diffCommand({ old: String((o.args as string[])[0]), new: String((o.args as string[])[1]) })),
+      run(async (o) =>
+        (await commands.manifest()).diffCommand({
+          old: String((o.args as string[])[0]),
+          new: String((o.args as string[])[1]),
+        }),
+      ),
     )
 
   const packages = program
@@ -162,7 +180,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--root <dir>', 'the root whose packages are checked', '/')
     .option('--conffiles', 'check configuration files too (they are expected to be edited)', false)
     .addOption(formatOption())
-    .action(run((o) => packagesVerifyCommand({ root: String(o.root), conffiles: o.conffiles === true })))
+    .action(
+      run(async (o) =>
+        (await commands.packages()).packagesVerifyCommand({
+          root: String(o.root),
+          conffiles: o.conffiles === true,
+        }),
+      ),
+    )
 
   program
     .command('scan')
@@ -188,8 +213,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(formatOption())
     .action(
       run(
-        (o, format) =>
-          scanCommand({
+        async (o, format) =>
+          (await commands.scan()).scanCommand({
             manifest: String(o.manifest),
             root: String(o.root),
             mode: String(o.mode),
@@ -219,8 +244,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(tokenOption())
     .addOption(formatOption())
     .action(
-      run((o) =>
-        fleetHostsCommand({
+      run(async (o) =>
+        (await commands.fleet()).fleetHostsCommand({
           ...collectorOptions(o),
           ...(o.state ? { state: String(o.state) } : {}),
           ...(o.image !== undefined ? { image: String(o.image) } : {}),
@@ -235,13 +260,20 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(collectorOption())
     .addOption(tokenOption())
     .addOption(formatOption())
-    .action(run((o) => fleetHostCommand({ ...collectorOptions(o), id: String((o.args as string[])[0]) })))
+    .action(
+      run(async (o) =>
+        (await commands.fleet()).fleetHostCommand({
+          ...collectorOptions(o),
+          id: String((o.args as string[])[0]),
+        }),
+      ),
+    )
 
   program
     .command('collector')
     .description('run the collector: the fleet API, its store and its judgement (until SIGTERM)')
     .requiredOption('--config <file>', 'collector.yaml (see config/collector.yaml)')
-    .action(run((o) => collectorCommand({ config: String(o.config) })))
+    .action(run(async (o) => (await commands.collector()).collectorCommand({ config: String(o.config) })))
 
   try {
     await program.parseAsync(argv)

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { parseDocument } from 'yaml'
+import { createRequire } from 'node:module'
 import type { z } from 'zod'
 import { DriftwatchError, errnoCode } from '../errors.js'
 
@@ -66,13 +66,19 @@ export function readTextFile(file: string): string {
   }
 }
 
+/**
+ * The YAML parser, loaded on first use: a scan takes its policy from the manifest's JSON and
+ * should not pay for loading it.
+ */
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml')
+
 export function parseYamlText<T extends z.ZodType>(
   text: string,
   source: string,
   schema: T,
   hint = 'see config/policy.yaml and the README for the accepted keys',
 ): z.output<T> {
-  const doc = parseDocument(text)
+  const doc = yaml().parseDocument(text)
   const first = doc.errors[0]
   if (first) {
     const pos = first.linePos?.[0]

@@ -2,11 +2,11 @@ import { request } from 'undici'
 import { HOST_STATES, type HostState } from '../../collector/states.js'
 import { DriftwatchError, EXIT, errnoCode } from '../../errors.js'
 import type { ApiError, HostDetailView, HostView } from '../../protocol/api.js'
+import { DEFAULT_COLLECTOR } from '../../protocol/api.js'
 import type { CommandOutput } from '../output.js'
 import { renderHostDetail, renderHosts } from '../render-fleet.js'
 
 /** Where the collector listens when neither --collector nor DRIFTWATCH_COLLECTOR says otherwise. */
-export const DEFAULT_COLLECTOR = 'http://127.0.0.1:8080'
 /** One request, from connecting to the last byte of the answer. */
 const TIMEOUT_MS = 10_000
 
