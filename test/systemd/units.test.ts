@@ -1,0 +1,58 @@
+import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, describe, expect, test } from 'vitest'
+import { CLI, REPO, tempDir } from '../helpers/cli.js'
+import { hasTool } from '../helpers/tools.js'
+
+const UNITS = readdirSync(join(REPO, 'systemd')).filter((f) => f.endsWith('.service'))
+
+/** Highest exposure `systemd-analyze security` may give a unit, in its tenths (1.5 of 10). */
+const MAX_EXPOSURE = 15
+
+describe.skipIf(!hasTool('systemd-analyze', 'systemd'))('systemd units', () => {
+  const dir = tempDir()
+  afterAll(() => dir.cleanup())
+
+  /** The unit as installed, but running this checkout's CLI (verify wants ExecStart to exist). */
+  const installed = (unit: string) => {
+    const file = join(dir.path, unit)
+    const text = readFileSync(join(REPO, 'systemd', unit), 'utf8')
+    writeFileSync(
+      file,
+      text.replace(/^ExecStart=\/usr\/bin\/driftwatch /m, `ExecStart=${process.execPath} ${CLI} `),
+    )
+    return file
+  }
+
+  test.each(UNITS)('%s passes systemd-analyze verify', (unit) => {
+    const result = spawnSync('systemd-analyze', ['verify', installed(unit)], { encoding: 'utf8' })
+    expect(result.stderr.trim()).toBe('')
+    expect(result.status).toBe(0)
+  })
+
+  test.each(UNITS)(`%s runs with least privilege (exposure at most ${MAX_EXPOSURE / 10})`, (unit) => {
+    const result = spawnSync(
+      'systemd-analyze',
+      ['security', '--offline=true', `--threshold=${MAX_EXPOSURE}`, installed(unit)],
+      { encoding: 'utf8' },
+    )
+    expect(
+      result.status,
+      result.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('✗'))
+        .join('\n'),
+    ).toBe(0)
+  })
+
+  test('the collector unit runs the collector command of the CLI contract, secrets from a 0600 file', () => {
+    const text = readFileSync(join(REPO, 'systemd', 'driftwatch-collector.service'), 'utf8')
+    expect(text).toMatch(
+      /^ExecStart=\/usr\/bin\/driftwatch collector --config \/etc\/driftwatch\/collector\.yaml$/m,
+    )
+    expect(text).toMatch(/^EnvironmentFile=-\/etc\/driftwatch\/collector\.env$/m)
+    expect(text).toMatch(/^DynamicUser=yes$/m)
+    expect(text).not.toMatch(/SECRET=|TOKEN=/)
+  })
+})
