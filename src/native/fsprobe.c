@@ -689,6 +689,22 @@ done:
 
 static __thread unsigned char *hash_buffer;
 static __thread int hash_noatime = 1;
+/* Fetched once per thread: EVP_sha256() makes OpenSSL 3 look the implementation up again
+ * at every init, which costs more than hashing a small file. */
+static __thread EVP_MD *hash_md;
+static __thread EVP_MD_CTX *hash_ctx;
+
+/* Runs when a worker's environment is torn down, on its thread: a daemon starts workers for
+ * every scan, so their per-thread state must not outlive them. */
+static void free_hash_state(void *unused) {
+  (void)unused;
+  EVP_MD_CTX_free(hash_ctx);
+  EVP_MD_free(hash_md);
+  free(hash_buffer);
+  hash_ctx = NULL;
+  hash_md = NULL;
+  hash_buffer = NULL;
+}
 
 static int same_content_stat(const struct stat *a, const struct stat *b) {
   return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
@@ -722,18 +738,20 @@ static napi_value hash_file(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (!hash_buffer && !(hash_buffer = malloc(HASH_BUFFER))) return throw_errno(env, ENOMEM, "hashFile");
+  if (!hash_md && !(hash_md = EVP_MD_fetch(NULL, "SHA256", NULL))) return throw_errno(env, ENOMEM, "hashFile");
+  if (!hash_ctx && !(hash_ctx = EVP_MD_CTX_new())) return throw_errno(env, ENOMEM, "hashFile");
   int32_t status = 0;
   int fd = hash_open(path);
   if (fd < 0) {
     status = -errno;
   } else {
     struct stat before, after;
-    EVP_MD_CTX *ctx = NULL;
+    EVP_MD_CTX *ctx = hash_ctx;
     if (fstat(fd, &before) != 0) {
       status = -errno;
     } else if (!S_ISREG(before.st_mode)) {
       status = HASH_NOT_FILE;
-    } else if (!(ctx = EVP_MD_CTX_new()) || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+    } else if (EVP_DigestInit_ex(ctx, hash_md, NULL) != 1) {
       status = -ENOMEM;
     } else {
       off_t total = 0;
@@ -765,7 +783,6 @@ static napi_value hash_file(napi_env env, napi_callback_info info) {
         }
       }
     }
-    if (ctx) EVP_MD_CTX_free(ctx);
     close(fd);
   }
   napi_value result;
@@ -774,6 +791,7 @@ static napi_value hash_file(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  napi_add_env_cleanup_hook(env, free_hash_state, NULL);
   napi_property_descriptor props[] = {
       {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
       {"lstat", NULL, lstat_into, NULL, NULL, NULL, napi_default, NULL},
