@@ -1,11 +1,14 @@
+import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { DriftwatchError } from '../../src/errors.js'
 import { openStore, parseStoreUrl } from '../../src/store/open.js'
 import { BUSY_TIMEOUT_MS, createSqliteKysely } from '../../src/store/sqlite.js'
+import { REPO } from '../helpers/cli.js'
 import { storeContract } from './contract.js'
 
 let dir = ''
@@ -42,6 +45,31 @@ describe('sqlite store', () => {
       expect(await pragma('synchronous')).toBe(1)
       expect(await pragma('busy_timeout')).toBe(BUSY_TIMEOUT_MS)
       expect(await pragma('foreign_keys')).toBe(1)
+    } finally {
+      await db.destroy()
+    }
+  })
+
+  test('collectors starting at once on a new file migrate once (separate processes)', async () => {
+    // better-sqlite3 is synchronous, so only processes race for real: each opens the store,
+    // which migrates inside BEGIN IMMEDIATE.
+    const path = join(dir, 'shared.db')
+    const opener = `import('${pathToFileURL(join(REPO, 'dist', 'store', 'open.js')).href}')
+      .then(({ openStore }) => openStore('sqlite://${path}')).then((s) => s.close())`
+    const exits = await Promise.all(
+      Array.from(
+        { length: 4 },
+        () =>
+          new Promise<number | null>((done) => {
+            spawn(process.execPath, ['-e', opener], { stdio: 'inherit' }).on('exit', done)
+          }),
+      ),
+    )
+    expect(exits).toEqual([0, 0, 0, 0])
+    const db = createSqliteKysely(path)
+    try {
+      const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db)
+      expect(rows.map((r) => r.name)).toEqual(['0001_initial'])
     } finally {
       await db.destroy()
     }
