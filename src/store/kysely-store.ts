@@ -187,21 +187,7 @@ export class KyselyStore implements Store {
     }
     const before = toHost(row)
     const latestScan = row.latest_scan_started_at === null ? null : toDate(row.latest_scan_started_at)
-    const isLatest = latestScan === null || scanStartedAt.getTime() >= latestScan.getTime()
-    const seen = { lastSeenAt: later(before.lastSeenAt, receivedAt), lastReportAt: receivedAt }
-    const drifted = report.summary.total > 0
-    const facts: HostRecord = isLatest
-      ? {
-          ...before,
-          ...seen,
-          imageId: report.image.id,
-          imageVersion: report.image.version,
-          manifestDigest: report.image.manifestDigest,
-          summary: report.summary,
-          latestReportId: report.reportId,
-          driftSince: drifted ? (before.driftSince ?? scanStartedAt) : null,
-        }
-      : { ...before, ...seen }
+    const { isLatest, facts } = hostFactsAfter(before, latestScan, report, scanStartedAt, receivedAt)
     const sameImage = facts.imageId === row.image_id && facts.imageVersion === row.image_version
     const image = sameImage
       ? imageOf(row)
@@ -294,20 +280,7 @@ export class KyselyStore implements Store {
       owners.set(report.reportId, hostId)
       const scanStartedAt = scanStart(report)
       const before = state.host
-      const isLatest = state.latestScan === null || scanStartedAt.getTime() >= state.latestScan.getTime()
-      const seen = { lastSeenAt: later(before.lastSeenAt, receivedAt), lastReportAt: receivedAt }
-      const facts: HostRecord = isLatest
-        ? {
-            ...before,
-            ...seen,
-            imageId: report.image.id,
-            imageVersion: report.image.version,
-            manifestDigest: report.image.manifestDigest,
-            summary: report.summary,
-            latestReportId: report.reportId,
-            driftSince: report.summary.total > 0 ? (before.driftSince ?? scanStartedAt) : null,
-          }
-        : { ...before, ...seen }
+      const { isLatest, facts } = hostFactsAfter(before, state.latestScan, report, scanStartedAt, receivedAt)
       const image = registered.get(`${facts.imageId}\u0000${facts.imageVersion}`)
       const host = applyJudgement(facts, judge(facts, image, receivedAt), receivedAt)
       if (isLatest) {
@@ -819,6 +792,35 @@ class Prepared<Row> {
     })
     const { rows } = await db.executeQuery<Row>(CompiledQuery.raw(this.#sql, parameters))
     return rows
+  }
+}
+
+/**
+ * What a host's facts become with a new report: it is always contact, and it is the latest
+ * (image, summary, drift run) unless its scan started before the latest one's.
+ */
+function hostFactsAfter(
+  before: HostRecord,
+  latestScan: Date | null,
+  report: Report,
+  scanStartedAt: Date,
+  receivedAt: Date,
+): { isLatest: boolean; facts: HostRecord } {
+  const isLatest = latestScan === null || scanStartedAt.getTime() >= latestScan.getTime()
+  const seen = { lastSeenAt: later(before.lastSeenAt, receivedAt), lastReportAt: receivedAt }
+  if (!isLatest) return { isLatest, facts: { ...before, ...seen } }
+  return {
+    isLatest,
+    facts: {
+      ...before,
+      ...seen,
+      imageId: report.image.id,
+      imageVersion: report.image.version,
+      manifestDigest: report.image.manifestDigest,
+      summary: report.summary,
+      latestReportId: report.reportId,
+      driftSince: report.summary.total > 0 ? (before.driftSince ?? scanStartedAt) : null,
+    },
   }
 }
 
