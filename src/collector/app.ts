@@ -1,10 +1,4 @@
-import Fastify, {
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import type { z } from 'zod'
 import { formatPath, zodIssueMessage } from '../config/load.js'
@@ -113,11 +107,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook('onRequest', async (request) => {
     const token = bearerToken(request.headers.authorization)
     if (token === undefined) return
-    if (adminTokens.has(token)) {
+    const hash = hashSecret(token)
+    if (adminTokens.hasHash(hash)) {
       request.principal = { kind: 'admin' }
       return
     }
-    const hash = hashSecret(token)
     const found = await deps.store.hostForToken(hash)
     if (found && sameHash(found.tokenHash, hash)) request.principal = { kind: 'host', hostId: found.hostId }
   })
@@ -244,5 +238,3 @@ function errorResponse(error: unknown, bodyLimit: number): { status: number; bod
   }
   return { status: 500, body: { code: 'INTERNAL', message: 'internal error; the collector logged it' } }
 }
-
-export type { FastifyReply }

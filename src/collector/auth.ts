@@ -31,7 +31,11 @@ export class SecretSet {
   }
 
   has(presented: string): boolean {
-    const hash = hashSecret(presented)
+    return this.hasHash(hashSecret(presented))
+  }
+
+  /** The same check for a value already hashed with hashSecret. */
+  hasHash(hash: string): boolean {
     let found = false
     for (const known of this.#hashes) found = sameHash(known, hash) || found
     return found
