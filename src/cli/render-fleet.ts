@@ -1,5 +1,5 @@
-import { formatSpan } from '../collector/judge.js'
 import { HOST_STATES, type HostState } from '../collector/states.js'
+import { formatSpan } from '../config/duration.js'
 import { SEVERITIES } from '../config/policy.js'
 import type { HostDetailView, HostView } from '../protocol/api.js'
 import type { Summary } from '../protocol/report.js'

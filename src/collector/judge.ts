@@ -1,4 +1,5 @@
 import type { FleetRules } from '../config/collector.js'
+import { formatSpan } from '../config/duration.js'
 import { SEVERITIES, type Severity } from '../config/policy.js'
 import type { Summary } from '../protocol/report.js'
 import {
@@ -112,31 +113,4 @@ function plural(n: number, noun: string): string {
 function shortDigest(digest: string): string {
   const [algorithm, hex] = digest.split(':', 2)
   return hex && hex.length > 12 ? `${algorithm}:${hex.slice(0, 12)}…` : digest
-}
-
-const SPAN_UNITS = [
-  { unit: 'd', ms: 86_400_000 },
-  { unit: 'h', ms: 3_600_000 },
-  { unit: 'm', ms: 60_000 },
-  { unit: 's', ms: 1000 },
-] as const
-
-/**
- * A span of time in its two largest units, for people: "45s", "2h 5m", "3d 2h". Below two
- * days it stays in hours ("24h", "36h"), as uptime and kubectl show ages.
- */
-export function formatSpan(ms: number): string {
-  const units = ms < 2 * 86_400_000 ? SPAN_UNITS.slice(1) : SPAN_UNITS
-  let rest = Math.floor(Math.max(0, ms) / 1000) * 1000
-  const parts: string[] = []
-  for (const { unit, ms: size } of units) {
-    const amount = Math.floor(rest / size)
-    rest -= amount * size
-    if (parts.length > 0) {
-      if (amount > 0) parts.push(`${amount}${unit}`)
-      break
-    }
-    if (amount > 0) parts.push(`${amount}${unit}`)
-  }
-  return parts.length > 0 ? parts.join(' ') : '0s'
 }
