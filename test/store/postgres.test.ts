@@ -4,37 +4,15 @@ import { afterAll, afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { DriftwatchError } from '../../src/errors.js'
 import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
+import { POSTGRES_URL, postgresUnreachable, schemaUrl } from '../helpers/stores.js'
 import { storeContract } from './contract.js'
 
-/** The PostgreSQL of the test machine (trust auth); DRIFTWATCH_TEST_POSTGRES points elsewhere. */
-const SERVER = process.env.DRIFTWATCH_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
-
-async function reachable(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: SERVER, connectionTimeoutMillis: 3000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    await client.query('select 1')
-    return undefined
-  } catch (error) {
-    return error instanceof Error ? error.message || String(error) : String(error)
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-const unreachable = await reachable()
-if (unreachable !== undefined && process.env.DRIFTWATCH_REQUIRE_INTEGRATION === '1') {
-  throw new Error(
-    `PostgreSQL at ${SERVER} is unreachable (${unreachable}): start it, or point DRIFTWATCH_TEST_POSTGRES at one (DRIFTWATCH_REQUIRE_INTEGRATION=1)`,
-  )
-}
+const unreachable = await postgresUnreachable()
 
 /** Each test gets a schema of its own, dropped after it. */
-const admin = unreachable === undefined ? new pg.Pool({ connectionString: SERVER, max: 2 }) : undefined
+const admin = unreachable === undefined ? new pg.Pool({ connectionString: POSTGRES_URL, max: 2 }) : undefined
 admin?.on('error', () => {})
 let schema = ''
-const urlFor = (name: string) => `${SERVER}${SERVER.includes('?') ? '&' : '?'}schema=${name}`
 
 describe.skipIf(unreachable !== undefined)('postgres', () => {
   beforeEach(() => {
@@ -47,11 +25,11 @@ describe.skipIf(unreachable !== undefined)('postgres', () => {
     await admin?.end()
   })
 
-  storeContract('postgres', () => openStore(urlFor(schema)))
+  storeContract('postgres', () => openStore(schemaUrl(schema)))
 
   describe('postgres store', () => {
     test('?schema= creates the schema and keeps every table in it', async () => {
-      const store = await openStore(urlFor(schema))
+      const store = await openStore(schemaUrl(schema))
       try {
         expect(store.dialect).toBe('postgres')
         const { rows } = await (admin as pg.Pool).query<{ table_name: string }>(
@@ -72,7 +50,7 @@ describe.skipIf(unreachable !== undefined)('postgres', () => {
     })
 
     test('collectors starting at once migrate once', async () => {
-      const stores: Store[] = await Promise.all(Array.from({ length: 4 }, () => openStore(urlFor(schema))))
+      const stores: Store[] = await Promise.all(Array.from({ length: 4 }, () => openStore(schemaUrl(schema))))
       try {
         const { rows } = await (admin as pg.Pool).query(`select name from "${schema}".kysely_migration`)
         expect(rows).toEqual([{ name: '0001_initial' }])
@@ -98,7 +76,7 @@ describe('postgres store errors', () => {
   })
 
   test.skipIf(unreachable !== undefined)('a database that does not exist is an IO error', async () => {
-    const url = new URL(SERVER)
+    const url = new URL(POSTGRES_URL)
     url.pathname = '/driftwatch_no_such_database'
     await expect(openStore(url.toString())).rejects.toMatchObject({
       code: 'IO',
