@@ -7,7 +7,7 @@
  *     send time, so a stall is not hidden); p50/p99.
  * Usage: npx tsx bench/ingest.ts [--agents 200] [--seconds 10] [--concurrency N] [--rate 500]
  *                               [--stores sqlite,postgres]
- * Needs `npm run build` (the collector runs from dist/) and PostgreSQL at DRIFTWATCH_BENCH_POSTGRES
+ * Needs `npm run build` (the collector runs from dist/) and PostgreSQL at DRIFTWATCH_TEST_POSTGRES
  * (default postgres://postgres@127.0.0.1:5432/test) for the PostgreSQL run.
  * DRIFTWATCH_BENCH_NODE_ARGS passes flags to the collector's node, e.g. "--cpu-prof".
  */
@@ -18,9 +18,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import pg from 'pg'
 import { Pool, request } from 'undici'
 import { makeReport } from '../test/helpers/reports.js'
+import { postgresSchema } from '../test/helpers/stores.js'
 
 const { values } = parseArgs({
   options: {
@@ -35,7 +35,6 @@ const AGENTS = Number(values.agents)
 const SECONDS = Number(values.seconds)
 const CONCURRENCY = Math.min(AGENTS, Number(values.concurrency ?? AGENTS))
 const RATE = Number(values.rate)
-const POSTGRES = process.env.DRIFTWATCH_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test'
 const CLI = fileURLToPath(new URL('../bin/driftwatch.js', import.meta.url))
 const SECRET = randomBytes(16).toString('hex')
 const ADMIN = randomBytes(16).toString('hex')
@@ -99,18 +98,8 @@ function row(store: string, run: string, result: RunResult, note: string): strin
 async function storeUrl(store: string): Promise<{ url: string; cleanup: () => Promise<void> }> {
   if (store === 'sqlite') return { url: '', cleanup: async () => {} }
   if (store !== 'postgres') throw new Error(`--stores: unknown store ${store}`)
-  const schema = `dw_bench_${randomBytes(4).toString('hex')}`
-  const url = new URL(POSTGRES)
-  url.searchParams.set('schema', schema)
-  return {
-    url: url.toString(),
-    cleanup: async () => {
-      const client = new pg.Client({ connectionString: POSTGRES })
-      await client.connect()
-      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-      await client.end()
-    },
-  }
+  const { url, drop } = postgresSchema('dw_bench')
+  return { url, cleanup: drop }
 }
 
 /** The real collector, as an operator starts it: its own process, from a config file. */
