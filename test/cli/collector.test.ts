@@ -6,13 +6,12 @@ import { Agent, request } from 'undici'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { HostDetailView } from '../../src/protocol/api.js'
 import { CLI, runCli, tempDir } from '../helpers/cli.js'
+import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
 import { hasTool } from '../helpers/tools.js'
 
-const ENROLL_SECRET = 'enrol-secret-0123456789'
 /** `${NAME}` as collector.yaml writes a reference to the environment. */
 const env = (name: string) => `\${${name}}`
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef'
 
 interface Started {
   child: ChildProcessWithoutNullStreams

@@ -9,11 +9,10 @@ import { signDigest } from '../../src/manifest/signature.js'
 import type { HostDetailView, HostView } from '../../src/protocol/api.js'
 import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
+import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { DIGEST_A, DIGEST_B, makeReport } from '../helpers/reports.js'
 import { hasPostgres, postgresSchema } from '../helpers/stores.js'
 
-const ENROLL_SECRET = 'enrol-secret-0123456789'
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef'
 const T0 = new Date('2026-11-27T12:00:00.000Z')
 
 const targets: { name: string; url: () => { url: string; drop: () => Promise<void> } }[] = [

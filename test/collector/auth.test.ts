@@ -5,10 +5,8 @@ import { makeJudge } from '../../src/collector/judge.js'
 import { FleetRulesSchema } from '../../src/config/collector.js'
 import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
+import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { DIGEST_A, makeReport } from '../helpers/reports.js'
-
-const ENROLL_SECRET = 'enrol-secret-0123456789'
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef'
 
 type Caller = 'none' | 'garbage' | 'host' | 'otherHost' | 'admin'
 

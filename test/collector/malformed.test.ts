@@ -4,10 +4,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { type RunningCollector, startCollector } from '../../src/collector/server.js'
 import { CollectorConfigSchema } from '../../src/config/collector.js'
 import { tempDir } from '../helpers/cli.js'
+import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
 
-const ENROLL_SECRET = 'enrol-secret-0123456789'
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef'
 const BODY_LIMIT = 64 * 1024
 
 interface Malformed {

@@ -4,11 +4,9 @@ import { makeJudge } from '../../src/collector/judge.js'
 import { type RunningCollector, startCollector } from '../../src/collector/server.js'
 import { CollectorConfigSchema, FleetRulesSchema } from '../../src/config/collector.js'
 import type { HostDetailView, HostView } from '../../src/protocol/api.js'
+import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
 import { hasPostgres, postgresSchema } from '../helpers/stores.js'
-
-const ENROLL_SECRET = 'enrol-secret-0123456789'
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef'
 
 /** Two collector processes' worth of collectors (each its own app, store and pool) on one PostgreSQL. */
 describe.skipIf(!(await hasPostgres()))('two collectors on one PostgreSQL serve one fleet', () => {

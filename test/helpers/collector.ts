@@ -1,0 +1,3 @@
+/** The enrolment secret and admin token every collector test configures. */
+export const ENROLL_SECRET = 'enrol-secret-0123456789'
+export const ADMIN_TOKEN = 'admin-token-0123456789abcdef'
