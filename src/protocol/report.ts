@@ -44,29 +44,45 @@ export const SummarySchema = z.strictObject({
 export type Summary = z.infer<typeof SummarySchema>
 
 /** Drift report v1: what `scan --format json` prints and the agent sends. */
-export const ReportSchema = z.strictObject({
-  schema: z.literal(REPORT_SCHEMA),
-  reportId: z.uuid(),
-  host: z.strictObject({
-    id: z.string().min(1).max(256),
-    hostname: z.string().max(256),
-    labels: z.record(z.string().max(128), z.string().max(256)).default({}),
-  }),
-  image: z.strictObject({
-    id: z.string().min(1).max(256),
-    version: z.string().min(1).max(256),
-    manifestDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
-  }),
-  scan: z.strictObject({
-    mode: z.enum(['full', 'quick']),
-    /** When the scan began, ISO 8601 with a time zone. */
-    startedAt: z.iso.datetime({ offset: true }),
-    durationMs: z.number().nonnegative(),
-    files: z.number().int().nonnegative(),
-    bytesHashed: z.number().nonnegative(),
-    probes: z.array(ProbeRunSchema).max(64),
-  }),
-  drift: z.array(DriftItemSchema),
-  summary: SummarySchema,
-})
+export const ReportSchema = z
+  .strictObject({
+    schema: z.literal(REPORT_SCHEMA),
+    reportId: z.uuid(),
+    host: z.strictObject({
+      id: z.string().min(1).max(256),
+      hostname: z.string().max(256),
+      labels: z.record(z.string().max(128), z.string().max(256)).default({}),
+    }),
+    image: z.strictObject({
+      id: z.string().min(1).max(256),
+      version: z.string().min(1).max(256),
+      manifestDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+    }),
+    scan: z.strictObject({
+      mode: z.enum(['full', 'quick']),
+      /** When the scan began, ISO 8601 with a time zone. */
+      startedAt: z.iso.datetime({ offset: true }),
+      durationMs: z.number().nonnegative(),
+      files: z.number().int().nonnegative(),
+      bytesHashed: z.number().nonnegative(),
+      probes: z.array(ProbeRunSchema).max(64),
+    }),
+    drift: z.array(DriftItemSchema),
+    summary: SummarySchema,
+  })
+  .superRefine((report, ctx) => {
+    // The summary must count the drift items: the collector judges hosts by it.
+    const counted: Summary = { total: report.drift.length, critical: 0, high: 0, medium: 0, low: 0, info: 0 }
+    for (const item of report.drift) counted[item.severity]++
+    for (const key of Object.keys(counted) as (keyof Summary)[]) {
+      if (counted[key] !== report.summary[key]) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['summary', key],
+          message: `says ${report.summary[key]}, the drift items count ${counted[key]}`,
+        })
+        return
+      }
+    }
+  })
 export type Report = z.infer<typeof ReportSchema>

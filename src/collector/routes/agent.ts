@@ -1,12 +1,9 @@
 import type { FastifyInstance } from 'fastify'
-import { summarize } from '../../drift/compare.js'
 import { DriftwatchError } from '../../errors.js'
 import { EnrollRequestSchema, type EnrollResponse, HeartbeatRequestSchema } from '../../protocol/api.js'
 import { ReportSchema } from '../../protocol/report.js'
 import { parseWith, type RouteContext, requireHost } from '../app.js'
 import { hashSecret, newHostToken, SecretSet } from '../auth.js'
-
-const SEVERITY_KEYS = ['total', 'critical', 'high', 'medium', 'low', 'info'] as const
 
 /** The routes agents call: enrol once, then report and beat with the host token. */
 export function agentRoutes(context: RouteContext) {
@@ -40,15 +37,6 @@ export function agentRoutes(context: RouteContext) {
           'FORBIDDEN',
           `report.host.id: "${report.host.id}" is not the host this token belongs to`,
           { hint: 'a host token reports for its own host only' },
-        )
-      }
-      const counted = summarize(report.drift)
-      const mismatch = SEVERITY_KEYS.find((key) => counted[key] !== report.summary[key])
-      if (mismatch) {
-        throw new DriftwatchError(
-          'INPUT_INVALID',
-          `report.summary.${mismatch}: says ${report.summary[mismatch]}, the drift items count ${counted[mismatch]}`,
-          { hint: 'the summary must count the drift items of the same report' },
         )
       }
       const { duplicate, ownerId, host } = await context.store.ingestReport(
