@@ -47,6 +47,28 @@ interface FsProbeBinding {
    * `caps`; or -errno; or -100000 when it changed while read, -100001 when it is no regular file.
    */
   hashFile(path: string | Buffer, wantCaps: boolean, stat: Float64Array, digest: Buffer, caps: Buffer): number
+  /**
+   * hashFile for files of one directory, each opened relative to it: file k is the
+   * NUL-terminated name at names[starts[k]], its capability read when wantCaps[k] is 1. Its
+   * status goes to status[k], its stat to stats[k * STAT_FIELDS], its digest to
+   * digests[k * 32] and its capability to caps[k * 64]. Throws when the directory cannot be
+   * opened.
+   */
+  hashFiles(
+    dir: string | Buffer,
+    names: Buffer,
+    starts: Int32Array,
+    wantCaps: Uint8Array,
+    status: Int32Array,
+    stats: Float64Array,
+    digests: Buffer,
+    caps: Buffer,
+  ): void
+  /**
+   * How many hashes so far, in any thread, found their file truncated under the mapping they
+   * read it through (and answered "changed while read"): for tests and diagnostics.
+   */
+  mappedTruncations(): number
   /** fgetxattr: the value, or null when the file has no such attribute. */
   getXattr(fd: number, name: string): Buffer | null
   /** flistxattr: attribute names. */

@@ -41,6 +41,8 @@ export interface FileCheckOptions {
 export class FileCheck {
   private files?: FileEntry[]
   private index?: Map<string, number>
+  /** Some path is listed twice in the manifest (only a hand-written one does that). */
+  private duplicates = false
   /** Per manifest entry: an observed entry had its path. */
   private seen?: Uint8Array
   private loading?: Promise<void>
@@ -82,6 +84,7 @@ export class FileCheck {
     if (this.files) return
     const index = new Map<string, number>()
     for (let i = 0; i < files.length; i++) index.set((files[i] as FileEntry).path, i)
+    this.duplicates = index.size !== files.length
     this.files = files
     this.index = index
     this.seen = new Uint8Array(files.length)
@@ -121,9 +124,10 @@ export class FileCheck {
       if (i !== undefined) expected.push(files[i] as FileEntry)
     }
     for (let i = 0; i < files.length; i++) {
+      if (seen[i] || marks?.[i]) continue
       const e = files[i] as FileEntry
       // A path listed twice counts once, as its last entry (as the comparison reads it).
-      if (!seen[i] && !marks?.[i] && index.get(e.path) === i) expected.push(e)
+      if (!this.duplicates || index.get(e.path) === i) expected.push(e)
     }
     return compareFiles(expected, this.differing, this.policy, {
       complete: this.options.complete,
@@ -139,7 +143,7 @@ export class FileCheck {
     for (let k = 0; k < batch.entries.length; k++) {
       const o = batch.entries[k] as FileEntry
       const i = index.get(o.path)
-      const unreadable = this.unreadable.has(o.path)
+      const unreadable = this.unreadable.size > 0 && this.unreadable.has(o.path)
       let verdict = -1
       if (i !== undefined) {
         seen[i] = 1

@@ -44,6 +44,94 @@ export function inspectEntry(
   want: number,
   cache: StatCache,
 ): FileResult {
+  const known = withoutContent(rootDir, path, s, o, want, cache)
+  if ('bytesHashed' in known) return known
+  return readContent(joinRoot(rootDir, path), known.read, want)
+}
+
+/** A file of one directory for `inspectFiles`: its path, where its name starts in the listing's names, its lstat's offset and what to record. */
+export interface DirectoryFile {
+  path: string
+  nameStart: number
+  o: number
+  want: number
+}
+
+/**
+ * `inspectEntry` for files of one directory `dir`, listed with their NUL-terminated `names`
+ * and lstats `s`: the regular files to read are hashed by one native call that opens each
+ * relative to the directory, not by a path lookup and a call each. A file that call could
+ * not read as it was listed (changed, replaced, unreadable) is read again alone, as
+ * `inspectEntry` reads it. Results in the order of `files`.
+ */
+export function inspectFiles(
+  rootDir: string,
+  dir: string,
+  names: Buffer,
+  files: DirectoryFile[],
+  s: Float64Array,
+  cache: StatCache,
+): FileResult[] {
+  const results: FileResult[] = new Array(files.length)
+  const toRead: { k: number; entry: FileEntry }[] = []
+  for (let k = 0; k < files.length; k++) {
+    const f = files[k] as DirectoryFile
+    const known = withoutContent(rootDir, f.path, s, f.o, f.want, cache)
+    // Other extended attributes are read through a descriptor kept open, one file at a time.
+    if ('bytesHashed' in known) results[k] = known
+    else if (f.want & WANT.xattrs) results[k] = readContent(joinRoot(rootDir, f.path), known.read, f.want)
+    else toRead.push({ k, entry: known.read })
+  }
+  if (toRead.length === 0) return results
+  const n = toRead.length
+  const starts = new Int32Array(n)
+  const wantCaps = new Uint8Array(n)
+  for (let j = 0; j < n; j++) {
+    const f = files[(toRead[j] as { k: number }).k] as DirectoryFile
+    starts[j] = f.nameStart
+    wantCaps[j] = f.want & WANT.caps ? 1 : 0
+  }
+  const status = new Int32Array(n)
+  // Kept by the results: a walk worker sends each entry's stat with it.
+  const stats = new Float64Array(n * STAT_FIELDS)
+  const digests = Buffer.allocUnsafe(n * 32)
+  const caps = Buffer.allocUnsafe(n * CAPS_PER_FILE)
+  try {
+    fsprobe.hashFiles(joinRoot(rootDir, dir), names, starts, wantCaps, status, stats, digests, caps)
+  } catch {
+    // The directory went or cannot be opened: each file says for itself what is wrong.
+    status.fill(HASH_CHANGED)
+  }
+  for (let j = 0; j < n; j++) {
+    const { k, entry } = toRead[j] as { k: number; entry: FileEntry }
+    const f = files[k] as DirectoryFile
+    const code = status[j] as number
+    if (code < 0) {
+      results[k] = readContent(joinRoot(rootDir, f.path), entry, f.want)
+      continue
+    }
+    const o = j * STAT_FIELDS
+    const recorded = entryFromStat(f.path, stats, o, entry.mtime !== undefined)
+    if (f.want & WANT.sha256) recorded.sha256 = digests.toString('hex', j * 32, j * 32 + 32)
+    if (code > 0)
+      recorded.caps = decodeCapabilities(caps.subarray(j * CAPS_PER_FILE, j * CAPS_PER_FILE + code))
+    results[k] = { entry: recorded, stat: stats, statOffset: o, bytesHashed: stats[o + ST.size] as number }
+  }
+  return results
+}
+
+/**
+ * What `inspectEntry` records without reading the file: the result, or for a regular file
+ * whose content is wanted and not in the cache, the entry to complete by reading it.
+ */
+function withoutContent(
+  rootDir: string,
+  path: string,
+  s: Float64Array,
+  o: number,
+  want: number,
+  cache: StatCache,
+): FileResult | { read: FileEntry } {
   const entry = entryFromStat(path, s, o, (want & WANT.mtime) !== 0)
   if (entry.type === 'symlink') {
     try {
@@ -61,9 +149,9 @@ export function inspectEntry(
   if (cached) {
     if (want & WANT.sha256) entry.sha256 = cached.sha256
     if (want & WANT.caps && cached.caps) entry.caps = cached.caps
-    return { entry, stat: copyStat(s, o), cached: true, bytesHashed: 0 }
+    return { entry, stat: s, statOffset: o, cached: true, bytesHashed: 0 }
   }
-  return readContent(joinRoot(rootDir, path), entry, want)
+  return { read: entry }
 }
 
 /** What the native hashFile returns besides a capability's length or -errno. */
@@ -71,6 +159,8 @@ const HASH_CHANGED = -100000
 const HASH_NOT_FILE = -100001
 const ELOOP = 40
 const ENXIO = 6
+/** Bytes of capability per file in a hashFiles call (a v3 capability is 24). */
+const CAPS_PER_FILE = 64
 const DIGEST = Buffer.alloc(32)
 const CAPS = Buffer.alloc(256)
 
@@ -84,7 +174,12 @@ function readContent(fsPath: string | Buffer, entry: FileEntry, want: number): F
       const recorded = entryFromStat(entry.path, after, 0, entry.mtime !== undefined)
       if (want & WANT.sha256) recorded.sha256 = DIGEST.toString('hex')
       if (status > 0) recorded.caps = decodeCapabilities(CAPS.subarray(0, status))
-      return { entry: recorded, stat: copyStat(after, 0), bytesHashed: after[ST.size] as number }
+      return {
+        entry: recorded,
+        stat: copyStat(after, 0),
+        statOffset: 0,
+        bytesHashed: after[ST.size] as number,
+      }
     }
     // Changed while read, or replaced by something that is not a regular file: again.
     if (status === HASH_CHANGED || status === HASH_NOT_FILE) continue
@@ -127,7 +222,7 @@ function readContentByDescriptor(fsPath: string | Buffer, entry: FileEntry, want
       const recorded = entryFromStat(entry.path, after, 0, entry.mtime !== undefined)
       if (want & WANT.sha256) recorded.sha256 = hash.digest('hex')
       readAttributes(fd, want, recorded)
-      return { entry: recorded, stat: copyStat(after, 0), bytesHashed }
+      return { entry: recorded, stat: copyStat(after, 0), statOffset: 0, bytesHashed }
     } catch (error) {
       return { entry, error: describeSystemError(error), bytesHashed }
     } finally {

@@ -8,8 +8,12 @@ export const WANT = { sha256: 1, caps: 2, xattrs: 4, mtime: 8 } as const
 export interface FileResult {
   /** Absent when the file vanished between the directory listing and its stat. */
   entry?: FileEntry
-  /** The stat the digest belongs to when the file was read now (STAT_FIELDS doubles). */
+  /**
+   * The stat the digest belongs to (STAT_FIELDS doubles at `statOffset`): the one the file was
+   * read with, or the lstat the cached digest was found by.
+   */
   stat?: Float64Array
+  statOffset?: number
   /** A reason the entry is incomplete (permission denied, kept changing while read). */
   error?: string
   /** The digest came from the stat cache: the file was not read. */
@@ -46,8 +50,11 @@ export interface DirToList {
 /** A unit of walk work: list directories (and those below them), or inspect a batch of files split off a large one. */
 export type WalkJob =
   | { kind: 'dirs'; dirs: DirToList[] }
-  /** Files with their lstat results, STAT_FIELDS doubles each, in the same order. */
-  | { kind: 'files'; paths: string[]; stats: Float64Array }
+  /**
+   * Files with their lstat results, STAT_FIELDS doubles each, in the same order; when they are
+   * of one directory listing, the directory and their names as listed, each NUL-terminated.
+   */
+  | { kind: 'files'; paths: string[]; stats: Float64Array; dir?: string; names?: Buffer }
 
 export type ToWorker = { type: 'init'; init: WorkerInit } | { type: 'job'; job: WalkJob } | { type: 'finish' }
 

@@ -5,8 +5,16 @@ import { describeSystemError, errnoCode } from '../../errors.js'
 import type { FileEntry } from '../../manifest/schema.js'
 import { fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { decodeName } from '../../util/pathname.js'
-import { describeErrno, inspectEntry } from './inspect.js'
-import type { DirToList, FromWorker, ProbeError, ToWorker, WalkJob, WorkerInit } from './protocol.js'
+import { type DirectoryFile, describeErrno, inspectEntry, inspectFiles } from './inspect.js'
+import type {
+  DirToList,
+  FileResult,
+  FromWorker,
+  ProbeError,
+  ToWorker,
+  WalkJob,
+  WorkerInit,
+} from './protocol.js'
 import { WANT } from './protocol.js'
 import { deviceOf, entryFromStat, isDirectoryMode } from './record.js'
 import { joinRoot } from './root-path.js'
@@ -74,8 +82,17 @@ port.on('message', (message: ToWorker) => {
   const job = message.job
   let bytes = 0
   if (job.kind === 'files') {
-    for (let i = 0; i < job.paths.length; i++)
-      bytes += inspect(job.paths[i] as string, job.stats, i * STAT_FIELDS)
+    if (job.dir !== undefined && job.names) {
+      const files: ListedFile[] = []
+      for (let i = 0, start = 0; i < job.paths.length; i++) {
+        files.push({ path: job.paths[i] as string, o: i * STAT_FIELDS, nameStart: start })
+        start = job.names.indexOf(0, start) + 1
+      }
+      bytes += inspectListed(job.dir, job.names, files, job.stats)
+    } else {
+      for (let i = 0; i < job.paths.length; i++)
+        bytes += inspect(job.paths[i] as string, job.stats, i * STAT_FIELDS)
+    }
   } else {
     const started = performance.now()
     const local = job.dirs.slice()
@@ -148,12 +165,18 @@ function listDirectory(dir: string, dev: number, subdirs: DirToList[], jobs: Wal
   const prefix = dir === '/' ? '/' : `${dir}/`
   // One decoding for the whole listing when it is UTF-8, as nearly every one is.
   const text = isUtf8(names) ? names.toString('utf8') : undefined
-  const files: { path: string; o: number }[] = []
+  // Where each name starts, in the text (to slice it) and in the bytes (to hand it back to
+  // the file system); the same unless a name holds non-ASCII characters.
+  const ascii = text !== undefined && text.length === names.length
+  const files: ListedFile[] = []
   let start = 0
+  let byteStart = 0
   for (let o = 0, k = 0; o < stats.length; o += STAT_FIELDS, k++) {
     const end = text !== undefined ? text.indexOf('\0', start) : names.indexOf(0, start)
     const nameStart = start
     start = end + 1
+    const nameByteStart = ascii ? nameStart : byteStart
+    if (!ascii) byteStart = names.indexOf(0, byteStart) + 1
     const errno = stats[o + ST.errno] as number
     const isDir = errno === 0 && isDirectoryMode(stats[o + ST.mode] as number)
     // A marked entry was recorded by this very policy at the last scan: the policy's answers
@@ -171,7 +194,7 @@ function listDirectory(dir: string, dev: number, subdirs: DirToList[], jobs: Wal
       continue
     }
     if (!isDir) {
-      if (matcher.records(path)) files.push({ path, o })
+      if (matcher.records(path)) files.push({ path, o, nameStart: nameByteStart })
       continue
     }
     if (matcher.records(path)) {
@@ -181,8 +204,8 @@ function listDirectory(dir: string, dev: number, subdirs: DirToList[], jobs: Wal
     descend(path, stats, o, dev, subdirs)
   }
   // A large directory is split: its first files here, the rest shared out as jobs.
-  const parts: { path: string; o: number }[][] = []
-  let part: { path: string; o: number }[] = []
+  const parts: ListedFile[][] = []
+  let part: ListedFile[] = []
   let partBytes = 0
   for (const f of files) {
     const size = stats[f.o + ST.size] as number
@@ -196,15 +219,29 @@ function listDirectory(dir: string, dev: number, subdirs: DirToList[], jobs: Wal
   }
   if (part.length > 0) parts.push(part)
   for (let i = 1; i < parts.length; i++) {
-    const shared = parts[i] as { path: string; o: number }[]
+    const shared = parts[i] as ListedFile[]
     const partStats = new Float64Array(shared.length * STAT_FIELDS)
-    for (const [k, f] of shared.entries())
+    const partNames: Buffer[] = []
+    for (const [k, f] of shared.entries()) {
       partStats.set(stats.subarray(f.o, f.o + STAT_FIELDS), k * STAT_FIELDS)
-    jobs.push({ kind: 'files', paths: shared.map((f) => f.path), stats: partStats })
+      partNames.push(names.subarray(f.nameStart, names.indexOf(0, f.nameStart) + 1))
+    }
+    jobs.push({
+      kind: 'files',
+      paths: shared.map((f) => f.path),
+      stats: partStats,
+      dir,
+      names: Buffer.concat(partNames),
+    })
   }
-  let bytes = 0
-  for (const f of parts[0] ?? []) bytes += inspect(f.path, stats, f.o)
-  return bytes
+  return parts[0] ? inspectListed(dir, names, parts[0], stats) : 0
+}
+
+/** A file of a directory listing: its path, where its name starts in the listing's names (bytes), and its lstat's offset. */
+interface ListedFile {
+  path: string
+  o: number
+  nameStart: number
 }
 
 function nameOf(text: string | undefined, names: Buffer, start: number, end: number): string {
@@ -221,14 +258,34 @@ function descend(path: string, stats: Float64Array, o: number, dev: number, subd
 
 /** Records a file that no verdict marked. */
 function inspect(path: string, stats: Float64Array, o: number): number {
-  const want = wantFor(path)
-  const r = inspectEntry(init.rootDir, path, stats, o, want, cache)
+  return record(path, inspectEntry(init.rootDir, path, stats, o, wantFor(path), cache), stats, o)
+}
+
+/** Records files of one directory that no verdict marked, their contents read in one native call. */
+function inspectListed(dir: string, names: Buffer, files: ListedFile[], stats: Float64Array): number {
+  const list: DirectoryFile[] = files.map((f) => ({
+    path: f.path,
+    o: f.o,
+    nameStart: f.nameStart,
+    want: wantFor(f.path),
+  }))
+  const results = inspectFiles(init.rootDir, dir, names, list, stats, cache)
+  let bytes = 0
+  for (let k = 0; k < list.length; k++) {
+    const f = list[k] as DirectoryFile
+    bytes += record(f.path, results[k] as FileResult, stats, f.o)
+  }
+  return bytes
+}
+
+/** Records what inspecting a file found, with the stat it was recorded with (the lstat at `o` unless it was read). */
+function record(path: string, r: FileResult, stats: Float64Array, o: number): number {
   if (!r.entry) return r.bytesHashed
   recorded++
   if (r.error) {
     errors.push({ subject: path, message: r.error })
     push(r.entry, undefined, 0)
-  } else if (r.stat) push(r.entry, r.stat, 0)
+  } else if (r.stat) push(r.entry, r.stat, r.statOffset ?? 0)
   else push(r.entry, stats, o)
   return r.bytesHashed
 }

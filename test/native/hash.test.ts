@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto'
+import { closeSync, ftruncateSync, mkdirSync, openSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { fsprobe, ST, STAT_FIELDS } from '../../src/native/fsprobe.js'
+import { tempDir } from '../helpers/cli.js'
+
+const HASH_CHANGED = -100000
+
+let dir: { path: string; cleanup: () => void }
+beforeAll(() => {
+  dir = tempDir()
+})
+afterAll(() => dir.cleanup())
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex')
+
+/** hashFile's answer for one path: its status and, when it read the file, the digest and size. */
+function hashOne(path: string) {
+  const stat = new Float64Array(STAT_FIELDS)
+  const digest = Buffer.alloc(32)
+  const status = fsprobe.hashFile(path, false, stat, digest, Buffer.alloc(64))
+  return { status, digest: digest.toString('hex'), size: stat[ST.size] }
+}
+
+describe('native hashing', () => {
+  test('files read and files mapped (256 KiB and up, in 4 MiB windows) give the digest of their bytes', () => {
+    // Sizes around each boundary: the read buffer (128 KiB), the mapping threshold and a window.
+    const sizes = [0, 1, 131_071, 131_072, 262_143, 262_144, 262_145, 4_194_304, 4_194_305, 9_000_001]
+    for (const size of sizes) {
+      const data = Buffer.alloc(size)
+      for (let i = 0; i < size; i += 4093) data[i] = (i * 7) & 0xff
+      const path = join(dir.path, `sized-${size}`)
+      writeFileSync(path, data)
+      expect(hashOne(path), `size ${size}`).toEqual({ status: 0, digest: sha256(data), size })
+    }
+  })
+
+  test('a file truncated while it is hashed through a mapping: "changed", and the process lives on', async () => {
+    // Another thread cuts the file to nothing and back to its size as fast as it can, while
+    // this one hashes it: a hash that touches a page past the new end gets SIGBUS, which must
+    // come back as "changed while read", never kill the process.
+    const path = join(dir.path, 'truncated')
+    const size = 64 << 20
+    writeFileSync(path, Buffer.alloc(0))
+    const fd = openSync(path, 'r+')
+    ftruncateSync(fd, size)
+    const control = new Int32Array(new SharedArrayBuffer(4))
+    const truncator = new Worker(
+      `const { ftruncateSync } = require('node:fs')
+       const { workerData: { fd, size, control } } = require('node:worker_threads')
+       while (Atomics.load(control, 0) === 0) { ftruncateSync(fd, 0); ftruncateSync(fd, size) }`,
+      { eval: true, workerData: { fd, size, control } },
+    )
+    const zeros = sha256(Buffer.alloc(size))
+    const empty = sha256('')
+    const before = fsprobe.mappedTruncations()
+    const statuses = new Set<number>()
+    try {
+      for (let attempt = 0; attempt < 400 && fsprobe.mappedTruncations() === before; attempt++) {
+        const r = hashOne(path)
+        statuses.add(r.status)
+        // A hash that got through read one whole version of the file: empty, or 64 MiB of zeros.
+        if (r.status === 0) expect([`0:${empty}`, `${size}:${zeros}`]).toContain(`${r.size}:${r.digest}`)
+        else expect([HASH_CHANGED, -2]).toContain(r.status)
+      }
+    } finally {
+      Atomics.store(control, 0, 1)
+      await new Promise((resolve) => truncator.once('exit', resolve))
+      closeSync(fd)
+    }
+    expect(statuses).toContain(HASH_CHANGED)
+    expect(fsprobe.mappedTruncations()).toBeGreaterThan(before)
+    // And hashing goes on as before.
+    writeFileSync(path, 'after\n')
+    expect(hashOne(path)).toEqual({ status: 0, digest: sha256('after\n'), size: 6 })
+  })
+
+  test('hashFiles: names of one directory as listed (ASCII, UTF-8, other bytes), each status its own', () => {
+    const root = join(dir.path, 'batch')
+    mkdirSync(root)
+    const names = [
+      Buffer.from('plain'),
+      Buffer.from('naïve-日本'),
+      Buffer.from([0x66, 0xff, 0x2e, 0x62, 0x69, 0x6e]),
+    ]
+    const contents = ['one\n', 'two'.repeat(100_000), 'three\n']
+    for (const [k, name] of names.entries())
+      writeFileSync(Buffer.concat([Buffer.from(`${root}/`), name]), contents[k] as string)
+    mkdirSync(join(root, 'a-directory'))
+    const listed = [...names, Buffer.from('missing'), Buffer.from('a-directory')]
+    const joined = Buffer.concat(listed.flatMap((name) => [name, Buffer.from([0])]))
+    const starts = new Int32Array(listed.length)
+    for (let k = 1; k < listed.length; k++) starts[k] = joined.indexOf(0, starts[k - 1]) + 1
+    const status = new Int32Array(listed.length)
+    const stats = new Float64Array(listed.length * STAT_FIELDS)
+    const digests = Buffer.alloc(listed.length * 32)
+    const caps = Buffer.alloc(listed.length * 64)
+    fsprobe.hashFiles(root, joined, starts, new Uint8Array(listed.length), status, stats, digests, caps)
+    expect([...status]).toEqual([0, 0, 0, -2, -100001])
+    contents.forEach((content, k) => {
+      expect(digests.toString('hex', k * 32, k * 32 + 32)).toBe(sha256(content))
+      expect(stats[k * STAT_FIELDS + ST.size]).toBe(Buffer.byteLength(content))
+    })
+    expect(() =>
+      fsprobe.hashFiles(join(root, 'gone'), joined, starts, new Uint8Array(5), status, stats, digests, caps),
+    ).toThrow(/ENOENT|opendir/)
+    expect(() =>
+      fsprobe.hashFiles(
+        root,
+        joined,
+        Int32Array.of(joined.length),
+        new Uint8Array(1),
+        status,
+        stats,
+        digests,
+        caps,
+      ),
+    ).toThrow(RangeError)
+  })
+})
