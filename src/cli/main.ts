@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander'
 import { HOST_STATES } from '../collector/states.js'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
-import { DEFAULT_COLLECTOR } from '../protocol/api.js'
+import { DEFAULT_COLLECTOR } from '../protocol/defaults.js'
 import { type CommandOutput, emit, type Format, parseFormat, styleFor } from './output.js'
 
 const VERSION = '0.1.0'
@@ -212,9 +212,25 @@ export async function main(argv: string[]): Promise<number> {
     .option('--out <file>', 'write the report here instead of stdout')
     .addOption(formatOption())
     .action(
-      run(
-        async (o, format) =>
-          (await commands.scan()).scanCommand({
+      run(async (o, format) => {
+        // The walk's workers boot, and the manifest is read and gunzipped in the thread pool,
+        // while this thread loads the scan's modules.
+        const [{ startWalkers }, { readManifestBytesAsync }] = await Promise.all([
+          import('../probes/files/walkers.js'),
+          import('../manifest/read.js'),
+        ])
+        const walkers = startWalkers()
+        const manifestBytes = readManifestBytesAsync(String(o.manifest))
+        manifestBytes.catch(() => undefined) // awaited by the scan; not unhandled meanwhile
+        let scan: Awaited<ReturnType<typeof commands.scan>>
+        try {
+          scan = await commands.scan()
+        } catch (error) {
+          await walkers.stop()
+          throw error
+        }
+        return scan.scanCommand(
+          {
             manifest: String(o.manifest),
             root: String(o.root),
             mode: String(o.mode),
@@ -222,9 +238,10 @@ export async function main(argv: string[]): Promise<number> {
             ...(o.stateDir ? { stateDir: String(o.stateDir) } : {}),
             verifyPackages: o.verifyPackages === true,
             progress: format === 'text',
-          }),
-        true,
-      ),
+          },
+          { walkers, manifestBytes },
+        )
+      }, true),
     )
 
   const fleet = program

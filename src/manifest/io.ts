@@ -1,15 +1,14 @@
 import { createHash, type KeyObject } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { gunzipSync, gzipSync } from 'node:zlib'
+import { gzipSync } from 'node:zlib'
 import { describeZodError } from '../config/load.js'
-import { DriftwatchError, errnoCode } from '../errors.js'
+import { DriftwatchError } from '../errors.js'
 import { fsprobe } from '../native/fsprobe.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { canonicalJson, digestOf, sha256Digest } from './canonical.js'
+import { buildEntryIndex, type EntryIndex } from './entry-index.js'
+import { readManifestBytes } from './read.js'
 import { type FileEntry, type Manifest, ManifestSchema } from './schema.js'
 import { signatureFileFor, signDigest } from './signature.js'
-
-const GZIP_MAGIC = Buffer.from([0x1f, 0x8b])
 
 /** The digest of a manifest: sha256 over its canonical JSON without the `digest` field itself. */
 export function manifestDigest(manifest: Manifest): string {
@@ -94,6 +93,12 @@ export interface ManifestSource {
    * that hands out work to others can go on doing it meanwhile.
    */
   loadFiles(): Promise<FileEntry[]>
+  /**
+   * The file entries indexed by path in shared memory, for walk workers to match what they
+   * record against (made on the first call); undefined for a manifest not as `encodeManifest`
+   * wrote it, or that lists a path twice.
+   */
+  entryIndex?(): EntryIndex | undefined
 }
 
 /**
@@ -101,10 +106,11 @@ export interface ManifestSource {
  * file entries unparsed until they are asked for: a scan that a cache tells nothing changed
  * never needs them, and one that does can start walking first. Only a manifest as
  * `encodeManifest` wrote it (its digest first, checked over the bytes) is read this way;
- * anything else is read and checked whole.
+ * anything else is read and checked whole. `bytes`: the file's bytes, already read (see
+ * readManifestBytesAsync).
  */
-export function openManifest(file: string): ManifestSource {
-  const data = readManifestBytes(file)
+export function openManifest(file: string, bytes?: Buffer): ManifestSource {
+  const data = bytes ?? readManifestBytes(file)
   const lazy = openEncoded(file, data)
   if (lazy) return lazy
   const { manifest, digest } = parseManifest(file, data)
@@ -151,14 +157,21 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
   const span = files
   let bytes: Buffer | undefined = data
   let entries: FileEntry[] | undefined
+  let spans: Float64Array | null | undefined
+  let index: EntryIndex | null | undefined
+  // Where each file entry's text is; null when the array is not as expected.
+  const entrySpans = (source: Buffer) => {
+    spans ??= fsprobe.outlineJsonArray(source, span.start, span.end)
+    return spans && spans.length / 2 === span.count ? spans : null
+  }
   // Parses the files a slice at a time (the text of all of them is never in memory at once),
   // pausing after each; anything wrong is said as a whole read says it, where it is in the file.
   function* parse(): Generator<void, FileEntry[]> {
     if (entries) return entries
     const source = bytes as Buffer
     const whole = () => parseManifest(file, source).manifest.files
-    const spans = fsprobe.outlineJsonArray(source, span.start, span.end)
-    if (!spans || spans.length / 2 !== span.count) return whole()
+    const spans = entrySpans(source)
+    if (!spans) return whole()
     const out: FileEntry[] = []
     for (let first = 0; first < span.count; first += ENTRIES_PER_SLICE) {
       const last = Math.min(first + ENTRIES_PER_SLICE, span.count) - 1
@@ -174,7 +187,8 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
       yield
     }
     entries = out
-    bytes = undefined
+    // The workers of a scan may still be reading the bytes through the index.
+    if (!index) bytes = undefined
     return out
   }
   return {
@@ -196,48 +210,18 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
         await new Promise((resolve) => setImmediate(resolve))
       }
     },
+    entryIndex: () => {
+      if (index === undefined && bytes) {
+        // Into shared memory, where the walk's workers read the entries through the index.
+        const shared = Buffer.from(new SharedArrayBuffer(bytes.length))
+        bytes.copy(shared)
+        const spans = entrySpans(shared)
+        index = (spans && buildEntryIndex(shared, spans)) || null
+        if (index) bytes = shared
+      }
+      return index ?? undefined
+    },
   }
-}
-
-/** A manifest file's bytes, gunzipped when they are gzip. */
-function readManifestBytes(file: string): Buffer {
-  let data: Buffer
-  try {
-    data = readFileSync(file)
-  } catch (error) {
-    const code = errnoCode(error)
-    throw new DriftwatchError(
-      code === 'ENOENT' ? 'NOT_FOUND' : 'IO',
-      `${file}: cannot read manifest (${code ?? String(error)})`,
-      {
-        hint: 'check the path; make one with `driftwatch manifest capture`',
-      },
-    )
-  }
-  if (data.subarray(0, 2).equals(GZIP_MAGIC)) {
-    try {
-      data = gunzipSync(data, { chunkSize: outputChunk(data) })
-    } catch (error) {
-      throw new DriftwatchError(
-        'INPUT_INVALID',
-        `${file}: gzip data is corrupt or truncated (${errnoCode(error) ?? 'unreadable'})`,
-        {
-          hint: 'copy the manifest again from where it was captured',
-        },
-      )
-    }
-  }
-  return data
-}
-
-/**
- * Output chunk size for gunzip: the size the gzip trailer records (modulo 2^32), so that a
- * manifest of tens of megabytes comes out in one buffer, not many joined by a copy. Only a
- * hint: a wrong one costs speed, never content.
- */
-function outputChunk(gz: Buffer): number {
-  const recorded = gz.length >= 18 ? gz.readUInt32LE(gz.length - 4) : 0
-  return Math.min(Math.max(recorded + 1024, 64 << 10), 1 << 30)
 }
 
 function parseManifest(file: string, data: Buffer): { manifest: Manifest; digest: string } {

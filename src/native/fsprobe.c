@@ -530,6 +530,219 @@ static size_t skip_value(const unsigned char *d, size_t len, size_t i, double *c
   return 0;
 }
 
+/*
+ * The manifest's file entries indexed by path, for walk workers to tell on their own that an
+ * entry they recorded is exactly the manifest's: the entry's canonical JSON (as
+ * fileEntryJson writes it) is byte for byte the manifest entry's text, but for the
+ * manifest's "package" member, which a walk never records. Such an entry is marked and
+ * never crosses to the main thread; anything else (no entry at that path, any difference,
+ * a manifest written another way) is left to the comparison in JavaScript, which is the
+ * reference: this only finds, faster, the entries it would find equal.
+ *
+ * The index lives in a Uint32Array over shared memory, next to the manifest's bytes:
+ *   [0] entry count  [1] slot count (a power of two, at least twice the entries)
+ *   then per entry k, 4 words: text start, text end, path start, path end (inside the quotes)
+ *   then per slot, 2 words: FNV-1a hash of the path's bytes, entry index + 1 (0: empty)
+ */
+#define INDEX_HEADER 2
+#define INDEX_ENTRY 4
+
+/* The value of the top-level member `key` (with its quotes) of the object d[s, e): its
+ * member's start (the key's opening quote) and the value's bounds. Canonical JSON only: no
+ * whitespace. 0 when the object has no such member or is not as expected. */
+static int find_member(const unsigned char *d, size_t s, size_t e, const char *key, size_t key_len, size_t *member,
+                       size_t *value, size_t *value_end) {
+  if (s >= e || d[s] != '{') return 0;
+  size_t i = s + 1;
+  while (i < e && d[i] == '"') {
+    size_t key_start = i;
+    i = skip_string(d, e, i);
+    if (!i || i >= e || d[i] != ':') return 0;
+    size_t v = i + 1;
+    i = skip_value(d, e, v, NULL);
+    if (!i || i == v) return 0;
+    if (i - v > 0 && (size_t)(v - 1 - key_start) == key_len && memcmp(d + key_start, key, key_len) == 0) {
+      *member = key_start;
+      *value = v;
+      *value_end = i;
+      return 1;
+    }
+    if (i < e && d[i] == ',') i++;
+    else break;
+  }
+  return 0;
+}
+
+/* Whether d[s, e) is a JSON string as JSON.parse takes it: quoted, no control characters,
+ * only valid escapes. */
+static int valid_json_string(const unsigned char *d, size_t s, size_t e) {
+  if (e - s < 2 || d[s] != '"' || d[e - 1] != '"') return 0;
+  for (size_t i = s + 1; i < e - 1; i++) {
+    if (d[i] < 0x20) return 0;
+    if (d[i] != '\\') continue;
+    if (++i >= e - 1) return 0;
+    if (d[i] == 'u') {
+      for (int k = 1; k <= 4; k++) {
+        unsigned char h = i + k < e - 1 ? d[i + k] : 0;
+        if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F'))) return 0;
+      }
+      i += 4;
+    } else if (!strchr("\"\\/bfnrt", d[i])) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static uint32_t fnv1a(const unsigned char *p, size_t n) {
+  uint32_t h = 0x811c9dc5u;
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x01000193u;
+  return h;
+}
+
+/* The path string of an entry's text d[s, e), inside its quotes; 0 when there is none. */
+static int entry_path(const unsigned char *d, size_t s, size_t e, size_t *start, size_t *end) {
+  size_t member, value, value_end;
+  if (!find_member(d, s, e, "\"path\"", 6, &member, &value, &value_end)) return 0;
+  if (d[value] != '"' || value_end - value < 2) return 0;
+  *start = value + 1;
+  *end = value_end - 1;
+  return 1;
+}
+
+/*
+ * indexEntries(bytes: Uint8Array, spans: Float64Array, index: Uint32Array): number
+ * Fills `index` (sized 2 + 4 * count + 2 * index[1] words, index[1] set by the caller) for
+ * the entries whose texts are at spans (start, end pairs) in bytes. Returns the entry count,
+ * or -1 when some entry has no path, or two share one: the index is then not to be used.
+ */
+static napi_value index_entries(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *bytes, *spans_data, *index_data;
+  size_t len, spans_len, index_len;
+  if (argc < 3 || get_bytes(env, argv[0], napi_uint8_array, &bytes, &len) != 0 ||
+      get_bytes(env, argv[1], napi_float64_array, &spans_data, &spans_len) != 0 ||
+      get_bytes(env, argv[2], napi_uint32_array, &index_data, &index_len) != 0) {
+    napi_throw_type_error(env, NULL, "indexEntries(bytes, spans, index) expects a Uint8Array, a Float64Array and a Uint32Array");
+    return NULL;
+  }
+  const unsigned char *d = bytes;
+  const double *spans = spans_data;
+  uint32_t *index = index_data;
+  size_t count = spans_len / 2;
+  size_t slots = index_len > 1 ? index[1] : 0;
+  if (slots < 2 * count || (slots & (slots - 1)) != 0 || index_len != INDEX_HEADER + INDEX_ENTRY * count + 2 * slots) {
+    napi_throw_range_error(env, NULL, "indexEntries: index[1] must be a power of two at least twice the entries, and the index sized for them");
+    return NULL;
+  }
+  int32_t result = (int32_t)count;
+  uint32_t *entries = index + INDEX_HEADER, *table = entries + INDEX_ENTRY * count;
+  memset(table, 0, 2 * slots * sizeof(uint32_t));
+  index[0] = (uint32_t)count;
+  for (size_t k = 0; k < count && result >= 0; k++) {
+    double s = spans[2 * k], e = spans[2 * k + 1];
+    size_t ps, pe;
+    if (!(s >= 0 && e <= (double)len && s < e && e < 4294967296.0) || !entry_path(d, (size_t)s, (size_t)e, &ps, &pe)) {
+      result = -1;
+      break;
+    }
+    uint32_t *entry = entries + INDEX_ENTRY * k;
+    entry[0] = (uint32_t)s;
+    entry[1] = (uint32_t)e;
+    entry[2] = (uint32_t)ps;
+    entry[3] = (uint32_t)pe;
+    uint32_t h = fnv1a(d + ps, pe - ps);
+    for (size_t j = h & (slots - 1);; j = (j + 1) & (slots - 1)) {
+      uint32_t *slot = table + 2 * j;
+      if (slot[1] == 0) {
+        slot[0] = h;
+        slot[1] = (uint32_t)k + 1;
+        break;
+      }
+      const uint32_t *other = entries + INDEX_ENTRY * (slot[1] - 1);
+      if (slot[0] == h && other[3] - other[2] == pe - ps && memcmp(d + other[2], d + ps, pe - ps) == 0) {
+        result = -1; /* a path listed twice: the comparison in JavaScript knows which counts */
+        break;
+      }
+    }
+  }
+  napi_value out;
+  napi_create_int32(env, result, &out);
+  return out;
+}
+
+/* Whether the observed text o equals the manifest entry d[s, e) but for its "package" member. */
+static int same_but_package(const unsigned char *d, size_t s, size_t e, const unsigned char *o, size_t olen) {
+  size_t member, value, value_end;
+  if (!find_member(d, s, e, "\"package\"", 9, &member, &value, &value_end))
+    return olen == e - s && memcmp(o, d + s, olen) == 0;
+  /* "path" sorts after "package" and every entry has one: a comma always follows. */
+  if (value_end >= e || d[value_end] != ',' || !valid_json_string(d, value, value_end)) return 0;
+  size_t before = member - s, after = e - (value_end + 1);
+  return olen == before + after && memcmp(o, d + s, before) == 0 && memcmp(o + before, d + value_end + 1, after) == 0;
+}
+
+/*
+ * matchEntries(bytes: Uint8Array, index: Uint32Array, texts: Buffer, marks: Uint8Array,
+ *              verdicts: Int32Array): void
+ * For each of the NUL-separated entry texts (canonical JSON; an empty one matches nothing):
+ * the index of the manifest entry it equals but for "package", marked 1 in marks; or -1.
+ */
+static napi_value match_entries(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *bytes, *index_data, *texts, *marks_data, *verdicts_data;
+  size_t len, index_len, texts_len, marks_len, verdicts_len;
+  if (argc < 5 || get_bytes(env, argv[0], napi_uint8_array, &bytes, &len) != 0 ||
+      get_bytes(env, argv[1], napi_uint32_array, &index_data, &index_len) != 0 ||
+      napi_get_buffer_info(env, argv[2], &texts, &texts_len) != napi_ok ||
+      get_bytes(env, argv[3], napi_uint8_array, &marks_data, &marks_len) != 0 ||
+      get_bytes(env, argv[4], napi_int32_array, &verdicts_data, &verdicts_len) != 0) {
+    napi_throw_type_error(env, NULL, "matchEntries(bytes, index, texts, marks, verdicts) expects a Uint8Array, a Uint32Array, a Buffer, a Uint8Array and an Int32Array");
+    return NULL;
+  }
+  const unsigned char *d = bytes;
+  const uint32_t *index = index_data;
+  size_t count = index_len >= INDEX_HEADER ? index[0] : 0, slots = index_len >= INDEX_HEADER ? index[1] : 0;
+  if (index_len < INDEX_HEADER || slots == 0 || (slots & (slots - 1)) != 0 ||
+      index_len != INDEX_HEADER + INDEX_ENTRY * count + 2 * slots || marks_len < count) {
+    napi_throw_range_error(env, NULL, "matchEntries: not an index made by indexEntries, or marks too short");
+    return NULL;
+  }
+  const uint32_t *entries = index + INDEX_HEADER, *table = entries + INDEX_ENTRY * count;
+  uint8_t *marks = marks_data;
+  int32_t *verdicts = verdicts_data;
+  const unsigned char *t = texts;
+  size_t at = 0;
+  for (size_t k = 0; k < verdicts_len; k++) {
+    verdicts[k] = -1;
+    if (at > texts_len) continue;
+    const unsigned char *nul = memchr(t + at, 0, texts_len - at);
+    size_t end = nul ? (size_t)(nul - t) : texts_len;
+    size_t ps, pe;
+    if (end > at && entry_path(t, at, end, &ps, &pe)) {
+      uint32_t h = fnv1a(t + ps, pe - ps);
+      for (size_t j = h & (slots - 1);; j = (j + 1) & (slots - 1)) {
+        const uint32_t *slot = table + 2 * j;
+        if (slot[1] == 0) break;
+        const uint32_t *entry = entries + INDEX_ENTRY * (slot[1] - 1);
+        if (slot[0] != h || entry[3] - entry[2] != pe - ps || entry[1] > len || memcmp(d + entry[2], t + ps, pe - ps) != 0)
+          continue;
+        if (same_but_package(d, entry[0], entry[1], t + at, end - at)) {
+          verdicts[k] = (int32_t)(slot[1] - 1);
+          marks[slot[1] - 1] = 1;
+        }
+        break;
+      }
+    }
+    at = end + 1;
+  }
+  return NULL;
+}
+
 /* outlineJson(buffer): Float64Array of OUTLINE_FIELDS per top-level member (key start, key end,
  * value start, value end, element count or -1), or null when the bytes are not one object. */
 static napi_value outline_json(napi_env env, napi_callback_info info) {
@@ -967,6 +1180,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"hashFile", NULL, hash_file, NULL, NULL, NULL, napi_default, NULL},
       {"hashFiles", NULL, hash_files, NULL, NULL, NULL, napi_default, NULL},
       {"mappedTruncations", NULL, mapped_truncations, NULL, NULL, NULL, napi_default, NULL},
+      {"indexEntries", NULL, index_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"matchEntries", NULL, match_entries, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

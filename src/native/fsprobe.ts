@@ -69,6 +69,22 @@ interface FsProbeBinding {
    * read it through (and answered "changed while read"): for tests and diagnostics.
    */
   mappedTruncations(): number
+  /**
+   * Indexes manifest file entries by path (see fsprobe.c): `index` sized by the caller, its
+   * word 1 the slot count. The entry count, or -1 when an entry has no path or two share one.
+   */
+  indexEntries(bytes: Uint8Array, spans: Float64Array, index: Uint32Array): number
+  /**
+   * For each NUL-separated canonical entry text: the index of the manifest entry it equals
+   * but for "package" (marked 1 in `marks`), or -1.
+   */
+  matchEntries(
+    bytes: Uint8Array,
+    index: Uint32Array,
+    texts: Buffer,
+    marks: Uint8Array,
+    verdicts: Int32Array,
+  ): void
   /** fgetxattr: the value, or null when the file has no such attribute. */
   getXattr(fd: number, name: string): Buffer | null
   /** flistxattr: attribute names. */

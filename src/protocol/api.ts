@@ -7,8 +7,7 @@ import type { DriftItem, Summary } from './report.js'
  * `ReportSchema` (report.ts). Bodies are strict: an unknown field is an error, not ignored.
  */
 
-/** Where the fleet commands look for the collector when neither --collector nor DRIFTWATCH_COLLECTOR says. */
-export const DEFAULT_COLLECTOR = 'http://127.0.0.1:8080'
+export { DEFAULT_COLLECTOR } from './defaults.js'
 
 /** Text from the wire: bounded, and never a NUL (PostgreSQL text cannot hold one; no identifier needs it). */
 export const WireText = (max: number) =>

@@ -5,7 +5,7 @@ import type { ManifestSource } from '../manifest/io.js'
 import type { FileEntry } from '../manifest/schema.js'
 import { ST, STAT_FIELDS } from '../native/fsprobe.js'
 import { joinRoot } from '../probes/files/root-path.js'
-import type { CacheWriter, RecordContent, StatCache } from '../probes/files/stat-cache.js'
+import { type CacheWriter, recordContent, type StatCache } from '../probes/files/stat-cache.js'
 import type { WalkBatch } from '../probes/files/walk.js'
 import type { DriftItem } from '../protocol/report.js'
 
@@ -97,6 +97,9 @@ export class FileCheck {
   /** Entries from the walk. */
   take(batch: WalkBatch): void {
     for (const error of batch.errors) this.unreadable.add(error.subject)
+    if (batch.records) this.options.writer?.addEncoded(batch.records, batch.recordCaps ?? [])
+    if (batch.verdicts) batch = this.takeMatched(batch)
+    if (batch.entries.length === 0) return
     if (this.files) {
       this.sort(batch)
       return
@@ -135,6 +138,29 @@ export class FileCheck {
     })
   }
 
+  /**
+   * Learns the entries the walk found to be exactly a manifest entry (they are marked, and need
+   * not be compared) and returns the others, to be sorted.
+   */
+  private takeMatched(batch: WalkBatch): WalkBatch {
+    const { entries, stats, verdicts } = batch as Required<WalkBatch>
+    const rest: FileEntry[] = []
+    const restStats: Float64Array[] = []
+    for (let k = 0; k < entries.length; k++) {
+      const verdict = verdicts[k] as number
+      if (verdict < 0) {
+        rest.push(entries[k] as FileEntry)
+        if (stats) restStats.push(stats.subarray(k * STAT_FIELDS, (k + 1) * STAT_FIELDS))
+      } else if (stats && stats[k * STAT_FIELDS + ST.errno] === 0) {
+        this.learn(entries[k] as FileEntry, verdict, stats, k)
+      }
+    }
+    if (!stats) return { entries: rest, errors: [] }
+    const packed = new Float64Array(rest.length * STAT_FIELDS)
+    for (let j = 0; j < restStats.length; j++) packed.set(restStats[j] as Float64Array, j * STAT_FIELDS)
+    return { entries: rest, errors: [], stats: packed }
+  }
+
   private sort(batch: WalkBatch): void {
     const files = this.files as FileEntry[]
     const index = this.index as Map<string, number>
@@ -158,13 +184,12 @@ export class FileCheck {
   private learn(o: FileEntry, verdict: number, stats: Float64Array, k: number): void {
     const { writer, cache } = this.options
     if (!writer) return
-    if ((verdict < 0 && o.sha256 === undefined) || o.xattrs !== undefined) return
-    const content: RecordContent = {
+    const content = recordContent(
+      o,
       verdict,
-      ...(o.sha256 !== undefined ? { sha256: o.sha256 } : {}),
-      ...(o.caps !== undefined ? { caps: o.caps } : {}),
-      capsRead: o.type === 'file' && this.matcher.attributesOf(o.path).has('caps'),
-    }
+      o.type === 'file' && this.matcher.attributesOf(o.path).has('caps'),
+    )
+    if (!content) return
     const fsPath = joinRoot(this.options.rootDir, o.path)
     const known = cache?.cache.find(fsPath, stats, k * STAT_FIELDS)
     if (cache && known && cache.cache.says(known.record, content)) cache.hits[known.record] = 1

@@ -14,6 +14,7 @@ import {
   type ProbeError,
   type WalkCache,
   type Walkers,
+  type WalkIndex,
   type WalkProgress,
   walkFiles,
 } from '../probes/files/walk.js'
@@ -135,6 +136,9 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   const cacheFile = options.stateDir ? statCacheFile(options.stateDir, rootDir) : undefined
   const cacheKey = { digest: options.manifestDigest, fileCount: source.fileCount }
 
+  // One byte per manifest entry, set by the walk's workers for each entry they know to be
+  // there unchanged: by a cache verdict, or by the manifest's entry index.
+  const marks = new Uint8Array(new SharedArrayBuffer(source.fileCount))
   let cacheStatus: CacheStatus = { state: 'absent' }
   let cache: WalkCache | undefined
   if (options.mode === 'quick' && cacheFile) {
@@ -143,11 +147,20 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     if (loaded.shared) {
       cache = {
         shared: loaded.shared,
-        marks: new Uint8Array(new SharedArrayBuffer(source.fileCount)),
+        marks,
         hits: new Uint8Array(new SharedArrayBuffer(loaded.shared.count)),
       }
     }
   }
+  // Built once the walk's workers have work (undefined for a manifest that cannot have one).
+  // Not with a cache: its verdicts already spare the comparison of all that did not change.
+  const index =
+    source.entryIndex && !cache
+      ? (): WalkIndex | undefined => {
+          const entryIndex = source.entryIndex?.()
+          return entryIndex ? { index: entryIndex, marks } : undefined
+        }
+      : undefined
   const loadedCache = cache ? StatCache.fromShared(cache.shared) : undefined
   const writer = cacheFile ? new CacheWriter(source.fileCount) : undefined
   const check = new FileCheck(source, policy, {
@@ -158,22 +171,24 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   })
 
   // The walk starts first: its workers boot on other cores while this thread parses the
-  // manifest's files (unless a cache may spare that), and their first answers wait in the
-  // queue until it is done.
+  // manifest's files (unless a cache or the entry index may spare that), and their first
+  // answers wait in the queue until it is done.
   const abort = new AbortController()
   const walking = walkFiles({
     rootDir,
     policy,
     ...(cache ? { cache } : {}),
+    ...(index ? { index } : {}),
     withStats: writer !== undefined,
     signal: abort.signal,
     ...(options.walkers ? { walkers: options.walkers } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     onEntries: (batch) => check.take(batch),
   })
-  // Without a cache every entry is compared: the manifest's files are parsed now, a slice at a
-  // time so that this thread keeps handing out work. The other probes run meanwhile too.
-  if (!cache) check.loadSoon()
+  // Without a cache or an entry index every entry is compared here: the manifest's files are
+  // parsed now, a slice at a time so that this thread keeps handing out work. (Should the
+  // index fail, entries pile up and start the parse too.) The other probes run meanwhile.
+  if (!cache && !index) check.loadSoon()
   const probing = otherProbes(context, policy)
   // Both are awaited after the walk; a failure is not unhandled meanwhile.
   probing.catch(() => undefined)
@@ -186,7 +201,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     await walking.catch(() => undefined)
     throw error
   }
-  const fileDrift = check.finish(cache?.marks)
+  const fileDrift = check.finish(marks)
   const filesRun: ProbeRun = {
     name: 'files',
     ok: true,

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { DriftwatchError, EXIT } from '../../errors.js'
 import { openManifest } from '../../manifest/io.js'
 import { loadPublicKey, signatureFileFor, verifySignatureFile } from '../../manifest/signature.js'
-import { startWalkers } from '../../probes/files/walk.js'
+import { startWalkers, type Walkers } from '../../probes/files/walkers.js'
 import { resolveRoot } from '../../scan/root.js'
 import { scanHost } from '../../scan/run.js'
 import type { CommandOutput } from '../output.js'
@@ -17,27 +17,36 @@ export function defaultStateDir(): string {
   return join(process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'driftwatch')
 }
 
-export async function scanCommand(options: {
-  manifest: string
-  root: string
-  mode: string
-  key?: string
-  stateDir?: string
-  verifyPackages?: boolean
-  progress: boolean
-}): Promise<CommandOutput> {
-  if (options.mode !== 'full' && options.mode !== 'quick') {
-    throw new DriftwatchError('USAGE', `--mode ${options.mode}: expected full or quick`, {
-      hint: 'full re-hashes every file; quick re-hashes only files whose stat changed',
-    })
-  }
-  const rootDir = resolveRoot(options.root)
+/** What the CLI starts before it loads this module: the walk's workers, and the manifest's bytes being read. */
+export interface ScanHead {
+  walkers: Walkers
+  manifestBytes: Promise<Buffer>
+}
+
+export async function scanCommand(
+  options: {
+    manifest: string
+    root: string
+    mode: string
+    key?: string
+    stateDir?: string
+    verifyPackages?: boolean
+    progress: boolean
+  },
+  started?: ScanHead,
+): Promise<CommandOutput> {
   // The walk workers boot on the other cores while this thread reads the manifest.
-  const walkers = startWalkers()
+  const walkers = started?.walkers ?? startWalkers()
   let scanned: Awaited<ReturnType<typeof scanHost>>
   const progress = progressReporter(options.progress)
   try {
-    const manifest = openManifest(options.manifest)
+    if (options.mode !== 'full' && options.mode !== 'quick') {
+      throw new DriftwatchError('USAGE', `--mode ${options.mode}: expected full or quick`, {
+        hint: 'full re-hashes every file; quick re-hashes only files whose stat changed',
+      })
+    }
+    const rootDir = resolveRoot(options.root)
+    const manifest = openManifest(options.manifest, await started?.manifestBytes)
     const { digest } = manifest
     if (options.key)
       verifySignatureFile(signatureFileFor(options.manifest), digest, loadPublicKey(options.key))

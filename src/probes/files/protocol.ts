@@ -1,4 +1,5 @@
 import type { Policy } from '../../config/policy.js'
+import type { EntryIndex } from '../../manifest/entry-index.js'
 import type { FileEntry } from '../../manifest/schema.js'
 import type { SharedCache } from './stat-cache.js'
 
@@ -32,10 +33,11 @@ export interface WorkerInit {
   /** The scan cache to reuse verdicts and digests from (quick mode), loaded and checked by the main thread. */
   cache?: SharedCache
   /**
-   * With the cache: one byte per manifest file entry, set by a worker when a cache verdict
-   * says the entry is there unchanged; and one byte per cache record, set when it was used.
+   * One byte per manifest file entry, set by a worker when a cache verdict or the entry index
+   * says the entry is there unchanged (with either of them).
    */
   marks?: SharedArrayBuffer
+  /** With the cache: one byte per cache record, set when its verdict was used. */
   hits?: SharedArrayBuffer
   /** Send each entry's stat with it (for a new cache). */
   withStats: boolean
@@ -56,15 +58,34 @@ export type WalkJob =
    */
   | { kind: 'files'; paths: string[]; stats: Float64Array; dir?: string; names?: Buffer }
 
-export type ToWorker = { type: 'init'; init: WorkerInit } | { type: 'job'; job: WalkJob } | { type: 'finish' }
+export type ToWorker =
+  | { type: 'init'; init: WorkerInit }
+  /**
+   * The manifest's entries indexed by path, and the marks (the cache's, if any): an entry
+   * recorded from now on that matches one is marked, and sent only when its stat is wanted.
+   */
+  | { type: 'index'; entryIndex: EntryIndex; marks: SharedArrayBuffer }
+  | { type: 'job'; job: WalkJob }
+  | { type: 'finish' }
 
 export type FromWorker =
   | {
       type: 'done'
       /** Work split off this job, to be shared out. */
       jobs: WalkJob[]
-      /** JSON of the entries this job recorded, in no particular order. */
+      /**
+       * JSON of the entries this job recorded, in no particular order: with the entry index,
+       * only those that matched no manifest entry, unless `withStats` asks for all.
+       */
       entries: string
+      /** With the entry index: for each entry sent, the manifest entry it matched, or -1. */
+      verdicts?: Int32Array
+      /**
+       * With the entry index and `withStats`: the scan cache records of the entries that
+       * matched (not sent), and the capabilities of those that have some (record, string).
+       */
+      records?: ArrayBuffer
+      recordCaps?: [number, string][]
       /**
        * With `withStats`: the stat each entry was recorded with, STAT_FIELDS doubles each in the
        * same order (errno -1 where there is none: the entry could not be read).

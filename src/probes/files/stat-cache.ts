@@ -114,6 +114,58 @@ function statWords(s: Float64Array, o: number, hash: Uint32Array, out: Uint32Arr
   out[at + 16] = s[o + ST.ctimeNsec] as number
 }
 
+/**
+ * What the next quick scan should know of an entry recorded with `verdict` (the manifest entry
+ * it is exactly, or -1): the verdict, and a file's digest and capabilities (`capsRead`: the
+ * policy has them read). Nothing for an entry with other extended attributes, nor for one
+ * that matched nothing and has no digest to spare a read.
+ */
+export function recordContent(
+  entry: { sha256?: string; caps?: string; xattrs?: unknown },
+  verdict: number,
+  capsRead: boolean,
+): RecordContent | undefined {
+  if ((verdict < 0 && entry.sha256 === undefined) || entry.xattrs !== undefined) return undefined
+  return {
+    verdict,
+    ...(entry.sha256 !== undefined ? { sha256: entry.sha256 } : {}),
+    ...(entry.caps !== undefined ? { caps: entry.caps } : {}),
+    capsRead,
+  }
+}
+
+/** Bytes per cache record. */
+export const CACHE_RECORD_BYTES = RECORD
+
+/**
+ * Writes the record of the entry at `fsPath` with stat `s` at `o` and content `entry` into
+ * `record` (CACHE_RECORD_BYTES), all but its capabilities, which the writer numbers.
+ * `hash`: two words of scratch.
+ */
+export function encodeRecord(
+  fsPath: string | Buffer,
+  s: Float64Array,
+  o: number,
+  entry: RecordContent,
+  record: Buffer,
+  hash: Uint32Array,
+): void {
+  const words = new Uint32Array(record.buffer, record.byteOffset, WORDS)
+  pathHash(fsPath, hash, 0)
+  statWords(s, o, hash, words, 0)
+  words[VERDICT] = entry.verdict + 1
+  words[CAPS] = 0
+  let flags = 0
+  if (entry.sha256 !== undefined) {
+    flags |= HAS_SHA256
+    record.write(entry.sha256, SHA256_BYTE, 'hex')
+  } else {
+    record.fill(0, SHA256_BYTE, RECORD)
+  }
+  if (entry.capsRead) flags |= HAS_CAPS
+  words[FLAGS] = flags
+}
+
 /** A checked cache file in shared memory (records from offset HEADER), as handed to the walk workers. */
 export interface SharedCache {
   buffer: SharedArrayBuffer
@@ -372,18 +424,22 @@ export class CacheWriter {
    */
   add(fsPath: string | Buffer, s: Float64Array, o: number, entry: RecordContent): void {
     const record = this.next()
-    const words = new Uint32Array(record.buffer, record.byteOffset, WORDS)
-    pathHash(fsPath, this.hash, 0)
-    statWords(s, o, this.hash, words, 0)
-    words[VERDICT] = entry.verdict + 1
-    let flags = 0
-    if (entry.sha256 !== undefined) {
-      flags |= HAS_SHA256
-      record.write(entry.sha256, SHA256_BYTE, 'hex')
-    }
-    if (entry.capsRead) flags |= HAS_CAPS
-    if (entry.caps) words[CAPS] = this.capsNumber(entry.caps)
-    words[FLAGS] = flags
+    encodeRecord(fsPath, s, o, entry, record, this.hash)
+    if (entry.caps) record.writeUInt32LE(this.capsNumber(entry.caps), CAPS * 4)
+  }
+
+  /**
+   * Adds records made elsewhere by `encodeRecord` (a walk worker's), with the capabilities of
+   * those that have some: (record number in `records`, capability string) pairs.
+   */
+  addEncoded(records: Uint8Array, caps: [number, string][]): void {
+    const count = records.length / RECORD
+    const first = this.count
+    this.reserve(first + count)
+    this.records.set(records, first * RECORD)
+    this.count += count
+    for (const [k, capability] of caps)
+      this.records.writeUInt32LE(this.capsNumber(capability), (first + k) * RECORD + CAPS * 4)
   }
 
   /** Keeps a record of the loaded cache as it is. */
@@ -451,14 +507,22 @@ export class CacheWriter {
   }
 
   private next(): Buffer {
-    if ((this.count + 1) * RECORD > this.records.length) {
-      // Room for about every entry at once, allocated when the first record comes.
-      const grown = Buffer.alloc(
-        Math.max(this.records.length * 2, (this.expected + (this.expected >>> 4) + 1024) * RECORD),
-      )
-      this.records.copy(grown, 0, 0, this.count * RECORD)
-      this.records = grown
-    }
+    this.reserve(this.count + 1)
     return this.records.subarray(this.count * RECORD, ++this.count * RECORD)
+  }
+
+  /** Room for `total` records. */
+  private reserve(total: number): void {
+    if (total * RECORD <= this.records.length) return
+    // Room for about every entry at once, allocated when the first record comes.
+    const grown = Buffer.alloc(
+      Math.max(
+        this.records.length * 2,
+        total * RECORD,
+        (this.expected + (this.expected >>> 4) + 1024) * RECORD,
+      ),
+    )
+    this.records.copy(grown, 0, 0, this.count * RECORD)
+    this.records = grown
   }
 }

@@ -2,6 +2,8 @@ import { isUtf8 } from 'node:buffer'
 import { parentPort } from 'node:worker_threads'
 import { PathMatcher } from '../../config/path-matcher.js'
 import { describeSystemError, errnoCode } from '../../errors.js'
+import { fileEntryJson } from '../../manifest/canonical.js'
+import { EntryMatcher } from '../../manifest/entry-index.js'
 import type { FileEntry } from '../../manifest/schema.js'
 import { fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { decodeName } from '../../util/pathname.js'
@@ -18,12 +20,13 @@ import type {
 import { WANT } from './protocol.js'
 import { deviceOf, entryFromStat, isDirectoryMode } from './record.js'
 import { joinRoot } from './root-path.js'
-import { StatCache } from './stat-cache.js'
+import { CACHE_RECORD_BYTES, encodeRecord, recordContent, StatCache } from './stat-cache.js'
 
 // A walk worker: lists directories and inspects and hashes files. Synchronous I/O is right
 // here: this thread does nothing else, and one runs per core. What a job records goes back
-// with its answer, except the entries a scan cache verdict says are as the manifest has them:
-// those are only marked, and nothing of them crosses to the main thread.
+// with its answer, except the entries known to be as the manifest has them, by a scan cache
+// verdict or by the manifest's entry index: those are only marked, and (unless the scan cache
+// wants their stats) nothing of them crosses to the main thread.
 
 /** Kernel and runtime file systems: their contents are not the image's, never walked. */
 const PSEUDO_DIRS = new Set(['/proc', '/sys', '/dev', '/run'])
@@ -55,12 +58,18 @@ let oneFileSystem: boolean
 let cache = StatCache.empty
 let marks: Uint8Array | undefined
 let hits: Uint8Array | undefined
+let entryMatcher: EntryMatcher | undefined
 let entries: FileEntry[] = []
 /** The stat each entry was recorded with (array and offset), or undefined when it could not be read. */
 let statOf: (Float64Array | number | undefined)[] = []
 let errors: ProbeError[] = []
 /** Entries recorded in this job, sent or only marked. */
 let recorded = 0
+/** Scan cache records of this job's entries that matched the manifest (see learn). */
+let records: Buffer | undefined
+let recordCount = 0
+let recordCaps: [number, string][] = []
+const hashScratch = new Uint32Array(2)
 
 const send = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer)
 
@@ -72,6 +81,11 @@ port.on('message', (message: ToWorker) => {
     cache = StatCache.fromShared(init.cache)
     marks = init.marks ? new Uint8Array(init.marks) : undefined
     hits = init.hits ? new Uint8Array(init.hits) : undefined
+    return
+  }
+  if (message.type === 'index') {
+    marks ??= new Uint8Array(message.marks)
+    entryMatcher = new EntryMatcher(message.entryIndex, marks)
     return
   }
   if (message.type === 'finish') {
@@ -106,36 +120,94 @@ port.on('message', (message: ToWorker) => {
       jobs.push({ kind: 'dirs', dirs: local.slice(i, i + DIRS_PER_JOB) })
   }
   // JSON crosses to the main thread about twice as fast as a structured clone of the objects.
-  const stats = init.withStats ? packStats() : undefined
+  // Each entry goes as its canonical JSON, the text the entry index matches.
+  let json: string
+  let verdicts: Int32Array | undefined
+  let sent: number[] | undefined
+  if (entryMatcher && entries.length > 0) {
+    // An entry exactly as the manifest has it is marked, not sent: what the scan cache
+    // should know of it goes as a record. One that could not be read is never matched.
+    const texts = entries.map(fileEntryJson)
+    const matched = entryMatcher.match(texts.map((text, k) => (statOf[2 * k] ? text : '')))
+    sent = []
+    for (let k = 0; k < entries.length; k++) {
+      const verdict = matched[k] as number
+      if (verdict < 0) sent.push(k)
+      else if (init.withStats) learn(k, verdict)
+    }
+    verdicts = new Int32Array(sent.length).fill(-1)
+    json = `[${sent.map((k) => texts[k]).join(',')}]`
+  } else {
+    // Canonical, as the matched ones are: the same entry reads the same in every report.
+    json = `[${entries.map(fileEntryJson).join(',')}]`
+  }
+  const stats = init.withStats ? packStats(sent) : undefined
+  const learned = records ? records.buffer.slice(0, recordCount * CACHE_RECORD_BYTES) : undefined
+  const transfer = [stats?.buffer, verdicts?.buffer, learned].filter((b) => b !== undefined) as ArrayBuffer[]
   send(
     {
       type: 'done',
       jobs,
-      entries: JSON.stringify(entries),
+      entries: json,
+      ...(verdicts ? { verdicts } : {}),
+      ...(learned ? { records: learned as ArrayBuffer, recordCaps } : {}),
       ...(stats ? { stats } : {}),
       errors,
       files: recorded,
       bytesHashed: bytes,
     },
-    stats ? [stats.buffer as ArrayBuffer] : [],
+    transfer,
   )
   entries = []
   statOf = []
   errors = []
   recorded = 0
+  records = undefined
+  recordCount = 0
+  recordCaps = []
 })
 
-/** The stats of the entries to send, STAT_FIELDS doubles each (errno -1: none). */
-function packStats(): Float64Array {
-  const out = new Float64Array(entries.length * STAT_FIELDS)
-  for (let k = 0; k < entries.length; k++) {
+/**
+ * Adds to this job's records what the scan cache should know of entry k, found to be
+ * exactly manifest entry `verdict`.
+ */
+function learn(k: number, verdict: number): void {
+  const entry = entries[k] as FileEntry
+  const content = recordContent(
+    entry,
+    verdict,
+    entry.type === 'file' && matcher.attributesOf(entry.path).has('caps'),
+  )
+  if (!content) return
+  // Room for every entry of the job, made with the first record.
+  records ??= Buffer.alloc(entries.length * CACHE_RECORD_BYTES)
+  const record = records.subarray(recordCount * CACHE_RECORD_BYTES, (recordCount + 1) * CACHE_RECORD_BYTES)
+  const s = statOf[2 * k] as Float64Array
+  encodeRecord(
+    joinRoot(init.rootDir, entry.path),
+    s,
+    statOf[2 * k + 1] as number,
+    content,
+    record,
+    hashScratch,
+  )
+  if (content.caps) recordCaps.push([recordCount, content.caps])
+  recordCount++
+}
+
+/** The stats of the entries to send (all, or those numbered in `sent`), STAT_FIELDS doubles each (errno -1: none). */
+function packStats(sent?: number[]): Float64Array {
+  const count = sent ? sent.length : entries.length
+  const out = new Float64Array(count * STAT_FIELDS)
+  for (let j = 0; j < count; j++) {
+    const k = sent ? (sent[j] as number) : j
     const s = statOf[2 * k] as Float64Array | undefined
     if (s)
       out.set(
         s.subarray(statOf[2 * k + 1] as number, (statOf[2 * k + 1] as number) + STAT_FIELDS),
-        k * STAT_FIELDS,
+        j * STAT_FIELDS,
       )
-    else out[k * STAT_FIELDS + ST.errno] = -1
+    else out[j * STAT_FIELDS + ST.errno] = -1
   }
   return out
 }
@@ -143,7 +215,7 @@ function packStats(): Float64Array {
 /** Records an entry to send with the stat it was recorded with. */
 function push(entry: FileEntry, s: Float64Array | undefined, o: number): void {
   entries.push(entry)
-  if (init.withStats) statOf.push(s, o)
+  statOf.push(s, o)
 }
 
 /** Lists one directory (one native call lists and lstats it all) and records what it holds. */

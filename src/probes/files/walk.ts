@@ -1,7 +1,8 @@
-import { availableParallelism } from 'node:os'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
 import { PathMatcher } from '../../config/path-matcher.js'
 import type { Policy } from '../../config/policy.js'
+import { fileEntryJson } from '../../manifest/canonical.js'
+import { type EntryIndex, EntryMatcher } from '../../manifest/entry-index.js'
 import type { FileEntry } from '../../manifest/schema.js'
 import { fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { compareCodeUnits } from '../../util/compare.js'
@@ -10,8 +11,10 @@ import type { FromWorker, ProbeError, ToWorker, WalkJob, WorkerInit } from './pr
 import { deviceOf, entryFromStat, isDirectoryMode } from './record.js'
 import { joinRoot } from './root-path.js'
 import { type SharedCache, StatCache } from './stat-cache.js'
+import { startWalkers, type Walkers } from './walkers.js'
 
 export type { ProbeError } from './protocol.js'
+export { startWalkers, type Walkers } from './walkers.js'
 
 // Jobs queued per worker: enough to hide the round trip to this thread, few enough that no
 // worker holds work another one could be doing.
@@ -33,12 +36,30 @@ export interface WalkCache {
   hits: Uint8Array
 }
 
+/** The manifest's entries indexed by path, for the walk to match what it records against. */
+export interface WalkIndex {
+  index: EntryIndex
+  /**
+   * One byte per manifest file entry, set when a recorded entry is exactly it: the cache's
+   * marks when there is a cache.
+   */
+  marks: Uint8Array
+}
+
 /** Entries as they are recorded, with the errors of the same paths. */
 export interface WalkBatch {
   entries: FileEntry[]
   errors: ProbeError[]
   /** With `withStats`: the stat of each entry, STAT_FIELDS doubles each (errno -1: none). */
   stats?: Float64Array
+  /** With an entry index: the manifest entry each entry is exactly (it is marked), or -1. */
+  verdicts?: Int32Array
+  /**
+   * With an entry index and `withStats`: scan cache records (see encodeRecord) of entries
+   * that matched and are not in `entries`, with the capabilities of those that have some.
+   */
+  records?: Uint8Array
+  recordCaps?: [number, string][]
 }
 
 export interface WalkOptions {
@@ -46,6 +67,12 @@ export interface WalkOptions {
   policy: Policy
   /** The scan cache to take verdicts and digests from (quick mode); absent in full mode. */
   cache?: WalkCache
+  /**
+   * The manifest's entry index, asked for once the workers have their first jobs (it is built
+   * while they do them): an entry that matches a manifest entry is marked, and handed to
+   * `onEntries` (with its verdict) only when `withStats` asks for its stat.
+   */
+  index?: () => WalkIndex | undefined
   /** Hand each entry's stat to `onEntries` (to make a new scan cache). */
   withStats?: boolean
   workers?: number
@@ -79,11 +106,12 @@ export interface WalkResult {
  * where it started.
  */
 export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
-  const { rootDir, policy } = options
+  const { rootDir, policy, cache } = options
   const matcher = new PathMatcher(policy.files)
   const result: WalkResult = { entries: [], errors: [], bytesHashed: 0, files: 0 }
   const queue: WalkJob[] = []
-  const { cache } = options
+  // Walk starts that are directories, recorded here; handed over once the index is known.
+  const starts: WalkBatch[] = []
 
   for (const start of matcher.walkStarts) {
     const st = new Float64Array(STAT_FIELDS)
@@ -104,10 +132,11 @@ export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
     if (matcher.records(start)) {
       result.files++
       if (!marked) {
-        const entry = entryFromStat(start, st, 0, matcher.attributesOf(start).has('mtime'))
-        if (options.onEntries)
-          options.onEntries({ entries: [entry], errors: [], ...(options.withStats ? { stats: st } : {}) })
-        else result.entries.push(entry)
+        // In canonical member order, as the workers send theirs.
+        const entry = JSON.parse(
+          fileEntryJson(entryFromStat(start, st, 0, matcher.attributesOf(start).has('mtime'))),
+        ) as FileEntry
+        starts.push({ entries: [entry], errors: [], ...(options.withStats ? { stats: st } : {}) })
       }
     }
     queue.push({ kind: 'dirs', dirs: [{ path: start, dev: deviceOf(st, 0) }] })
@@ -131,7 +160,7 @@ export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
     const failed = walkers.failure()
     if (failed) throw failed
     for (const worker of workers) worker.postMessage({ type: 'init', init } satisfies ToWorker)
-    await runWorkers(workers, queue, result, options)
+    await runWorkers(workers, queue, result, starts, options)
   } finally {
     await walkers.stop()
   }
@@ -148,58 +177,24 @@ function markByVerdict(cache: WalkCache, rootDir: string, path: string, st: Floa
   return true
 }
 
-/** Walk workers, started before the walk they serve so that they boot meanwhile; used once. */
-export interface Walkers {
-  readonly workers: Worker[]
-  /** What went wrong with a worker before the walk began to watch them, if anything. */
-  failure(): Error | undefined
-  /** Ends the workers (a walk does when it is over; a caller that never walks must). */
-  stop(): Promise<void>
-}
-
-/** Starts the walk workers, one per core unless told. */
-export function startWalkers(count?: number): Walkers {
-  const size = Math.max(1, count ?? availableParallelism())
-  const workers = Array.from(
-    { length: size },
-    () =>
-      new Worker(workerUrl(), {
-        // A small young generation keeps each worker's memory flat; its garbage is short-lived.
-        resourceLimits: { maxYoungGenerationSizeMb: 8 },
-      }),
-  )
-  let failure: Error | undefined
-  for (const worker of workers) {
-    worker.once('error', (error) => {
-      failure ??= error
-    })
-    worker.once('exit', (code) => {
-      failure ??= new Error(`walk worker exited with code ${code} before the walk`)
-    })
-  }
-  let stopping: Promise<void> | undefined
-  return {
-    workers,
-    failure: () => failure,
-    stop: () => {
-      stopping ??= Promise.all(workers.map((w) => w.terminate())).then(() => undefined)
-      return stopping
-    },
-  }
-}
-
-/** Hands jobs to workers until the queue is empty and nobody is busy, gathering what they record. */
+/**
+ * Hands jobs to workers until the queue is empty and nobody is busy, gathering what they
+ * record. The entry index is asked for once the workers have their first jobs, and sent to
+ * them; what they recorded before it came is matched here.
+ */
 function runWorkers(
   workers: Worker[],
   queue: WalkJob[],
   result: WalkResult,
-  { onProgress, onEntries, signal }: Pick<WalkOptions, 'onProgress' | 'onEntries' | 'signal'>,
+  starts: WalkBatch[],
+  { onProgress, onEntries, signal, index, cache }: WalkOptions,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const inFlight = workers.map(() => 0)
     let finishing = false
     let finished = 0
     let failed = false
+    let entryMatcher: EntryMatcher | undefined
 
     const post = (i: number, message: ToWorker) => (workers[i] as Worker).postMessage(message)
     const pump = () => {
@@ -214,6 +209,22 @@ function runWorkers(
         finishing = true
         for (let i = 0; i < workers.length; i++) post(i, { type: 'finish' })
       }
+    }
+    const deliver = (batch: WalkBatch) => {
+      if (!onEntries) {
+        for (const entry of batch.entries) result.entries.push(entry)
+        return
+      }
+      if (entryMatcher && !batch.verdicts) {
+        // Recorded before the workers had the index: matched here, but never an entry that
+        // could not be read.
+        const unreadable = new Set(batch.errors.map((e) => e.subject))
+        batch.verdicts = entryMatcher.match(
+          batch.entries.map((e) => (unreadable.has(e.path) ? '' : fileEntryJson(e))),
+        )
+      }
+      if (batch.entries.length === 0 && batch.errors.length === 0 && !batch.records) return
+      onEntries(batch)
     }
     const fail = (error: Error) => {
       if (failed) return
@@ -234,10 +245,15 @@ function runWorkers(
           inFlight[i] = (inFlight[i] as number) - 1
           queue.push(...message.jobs)
           pump()
-          const entries = JSON.parse(message.entries) as FileEntry[]
-          if (onEntries)
-            onEntries({ entries, errors: message.errors, ...(message.stats ? { stats: message.stats } : {}) })
-          else for (const entry of entries) result.entries.push(entry)
+          deliver({
+            entries: JSON.parse(message.entries) as FileEntry[],
+            errors: message.errors,
+            ...(message.stats ? { stats: message.stats } : {}),
+            ...(message.verdicts ? { verdicts: message.verdicts } : {}),
+            ...(message.records
+              ? { records: new Uint8Array(message.records), recordCaps: message.recordCaps ?? [] }
+              : {}),
+          })
           for (const error of message.errors) result.errors.push(error)
           result.files += message.files
           result.bytesHashed += message.bytesHashed
@@ -249,16 +265,24 @@ function runWorkers(
       })
     })
     pump()
+    // The workers have work: the index is built meanwhile.
+    let walkIndex: WalkIndex | undefined
+    try {
+      walkIndex = index?.()
+    } catch (error) {
+      return fail(error as Error)
+    }
+    if (walkIndex) {
+      if (cache && cache.marks !== walkIndex.marks)
+        return fail(new Error('walkFiles: the cache and the index must share marks'))
+      entryMatcher = new EntryMatcher(walkIndex.index, walkIndex.marks)
+      const marks = walkIndex.marks.buffer as SharedArrayBuffer
+      for (let i = 0; i < workers.length; i++) post(i, { type: 'index', entryIndex: walkIndex.index, marks })
+    }
+    for (const batch of starts) deliver(batch)
   })
 }
 
 export function byPath(a: { path: string }, b: { path: string }): number {
   return compareCodeUnits(a.path, b.path)
-}
-
-/** The compiled worker next to this module; under vitest (sources in src/) the build in dist/. */
-function workerUrl(): URL {
-  const here = import.meta.url
-  if (here.endsWith('.ts')) return new URL('../../../dist/probes/files/walk-worker.js', here)
-  return new URL('./walk-worker.js', here)
 }

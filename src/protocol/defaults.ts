@@ -1,0 +1,4 @@
+// Kept apart from the wire schemas (api.ts): the CLI's help needs these without loading zod.
+
+/** Where the fleet commands look for the collector when neither --collector nor DRIFTWATCH_COLLECTOR says. */
+export const DEFAULT_COLLECTOR = 'http://127.0.0.1:8080'
