@@ -16,59 +16,61 @@ afterAll(() => dir.cleanup())
 
 const SHA = 'ab'.repeat(32)
 /** Entries as a capture records them: every attribute, owners where a package has the file. */
-const FILES: FileEntry[] = [
-  { path: '/usr', type: 'dir', mode: '0755', uid: 0, gid: 0 },
-  {
-    path: '/usr/bin/ping',
-    type: 'file',
-    mode: '0755',
-    uid: 0,
-    gid: 0,
-    size: 9,
-    sha256: SHA,
-    caps: 'cap_net_raw=ep',
-    package: 'deb:iputils-ping:amd64',
-  },
-  {
-    path: '/usr/bin/sh',
-    type: 'symlink',
-    mode: '0777',
-    uid: 0,
-    gid: 0,
-    target: 'dash',
-    package: 'deb:dash:amd64',
-  },
-  {
-    path: '/usr/lib/"quoted"\\name\u00e9\u65e5',
-    type: 'file',
-    mode: '0644',
-    uid: 1,
-    gid: 2,
-    size: 0,
-    sha256: SHA,
-  },
-  {
-    path: '/usr/lib/caf\udce9',
-    type: 'file',
-    mode: '4755',
-    uid: 0,
-    gid: 0,
-    size: 3,
-    sha256: SHA,
-    mtime: '1700000000.000000001',
-  },
-  {
-    path: '/usr/lib/x',
-    type: 'file',
-    mode: '0600',
-    uid: 0,
-    gid: 0,
-    size: 1,
-    sha256: SHA,
-    xattrs: { 'user.b': SHA, 'user.a': SHA },
-  },
-  { path: '/usr/share/fifo', type: 'fifo', mode: '0644', uid: 0, gid: 0, package: 'deb:x\\"y:all' },
-].sort((a, b) => (a.path < b.path ? -1 : 1))
+const FILES = (
+  [
+    { path: '/usr', type: 'dir', mode: '0755', uid: 0, gid: 0 },
+    {
+      path: '/usr/bin/ping',
+      type: 'file',
+      mode: '0755',
+      uid: 0,
+      gid: 0,
+      size: 9,
+      sha256: SHA,
+      caps: 'cap_net_raw=ep',
+      package: 'deb:iputils-ping:amd64',
+    },
+    {
+      path: '/usr/bin/sh',
+      type: 'symlink',
+      mode: '0777',
+      uid: 0,
+      gid: 0,
+      target: 'dash',
+      package: 'deb:dash:amd64',
+    },
+    {
+      path: '/usr/lib/"quoted"\\name\u00e9\u65e5',
+      type: 'file',
+      mode: '0644',
+      uid: 1,
+      gid: 2,
+      size: 0,
+      sha256: SHA,
+    },
+    {
+      path: '/usr/lib/caf\udce9',
+      type: 'file',
+      mode: '4755',
+      uid: 0,
+      gid: 0,
+      size: 3,
+      sha256: SHA,
+      mtime: '1700000000.000000001',
+    },
+    {
+      path: '/usr/lib/x',
+      type: 'file',
+      mode: '0600',
+      uid: 0,
+      gid: 0,
+      size: 1,
+      sha256: SHA,
+      xattrs: { 'user.b': SHA, 'user.a': SHA },
+    },
+    { path: '/usr/share/fifo', type: 'fifo', mode: '0644', uid: 0, gid: 0, package: 'deb:x\\"y:all' },
+  ] satisfies FileEntry[]
+).sort((a: FileEntry, b: FileEntry) => (a.path < b.path ? -1 : 1)) as FileEntry[]
 
 function manifestOf(files: FileEntry[]): Manifest {
   return {
@@ -148,7 +150,7 @@ describe('the entry index', () => {
   })
 
   test('manifest texts not as encodeManifest writes them never match: whitespace, a bad package string', () => {
-    const entry = { path: '/a', type: 'dir', mode: '0755', uid: 0, gid: 0 }
+    const entry: FileEntry = { path: '/a', type: 'dir', mode: '0755', uid: 0, gid: 0 }
     const texts = [
       '{"gid":0, "mode":"0755","path":"/a","type":"dir","uid":0}',
       '{"gid":0,"mode":"0755","package":"bad\\q","path":"/a","type":"dir","uid":0}',
