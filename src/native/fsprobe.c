@@ -1160,6 +1160,62 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * packRecords(records: Uint8Array, out: Uint8Array): number
+ * The scan cache's records (CACHE_RECORD bytes each, see stat-cache.ts), sorted by their key
+ * (the first CACHE_KEY_WORDS little-endian u32: device, inode, path hash) for binary search,
+ * one per key, the last given winning (what a scan learned over what it kept), written to out.
+ * Returns how many were written.
+ */
+#define CACHE_RECORD 112
+#define CACHE_KEY_WORDS 6
+static const unsigned char *pack_base;
+static int compare_record_keys(const void *a, const void *b) {
+  uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+  const unsigned char *x = pack_base + (size_t)i * CACHE_RECORD, *y = pack_base + (size_t)j * CACHE_RECORD;
+  for (int k = 0; k < CACHE_KEY_WORDS; k++) {
+    uint32_t u, v;
+    memcpy(&u, x + 4 * k, 4);
+    memcpy(&v, y + 4 * k, 4);
+    if (u != v) return u < v ? -1 : 1;
+  }
+  return i < j ? -1 : i > j;
+}
+
+static napi_value pack_records(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *records, *out;
+  size_t len, out_len;
+  if (argc < 2 || get_bytes(env, argv[0], napi_uint8_array, &records, &len) != 0 ||
+      get_bytes(env, argv[1], napi_uint8_array, &out, &out_len) != 0 || len % CACHE_RECORD != 0 || out_len < len) {
+    napi_throw_type_error(env, NULL, "packRecords(records, out) expects two Uint8Arrays, records a whole number of records and out as large");
+    return NULL;
+  }
+  size_t count = len / CACHE_RECORD;
+  uint32_t *order = malloc((count ? count : 1) * sizeof(uint32_t));
+  if (!order) return throw_errno(env, ENOMEM, "packRecords");
+  for (size_t k = 0; k < count; k++) order[k] = (uint32_t)k;
+  /* qsort's comparator has no context argument: the records are this call's, on this thread. */
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&lock);
+  pack_base = records;
+  qsort(order, count, sizeof(uint32_t), compare_record_keys);
+  pthread_mutex_unlock(&lock);
+  size_t unique = 0;
+  const unsigned char *base = records;
+  for (size_t k = 0; k < count; k++) {
+    const unsigned char *record = base + (size_t)order[k] * CACHE_RECORD;
+    if (k + 1 < count && memcmp(record, base + (size_t)order[k + 1] * CACHE_RECORD, 4 * CACHE_KEY_WORDS) == 0) continue;
+    memcpy((unsigned char *)out + unique++ * CACHE_RECORD, record, CACHE_RECORD);
+  }
+  free(order);
+  napi_value result;
+  napi_create_double(env, (double)unique, &result);
+  return result;
+}
+
 /* mappedTruncations(): how many hashes so far, in any thread, found their file cut short under its mapping. */
 static napi_value mapped_truncations(napi_env env, napi_callback_info info) {
   napi_value result;
@@ -1181,6 +1237,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"hashFiles", NULL, hash_files, NULL, NULL, NULL, napi_default, NULL},
       {"mappedTruncations", NULL, mapped_truncations, NULL, NULL, NULL, napi_default, NULL},
       {"indexEntries", NULL, index_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"packRecords", NULL, pack_records, NULL, NULL, NULL, napi_default, NULL},
       {"matchEntries", NULL, match_entries, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

@@ -85,6 +85,11 @@ interface FsProbeBinding {
     marks: Uint8Array,
     verdicts: Int32Array,
   ): void
+  /**
+   * Scan cache records (112 bytes each) sorted by key (first 6 u32: device, inode, path hash),
+   * one per key with the last given winning, written to `out`; returns how many.
+   */
+  packRecords(records: Uint8Array, out: Uint8Array): number
   /** fgetxattr: the value, or null when the file has no such attribute. */
   getXattr(fd: number, name: string): Buffer | null
   /** flistxattr: attribute names. */

@@ -120,3 +120,44 @@ describe('native hashing', () => {
     ).toThrow(RangeError)
   })
 })
+
+describe('packRecords', () => {
+  const RECORD = 112
+  const KEY_WORDS = 6
+  /** The reference: sort by key words (then by position), keep the last of each key. */
+  function reference(records: Buffer): Buffer {
+    const count = records.length / RECORD
+    const key = (i: number) => [...Array(KEY_WORDS)].map((_, w) => records.readUInt32LE(i * RECORD + 4 * w))
+    const order = [...Array(count).keys()].sort((a, b) => {
+      const [x, y] = [key(a), key(b)]
+      for (let w = 0; w < KEY_WORDS; w++)
+        if (x[w] !== y[w]) return (x[w] as number) < (y[w] as number) ? -1 : 1
+      return a - b
+    })
+    const kept = order.filter(
+      (i, k) => k + 1 === count || key(i).join() !== key(order[k + 1] as number).join(),
+    )
+    return Buffer.concat(kept.map((i) => records.subarray(i * RECORD, (i + 1) * RECORD)))
+  }
+
+  test('sorts by key as unsigned words, one record per key, the last given winning', () => {
+    let seed = 7
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+      return seed
+    }
+    for (const count of [0, 1, 2, 50, 3000]) {
+      const records = Buffer.alloc(count * RECORD)
+      for (let i = 0; i < count; i++) {
+        // Few distinct keys, so that many repeat; words above 2^31 test unsigned order.
+        for (let w = 0; w < KEY_WORDS; w++)
+          records.writeUInt32LE(w === 3 ? (random() % 4) * 0x40000000 : random() % 3, i * RECORD + 4 * w)
+        records.writeUInt32LE(i, i * RECORD + 4 * KEY_WORDS) // which record this is
+      }
+      const out = Buffer.alloc(records.length)
+      const unique = fsprobe.packRecords(records, out)
+      expect(out.subarray(0, unique * RECORD).equals(reference(records)), `count ${count}`).toBe(true)
+    }
+    expect(() => fsprobe.packRecords(Buffer.alloc(RECORD + 1), Buffer.alloc(RECORD + 1))).toThrow(TypeError)
+  })
+})

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { errnoCode } from '../../errors.js'
-import { ST } from '../../native/fsprobe.js'
+import { fsprobe, ST } from '../../native/fsprobe.js'
 import { writeFileAtomic } from '../../util/atomic.js'
 import type { CacheStatus } from './protocol.js'
 
@@ -453,35 +453,16 @@ export class CacheWriter {
   /** Writes the cache for this manifest, owner-readable only. */
   save(file: string, manifest: { digest: string; fileCount: number }): void {
     const total = this.count
-    const records = this.records
-    const words = new Uint32Array(records.buffer, records.byteOffset, total * WORDS)
-    // Sorted by key for binary search, through an index: no record is moved twice.
-    const order = Uint32Array.from({ length: total }, (_, i) => i).sort(
-      (a, b) => compareWords(words, a * WORDS, words, b * WORDS, KEY_WORDS) || a - b,
-    )
-    // One record per key: a later one (what this scan learned) wins.
-    const keep = new Uint8Array(total)
-    let unique = 0
-    for (let k = 0; k < total; k++) {
-      const i = order[k] as number
-      if (
-        k + 1 < total &&
-        compareWords(words, i * WORDS, words, (order[k + 1] as number) * WORDS, KEY_WORDS) === 0
-      )
-        continue
-      keep[k] = 1
-      unique++
-    }
     const capsJson = Buffer.from(JSON.stringify(this.caps))
-    const out = Buffer.alloc(HEADER + unique * RECORD + capsJson.length)
-    let at = HEADER
-    for (let k = 0; k < total; k++) {
-      if (!keep[k]) continue
-      const i = order[k] as number
-      records.copy(out, at, i * RECORD, (i + 1) * RECORD)
-      at += RECORD
-    }
-    capsJson.copy(out, at)
+    const room = Buffer.alloc(HEADER + total * RECORD + capsJson.length)
+    // Sorted by key for binary search, one record per key: a later one (what this scan
+    // learned) wins.
+    const unique = fsprobe.packRecords(
+      this.records.subarray(0, total * RECORD),
+      room.subarray(HEADER, HEADER + total * RECORD),
+    )
+    const out = room.subarray(0, HEADER + unique * RECORD + capsJson.length)
+    capsJson.copy(out, HEADER + unique * RECORD)
     MAGIC.copy(out, 0)
     out.writeUInt32LE(unique, 8)
     out.writeUInt32LE(capsJson.length, 12)
