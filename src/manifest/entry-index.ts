@@ -18,21 +18,25 @@ const HEADER_WORDS = 2
 const ENTRY_WORDS = 4
 
 /**
- * Indexes the entries whose texts are at `spans` ((start, end) pairs) in `bytes`, a Buffer over
- * shared memory. Undefined when an entry has no path or a path is listed twice: the comparison
- * then reads the parsed entries, which know which of two counts.
+ * Indexes the `count` file entries of the JSON array at bytes[start, end), in libuv's thread
+ * pool: a copy of the bytes in shared memory, and the index over it. Undefined when the array
+ * is not as expected, an entry has no path, or a path is listed twice: the comparison then
+ * reads the parsed entries, which know which of two counts.
  */
-export function buildEntryIndex(bytes: Buffer, spans: Float64Array): EntryIndex | undefined {
-  if (!(bytes.buffer instanceof SharedArrayBuffer) || bytes.byteOffset !== 0) return undefined
-  const count = spans.length / 2
+export async function buildEntryIndex(
+  bytes: Buffer,
+  start: number,
+  end: number,
+  count: number,
+): Promise<{ index: EntryIndex; shared: Buffer } | undefined> {
   let slots = 2
   while (slots < 2 * count) slots *= 2
+  const shared = Buffer.from(new SharedArrayBuffer(bytes.length))
   const index = new SharedArrayBuffer((HEADER_WORDS + ENTRY_WORDS * count + 2 * slots) * 4)
   const words = new Uint32Array(index)
   words[1] = slots
-  if (fsprobe.indexEntries(new Uint8Array(bytes.buffer, 0, bytes.length), spans, words) !== count)
-    return undefined
-  return { bytes: bytes.buffer, index }
+  if ((await fsprobe.indexEntriesAsync(bytes, shared, start, end, words)) !== count) return undefined
+  return { index: { bytes: shared.buffer as SharedArrayBuffer, index }, shared }
 }
 
 /**

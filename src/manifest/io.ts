@@ -95,10 +95,10 @@ export interface ManifestSource {
   loadFiles(): Promise<FileEntry[]>
   /**
    * The file entries indexed by path in shared memory, for walk workers to match what they
-   * record against (made on the first call); undefined for a manifest not as `encodeManifest`
-   * wrote it, or that lists a path twice.
+   * record against (made in the thread pool on the first call); undefined for a manifest not
+   * as `encodeManifest` wrote it, or that lists a path twice.
    */
-  entryIndex?(): EntryIndex | undefined
+  entryIndex?(): Promise<EntryIndex | undefined>
 }
 
 /**
@@ -158,7 +158,7 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
   let bytes: Buffer | undefined = data
   let entries: FileEntry[] | undefined
   let spans: Float64Array | null | undefined
-  let index: EntryIndex | null | undefined
+  let index: Promise<EntryIndex | undefined> | undefined
   // Where each file entry's text is; null when the array is not as expected.
   const entrySpans = (source: Buffer) => {
     spans ??= fsprobe.outlineJsonArray(source, span.start, span.end)
@@ -187,7 +187,7 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
       yield
     }
     entries = out
-    // The workers of a scan may still be reading the bytes through the index.
+    // The workers of a scan may be reading the bytes through the index.
     if (!index) bytes = undefined
     return out
   }
@@ -211,15 +211,14 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
       }
     },
     entryIndex: () => {
-      if (index === undefined && bytes) {
+      index ??= (async () => {
+        if (!bytes) return undefined
         // Into shared memory, where the walk's workers read the entries through the index.
-        const shared = Buffer.from(new SharedArrayBuffer(bytes.length))
-        bytes.copy(shared)
-        const spans = entrySpans(shared)
-        index = (spans && buildEntryIndex(shared, spans)) || null
-        if (index) bytes = shared
-      }
-      return index ?? undefined
+        const built = await buildEntryIndex(bytes, span.start, span.end, span.count)
+        if (built) bytes = built.shared
+        return built?.index
+      })()
+      return index
     },
   }
 }

@@ -611,43 +611,21 @@ static int entry_path(const unsigned char *d, size_t s, size_t e, size_t *start,
 }
 
 /*
- * indexEntries(bytes: Uint8Array, spans: Float64Array, index: Uint32Array): number
- * Fills `index` (sized 2 + 4 * count + 2 * index[1] words, index[1] set by the caller) for
- * the entries whose texts are at spans (start, end pairs) in bytes. Returns the entry count,
- * or -1 when some entry has no path, or two share one: the index is then not to be used.
+ * Fills `index` (INDEX_HEADER + INDEX_ENTRY * count + 2 * slots words, slots a power of two at
+ * least twice count) for the entries whose texts are at spans (start, end pairs) in d[0, len).
+ * Returns count, or -1 when some entry has no path, or two share one.
  */
-static napi_value index_entries(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  void *bytes, *spans_data, *index_data;
-  size_t len, spans_len, index_len;
-  if (argc < 3 || get_bytes(env, argv[0], napi_uint8_array, &bytes, &len) != 0 ||
-      get_bytes(env, argv[1], napi_float64_array, &spans_data, &spans_len) != 0 ||
-      get_bytes(env, argv[2], napi_uint32_array, &index_data, &index_len) != 0) {
-    napi_throw_type_error(env, NULL, "indexEntries(bytes, spans, index) expects a Uint8Array, a Float64Array and a Uint32Array");
-    return NULL;
-  }
-  const unsigned char *d = bytes;
-  const double *spans = spans_data;
-  uint32_t *index = index_data;
-  size_t count = spans_len / 2;
-  size_t slots = index_len > 1 ? index[1] : 0;
-  if (slots < 2 * count || (slots & (slots - 1)) != 0 || index_len != INDEX_HEADER + INDEX_ENTRY * count + 2 * slots) {
-    napi_throw_range_error(env, NULL, "indexEntries: index[1] must be a power of two at least twice the entries, and the index sized for them");
-    return NULL;
-  }
-  int32_t result = (int32_t)count;
+static int32_t index_core(const unsigned char *d, size_t len, const double *spans, size_t count, uint32_t *index,
+                          size_t slots) {
   uint32_t *entries = index + INDEX_HEADER, *table = entries + INDEX_ENTRY * count;
   memset(table, 0, 2 * slots * sizeof(uint32_t));
   index[0] = (uint32_t)count;
-  for (size_t k = 0; k < count && result >= 0; k++) {
+  index[1] = (uint32_t)slots;
+  for (size_t k = 0; k < count; k++) {
     double s = spans[2 * k], e = spans[2 * k + 1];
     size_t ps, pe;
-    if (!(s >= 0 && e <= (double)len && s < e && e < 4294967296.0) || !entry_path(d, (size_t)s, (size_t)e, &ps, &pe)) {
-      result = -1;
-      break;
-    }
+    if (!(s >= 0 && e <= (double)len && s < e && e < 4294967296.0) || !entry_path(d, (size_t)s, (size_t)e, &ps, &pe))
+      return -1;
     uint32_t *entry = entries + INDEX_ENTRY * k;
     entry[0] = (uint32_t)s;
     entry[1] = (uint32_t)e;
@@ -662,15 +640,17 @@ static napi_value index_entries(napi_env env, napi_callback_info info) {
         break;
       }
       const uint32_t *other = entries + INDEX_ENTRY * (slot[1] - 1);
-      if (slot[0] == h && other[3] - other[2] == pe - ps && memcmp(d + other[2], d + ps, pe - ps) == 0) {
-        result = -1; /* a path listed twice: the comparison in JavaScript knows which counts */
-        break;
-      }
+      /* A path listed twice: the comparison in JavaScript knows which entry counts. */
+      if (slot[0] == h && other[3] - other[2] == pe - ps && memcmp(d + other[2], d + ps, pe - ps) == 0) return -1;
     }
   }
-  napi_value out;
-  napi_create_int32(env, result, &out);
-  return out;
+  return (int32_t)count;
+}
+
+/* Whether `index_len` words hold an index of `count` entries with index[1] slots. */
+static int index_sized(size_t index_len, size_t count, size_t slots) {
+  return slots >= 2 * count && slots > 0 && (slots & (slots - 1)) == 0 &&
+         index_len == INDEX_HEADER + INDEX_ENTRY * count + 2 * slots;
 }
 
 /* Whether the observed text o equals the manifest entry d[s, e) but for its "package" member. */
@@ -819,6 +799,50 @@ done:
 
 /* outlineJsonArray(buffer, start, end): Float64Array of (start, end) per element of the array
  * at buffer[start, end), or null when it is not one array. */
+/* The (start, end) of each element of the JSON array at d[start, end), malloc'ed, with their
+ * number in *count; NULL when it is not one array. */
+static double *array_spans(const unsigned char *d, size_t start, size_t end, size_t *count) {
+  size_t len = end, i = start, cap = 1024, n = 0;
+  double *spans = malloc(cap * 2 * sizeof(double));
+  if (!spans) return NULL;
+  if (i >= len || d[i] != '[') goto fail;
+  i = skip_ws(d, len, i + 1);
+  if (i < len && d[i] == ']') {
+    i++;
+  } else {
+    for (;;) {
+      size_t element_start = i;
+      i = skip_value(d, len, i, NULL);
+      if (!i || i == element_start) goto fail;
+      if (n == cap) {
+        cap *= 2;
+        double *grown = realloc(spans, cap * 2 * sizeof(double));
+        if (!grown) goto fail;
+        spans = grown;
+      }
+      spans[2 * n] = (double)element_start;
+      spans[2 * n + 1] = (double)i;
+      n++;
+      i = skip_ws(d, len, i);
+      if (i < len && d[i] == ',') {
+        i = skip_ws(d, len, i + 1);
+        continue;
+      }
+      if (i < len && d[i] == ']') {
+        i++;
+        break;
+      }
+      goto fail;
+    }
+  }
+  if (i != len) goto fail;
+  *count = n;
+  return spans;
+fail:
+  free(spans);
+  return NULL;
+}
+
 static napi_value outline_json_array(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -837,49 +861,14 @@ static napi_value outline_json_array(napi_env env, napi_callback_info info) {
   napi_value result;
   napi_get_null(env, &result);
   if (start_arg < 0 || end_arg < start_arg || end_arg > (double)buffer_len) return result;
-  const unsigned char *d = data;
-  size_t len = (size_t)end_arg;
-  size_t i = (size_t)start_arg;
-  size_t cap = 1024, n = 0;
-  double *spans = malloc(cap * 2 * sizeof(double));
-  if (!spans) return throw_errno(env, ENOMEM, "outlineJsonArray");
-  if (i >= len || d[i] != '[') goto done;
-  i = skip_ws(d, len, i + 1);
-  if (i < len && d[i] == ']') {
-    i++;
-  } else {
-    for (;;) {
-      size_t element_start = i;
-      i = skip_value(d, len, i, NULL);
-      if (!i || i == element_start) goto done;
-      if (n == cap) {
-        cap *= 2;
-        double *grown = realloc(spans, cap * 2 * sizeof(double));
-        if (!grown) goto done;
-        spans = grown;
-      }
-      spans[2 * n] = (double)element_start;
-      spans[2 * n + 1] = (double)i;
-      n++;
-      i = skip_ws(d, len, i);
-      if (i < len && d[i] == ',') {
-        i = skip_ws(d, len, i + 1);
-        continue;
-      }
-      if (i < len && d[i] == ']') {
-        i++;
-        break;
-      }
-      goto done;
-    }
-  }
-  if (i != len) goto done;
+  size_t n = 0;
+  double *spans = array_spans(data, (size_t)start_arg, (size_t)end_arg, &n);
+  if (!spans) return result;
   void *out;
   napi_value array_buffer;
   napi_create_arraybuffer(env, n * 2 * sizeof(double), &out, &array_buffer);
   if (n) memcpy(out, spans, n * 2 * sizeof(double));
   napi_create_typedarray(env, napi_float64_array, n * 2, array_buffer, 0, &result);
-done:
   free(spans);
   return result;
 }
@@ -1161,6 +1150,82 @@ static napi_value hash_files(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * indexEntriesAsync(source: Uint8Array, shared: Uint8Array, start, end, index: Uint32Array):
+ *   Promise<number>
+ * In the thread pool: copies source into shared (the same length, in shared memory), finds
+ * the elements of the JSON array at shared[start, end), and indexes them as indexEntries
+ * does (index[1]: the slot count). Resolves to the entry count, or -1 when the array is not
+ * as expected or the index is not to be used. Nobody may write the three arrays meanwhile.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref refs[3];
+  const unsigned char *source;
+  unsigned char *shared;
+  size_t len, start, end;
+  uint32_t *index;
+  size_t index_len;
+  int32_t result;
+} index_job;
+
+static void index_execute(napi_env env, void *data) {
+  index_job *job = data;
+  if (job->shared != job->source) memcpy(job->shared, job->source, job->len);
+  size_t count = 0;
+  double *spans = array_spans(job->shared, job->start, job->end, &count);
+  size_t slots = job->index_len > 1 ? job->index[1] : 0;
+  job->result = spans && index_sized(job->index_len, count, slots)
+                    ? index_core(job->shared, job->len, spans, count, job->index, slots)
+                    : -1;
+  free(spans);
+}
+
+static void index_complete(napi_env env, napi_status status, void *data) {
+  index_job *job = data;
+  napi_value result;
+  napi_create_int32(env, status == napi_ok ? job->result : -1, &result);
+  napi_resolve_deferred(env, job->deferred, result);
+  for (int k = 0; k < 3; k++) napi_delete_reference(env, job->refs[k]);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value index_entries_async(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *source, *shared, *index;
+  size_t len, shared_len, index_len;
+  double start, end;
+  if (argc < 5 || get_bytes(env, argv[0], napi_uint8_array, &source, &len) != 0 ||
+      get_bytes(env, argv[1], napi_uint8_array, &shared, &shared_len) != 0 ||
+      napi_get_value_double(env, argv[2], &start) != napi_ok || napi_get_value_double(env, argv[3], &end) != napi_ok ||
+      get_bytes(env, argv[4], napi_uint32_array, &index, &index_len) != 0 || shared_len != len || !(start >= 0) ||
+      !(end >= start) || end > (double)len) {
+    napi_throw_type_error(env, NULL, "indexEntriesAsync(source, shared, start, end, index) expects two Uint8Arrays of one length, a span within them and a Uint32Array");
+    return NULL;
+  }
+  index_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "indexEntriesAsync");
+  job->source = source;
+  job->shared = shared;
+  job->len = len;
+  job->start = (size_t)start;
+  job->end = (size_t)end;
+  job->index = index;
+  job->index_len = index_len;
+  napi_value promise, name;
+  napi_create_promise(env, &job->deferred, &promise);
+  /* The arrays stay alive (and their memory where it is) until the work is done. */
+  for (int k = 0; k < 3; k++) napi_create_reference(env, argv[k == 2 ? 4 : k], 1, &job->refs[k]);
+  napi_create_string_utf8(env, "driftwatch:indexEntries", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, index_execute, index_complete, job, &job->work);
+  napi_queue_async_work(env, job->work);
+  return promise;
+}
+
+/*
  * packRecords(records: Uint8Array, out: Uint8Array): number
  * The scan cache's records (CACHE_RECORD bytes each, see stat-cache.ts), sorted by their key
  * (the first CACHE_KEY_WORDS little-endian u32: device, inode, path hash) for binary search,
@@ -1236,7 +1301,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"hashFile", NULL, hash_file, NULL, NULL, NULL, napi_default, NULL},
       {"hashFiles", NULL, hash_files, NULL, NULL, NULL, napi_default, NULL},
       {"mappedTruncations", NULL, mapped_truncations, NULL, NULL, NULL, napi_default, NULL},
-      {"indexEntries", NULL, index_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"indexEntriesAsync", NULL, index_entries_async, NULL, NULL, NULL, napi_default, NULL},
       {"packRecords", NULL, pack_records, NULL, NULL, NULL, napi_default, NULL},
       {"matchEntries", NULL, match_entries, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -70,10 +70,18 @@ interface FsProbeBinding {
    */
   mappedTruncations(): number
   /**
-   * Indexes manifest file entries by path (see fsprobe.c): `index` sized by the caller, its
-   * word 1 the slot count. The entry count, or -1 when an entry has no path or two share one.
+   * In the thread pool: copies `source` into `shared` (shared memory, the same length) and
+   * indexes by path the file entries of the JSON array at shared[start, end) (see fsprobe.c):
+   * `index` sized by the caller, its word 1 the slot count. Resolves to the entry count, or -1
+   * when the array is not as expected, an entry has no path, or two share one.
    */
-  indexEntries(bytes: Uint8Array, spans: Float64Array, index: Uint32Array): number
+  indexEntriesAsync(
+    source: Uint8Array,
+    shared: Uint8Array,
+    start: number,
+    end: number,
+    index: Uint32Array,
+  ): Promise<number>
   /**
    * For each NUL-separated canonical entry text: the index of the manifest entry it equals
    * but for "package" (marked 1 in `marks`), or -1.

@@ -101,12 +101,17 @@ export function packageOwners(context: ProbeContext, policy: Policy['packages'])
   return owners
 }
 
-/** Runs one probe, timing it; a failure becomes the run's error instead of an exception. */
+/**
+ * Runs one probe, timing it; a failure becomes the run's error instead of an exception. Each
+ * probe starts in a turn of the event loop of its own: during a scan, this thread hands out
+ * the walk's work between probes instead of after all of them.
+ */
 export async function runProbe<T>(
   probe: Probe<T>,
   context: ProbeContext,
   use: (result: T) => void,
 ): Promise<ProbeRun> {
+  await new Promise((resolve) => setImmediate(resolve))
   const started = performance.now()
   try {
     use(await probe.collect(context))

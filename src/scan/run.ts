@@ -152,14 +152,15 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
       }
     }
   }
-  // Built once the walk's workers have work (undefined for a manifest that cannot have one).
-  // Not with a cache: its verdicts already spare the comparison of all that did not change.
-  const index =
+  // Built in the thread pool while the walk starts (none for a manifest that cannot have
+  // one). Not with a cache: its verdicts already spare the comparison of all that did not change.
+  const index: Promise<WalkIndex | undefined> | undefined =
     source.entryIndex && !cache
-      ? (): WalkIndex | undefined => {
-          const entryIndex = source.entryIndex?.()
-          return entryIndex ? { index: entryIndex, marks } : undefined
-        }
+      ? source.entryIndex().then(
+          (entryIndex) => (entryIndex ? { index: entryIndex, marks } : undefined),
+          // Only a speed-up: without it the comparison here reads every entry.
+          () => undefined,
+        )
       : undefined
   const loadedCache = cache ? StatCache.fromShared(cache.shared) : undefined
   const writer = cacheFile ? new CacheWriter(source.fileCount) : undefined
@@ -189,7 +190,9 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   // parsed now, a slice at a time so that this thread keeps handing out work. (Should the
   // index fail, entries pile up and start the parse too.) The other probes run meanwhile.
   if (!cache && !index) check.loadSoon()
-  const probing = otherProbes(context, policy)
+  // After the index: until then this thread hands out the walk's first jobs, which would
+  // wait on the probes' parsing.
+  const probing = (index ?? Promise.resolve()).then(() => otherProbes(context, policy))
   // Both are awaited after the walk; a failure is not unhandled meanwhile.
   probing.catch(() => undefined)
   let walk: Awaited<typeof walking>

@@ -73,7 +73,7 @@ function counted() {
 async function expectSameAsReference() {
   const { manifest, digest } = readManifest(file)
   const { source, parses } = counted()
-  expect(source.entryIndex?.()).toBeDefined()
+  expect(await source.entryIndex?.()).toBeDefined()
   const indexed = await fullScan(source, digest)
   const reference = await fullScan(manifest, digest)
   expect(indexed.drift).toEqual(reference.drift)

@@ -84,10 +84,10 @@ function manifestOf(files: FileEntry[]): Manifest {
 }
 
 /** A matcher over a manifest written as `encodeManifest` writes it, with its marks. */
-function matcherFor(files: FileEntry[]) {
+async function matcherFor(files: FileEntry[]) {
   const file = join(dir.path, `m-${Math.random()}.json`)
   const source = openManifest(file, encodeManifest(manifestOf(files)))
-  const index = source.entryIndex?.()
+  const index = await source.entryIndex?.()
   if (!index) throw new Error('no index')
   const marks = new Uint8Array(new SharedArrayBuffer(files.length))
   return { matcher: new EntryMatcher(index, marks), marks }
@@ -105,14 +105,14 @@ describe('fileEntryJson', () => {
 })
 
 describe('the entry index', () => {
-  test('an entry as recorded matches its manifest entry, package or not, and marks it', () => {
-    const { matcher, marks } = matcherFor(FILES)
+  test('an entry as recorded matches its manifest entry, package or not, and marks it', async () => {
+    const { matcher, marks } = await matcherFor(FILES)
     const verdicts = matcher.matchEntries(FILES.map(observed))
     expect([...verdicts]).toEqual(FILES.map((_, i) => i))
     expect([...marks]).toEqual(FILES.map(() => 1))
   })
 
-  test('any difference in any attribute, an attribute more or less, or another path: no match, no mark', () => {
+  test('any difference in any attribute, an attribute more or less, or another path: no match, no mark', async () => {
     const ping = observed(FILES.find((f) => f.path === '/usr/bin/ping') as FileEntry)
     const variants: FileEntry[] = [
       { ...ping, mode: '4755' },
@@ -131,50 +131,51 @@ describe('the entry index', () => {
       { ...ping, path: '/usr/bin/pin' },
       { ...ping, package: 'deb:other:amd64' },
     ]
-    const { matcher, marks } = matcherFor(FILES)
+    const { matcher, marks } = await matcherFor(FILES)
     expect([...matcher.matchEntries(variants)]).toEqual(variants.map(() => -1))
     expect(marks.indexOf(1)).toBe(-1)
   })
 
-  test('empty texts and texts that are not entries match nothing', () => {
-    const { matcher } = matcherFor(FILES)
+  test('empty texts and texts that are not entries match nothing', async () => {
+    const { matcher } = await matcherFor(FILES)
     expect([...matcher.match(['', '{}', '{"path":1}', 'not json', '{"path":"/usr"'])]).toEqual([
       -1, -1, -1, -1, -1,
     ])
   })
 
-  test('a manifest that lists a path twice has no index: the comparison decides which entry counts', () => {
+  test('a manifest that lists a path twice has no index: the comparison decides which entry counts', async () => {
     const twice = [...FILES, { ...(FILES[0] as FileEntry), mode: '0700' }]
     const source = openManifest(join(dir.path, 'twice.json'), encodeManifest(manifestOf(twice)))
-    expect(source.entryIndex?.()).toBeUndefined()
+    expect(await source.entryIndex?.()).toBeUndefined()
   })
 
-  test('manifest texts not as encodeManifest writes them never match: whitespace, a bad package string', () => {
+  test('manifest texts not as encodeManifest writes them never match: whitespace, a bad package string', async () => {
     const entry: FileEntry = { path: '/a', type: 'dir', mode: '0755', uid: 0, gid: 0 }
+    /** The verdict for `entry` against a files array of the one text, -1 when there is no index. */
+    const verdictAgainst = async (text: string) => {
+      const bytes = Buffer.from(`[${text}]`)
+      const built = await buildEntryIndex(bytes, 0, bytes.length, 1)
+      return built
+        ? (new EntryMatcher(built.index, new Uint8Array(1)).matchEntries([entry])[0] as number)
+        : -1
+    }
     const texts = [
       '{"gid":0, "mode":"0755","path":"/a","type":"dir","uid":0}',
       '{"gid":0,"mode":"0755","package":"bad\\q","path":"/a","type":"dir","uid":0}',
       '{"gid":0,"mode":"0755","package":"ctl\u0001","path":"/a","type":"dir","uid":0}',
       '{"gid":0,"mode":"0755","package":1,"path":"/a","type":"dir","uid":0}',
     ]
-    for (const text of texts) {
-      const bytes = Buffer.from(new SharedArrayBuffer(Buffer.byteLength(text)))
-      bytes.write(text)
-      // No index at all (the comparison reads every entry), or no match.
-      const index = buildEntryIndex(bytes, Float64Array.of(0, bytes.length))
-      const verdicts = index ? new EntryMatcher(index, new Uint8Array(1)).matchEntries([entry]) : [-1]
-      expect(verdicts[0], text).toBe(-1)
-    }
+    for (const text of texts) expect(await verdictAgainst(text), text).toBe(-1)
     // The same entry written canonically, with a valid package, does match.
-    const good = '{"gid":0,"mode":"0755","package":"deb:a\\u00e9\\"b:all","path":"/a","type":"dir","uid":0}'
-    const bytes = Buffer.from(new SharedArrayBuffer(good.length))
-    bytes.write(good)
-    const index = buildEntryIndex(bytes, Float64Array.of(0, bytes.length))
-    expect(new EntryMatcher(index as never, new Uint8Array(1)).matchEntries([entry])[0]).toBe(0)
+    expect(
+      await verdictAgainst(
+        '{"gid":0,"mode":"0755","package":"deb:a\\u00e9\\"b:all","path":"/a","type":"dir","uid":0}',
+      ),
+    ).toBe(0)
   })
 
-  test('a malformed index or short marks are refused, not read out of bounds', () => {
-    const { matcher } = matcherFor(FILES)
+  test('a malformed index or short marks are refused, not read out of bounds', async () => {
+    const { matcher } = await matcherFor(FILES)
     const words = (matcher as unknown as { words: Uint32Array }).words
     const bytes = (matcher as unknown as { bytes: Uint8Array }).bytes
     const verdicts = new Int32Array(1)
@@ -184,6 +185,14 @@ describe('the entry index', () => {
     expect(() => fsprobe.matchEntries(bytes, words, Buffer.from('x'), new Uint8Array(1), verdicts)).toThrow(
       RangeError,
     )
-    expect(() => fsprobe.indexEntries(bytes, Float64Array.of(0, 4), new Uint32Array(7))).toThrow(RangeError)
+    // An index sized for other entries, or an array that is not one: no index.
+    const text = Buffer.from('[{"path":"/a"},{"path":"/b"}]')
+    expect(
+      await fsprobe.indexEntriesAsync(text, Buffer.alloc(text.length), 0, text.length, new Uint32Array(7)),
+    ).toBe(-1)
+    expect(await buildEntryIndex(text, 0, text.length - 1, 2)).toBeUndefined()
+    expect(() => fsprobe.indexEntriesAsync(text, Buffer.alloc(3), 0, 3, new Uint32Array(7))).toThrow(
+      TypeError,
+    )
   })
 })

@@ -68,11 +68,11 @@ export interface WalkOptions {
   /** The scan cache to take verdicts and digests from (quick mode); absent in full mode. */
   cache?: WalkCache
   /**
-   * The manifest's entry index, asked for once the workers have their first jobs (it is built
-   * while they do them): an entry that matches a manifest entry is marked, and handed to
-   * `onEntries` (with its verdict) only when `withStats` asks for its stat.
+   * The manifest's entry index, being built (off the main thread) while the walk starts: an
+   * entry that matches a manifest entry is marked, and only what the scan cache should know
+   * of it is handed to `onEntries`. Entries recorded before it is ready wait for it here.
    */
-  index?: () => WalkIndex | undefined
+  index?: Promise<WalkIndex | undefined>
   /** Hand each entry's stat to `onEntries` (to make a new scan cache). */
   withStats?: boolean
   workers?: number
@@ -179,8 +179,8 @@ function markByVerdict(cache: WalkCache, rootDir: string, path: string, st: Floa
 
 /**
  * Hands jobs to workers until the queue is empty and nobody is busy, gathering what they
- * record. The entry index is asked for once the workers have their first jobs, and sent to
- * them; what they recorded before it came is matched here.
+ * record. The entry index is sent to them when it is ready; what they recorded before it was
+ * waits for it, and is matched here.
  */
 function runWorkers(
   workers: Worker[],
@@ -195,6 +195,8 @@ function runWorkers(
     let finished = 0
     let failed = false
     let entryMatcher: EntryMatcher | undefined
+    // Batches recorded while the index is being built; undefined once it is ready or failed.
+    let waiting: WalkBatch[] | undefined = index ? [] : undefined
 
     const post = (i: number, message: ToWorker) => (workers[i] as Worker).postMessage(message)
     const pump = () => {
@@ -211,6 +213,10 @@ function runWorkers(
       }
     }
     const deliver = (batch: WalkBatch) => {
+      if (waiting) {
+        waiting.push(batch)
+        return
+      }
       if (!onEntries) {
         for (const entry of batch.entries) result.entries.push(entry)
         return
@@ -260,25 +266,27 @@ function runWorkers(
           onProgress?.({ files: result.files, bytesHashed: result.bytesHashed })
         } else if (message.type === 'result') {
           finished++
-          if (finished === workers.length) resolve()
+          // Done when the workers are and the index has come (or failed).
+          if (finished === workers.length) indexed.then(() => resolve())
         }
       })
     })
+    const indexed = (index ?? Promise.resolve(undefined)).then((walkIndex) => {
+      if (walkIndex) {
+        if (cache && cache.marks !== walkIndex.marks)
+          throw new Error('walkFiles: the cache and the index must share marks')
+        entryMatcher = new EntryMatcher(walkIndex.index, walkIndex.marks)
+        const marks = walkIndex.marks.buffer as SharedArrayBuffer
+        if (!finishing)
+          for (let i = 0; i < workers.length; i++)
+            post(i, { type: 'index', entryIndex: walkIndex.index, marks })
+      }
+      const held = waiting ?? []
+      waiting = undefined
+      for (const batch of held) deliver(batch)
+    })
+    indexed.catch(fail)
     pump()
-    // The workers have work: the index is built meanwhile.
-    let walkIndex: WalkIndex | undefined
-    try {
-      walkIndex = index?.()
-    } catch (error) {
-      return fail(error as Error)
-    }
-    if (walkIndex) {
-      if (cache && cache.marks !== walkIndex.marks)
-        return fail(new Error('walkFiles: the cache and the index must share marks'))
-      entryMatcher = new EntryMatcher(walkIndex.index, walkIndex.marks)
-      const marks = walkIndex.marks.buffer as SharedArrayBuffer
-      for (let i = 0; i < workers.length; i++) post(i, { type: 'index', entryIndex: walkIndex.index, marks })
-    }
     for (const batch of starts) deliver(batch)
   })
 }
