@@ -84,20 +84,26 @@ export function inspectFiles(
   }
   if (toRead.length === 0) return results
   const n = toRead.length
-  const starts = new Int32Array(n)
-  const wantCaps = new Uint8Array(n)
+  const { starts, wantCaps, status, digests, caps } = scratchFor(n)
   for (let j = 0; j < n; j++) {
     const f = files[(toRead[j] as { k: number }).k] as DirectoryFile
     starts[j] = f.nameStart
     wantCaps[j] = f.want & WANT.caps ? 1 : 0
   }
-  const status = new Int32Array(n)
   // Kept by the results: a walk worker sends each entry's stat with it.
   const stats = new Float64Array(n * STAT_FIELDS)
-  const digests = Buffer.allocUnsafe(n * 32)
-  const caps = Buffer.allocUnsafe(n * CAPS_PER_FILE)
   try {
-    fsprobe.hashFiles(joinRoot(rootDir, dir), names, starts, wantCaps, status, stats, digests, caps)
+    // As many files as starts: the other arrays may be longer.
+    fsprobe.hashFiles(
+      joinRoot(rootDir, dir),
+      names,
+      starts.subarray(0, n),
+      wantCaps,
+      status,
+      stats,
+      digests,
+      caps,
+    )
   } catch {
     // The directory went or cannot be opened: each file says for itself what is wrong.
     status.fill(HASH_CHANGED)
@@ -118,6 +124,31 @@ export function inspectFiles(
     results[k] = { entry: recorded, stat: stats, statOffset: o, bytesHashed: stats[o + ST.size] as number }
   }
   return results
+}
+
+/**
+ * The arrays a hashFiles call fills, for `n` files at least: one set per thread, reused (their
+ * contents are read before the next call), grown when a directory has more files.
+ */
+function scratchFor(n: number) {
+  if (scratch.starts.length < n) {
+    const size = Math.max(n, 2 * scratch.starts.length)
+    scratch = {
+      starts: new Int32Array(size),
+      wantCaps: new Uint8Array(size),
+      status: new Int32Array(size),
+      digests: Buffer.alloc(size * 32),
+      caps: Buffer.alloc(size * CAPS_PER_FILE),
+    }
+  }
+  return scratch
+}
+let scratch = {
+  starts: new Int32Array(0),
+  wantCaps: new Uint8Array(0),
+  status: new Int32Array(0),
+  digests: Buffer.alloc(0),
+  caps: Buffer.alloc(0),
 }
 
 /**
