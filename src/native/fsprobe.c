@@ -208,7 +208,18 @@ static int get_bytes(napi_env env, napi_value value, napi_typedarray_type want, 
   return 0;
 }
 
+/* The errno of an entry scanDir(path, true) did not stat: a regular file by its directory entry. */
+#define NOT_STATED (-1)
+/* Regular files a directory may hold and still be listed with them unstated: the walk's
+ * FILES_PER_JOB (walk-worker.ts), the most it keeps in one job without knowing their sizes. */
+#define LAZY_FILES_MAX 64
+
 /*
+ * scanDir(path, true): the same, but in a directory of at most LAZY_FILES_MAX regular files,
+ * a regular file (by its directory entry's type) is not lstat'ed: its stat is mode S_IFREG
+ * with errno NOT_STATED, and the caller stats it when it opens it (hashFiles), or itself. One
+ * system call fewer per file for a walk that reads them.
+ *
  * scanDir(path[, cache words: Uint32Array, marks: Uint8Array, hits: Uint8Array]):
  *   [names: Buffer (each name NUL-terminated), stats: Float64Array, marked?: Uint8Array]
  * Given a scan cache, each entry with a record of its very stat at its path whose verdict
@@ -226,6 +237,11 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
   }
   scan_cache cache = {0};
   int with_cache = argc == 4;
+  bool lazy_files = false;
+  if (argc == 2 && napi_get_value_bool(env, argv[1], &lazy_files) != napi_ok) {
+    napi_throw_type_error(env, NULL, "scanDir(path, lazyFiles) expects a path and a boolean");
+    return NULL;
+  }
   if (with_cache) {
     void *words, *marks, *hits;
     size_t words_len;
@@ -255,7 +271,7 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, err, "fdopendir");
   }
-  size_t names_cap = 4096, names_len = 0, stats_cap = 64, count = 0;
+  size_t names_cap = 4096, names_len = 0, stats_cap = 64, count = 0, regular = 0;
   char *names = malloc(names_cap);
   double *stats = malloc(stats_cap * STAT_FIELDS * sizeof(double));
   uint8_t *marked = malloc(stats_cap);
@@ -289,22 +305,40 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
     }
     memcpy(names + names_len, name, len);
     names_len += len;
-    struct stat st;
-    int rc = fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW);
-    fill_stat(stats + count * STAT_FIELDS, &st, rc == 0 ? 0 : errno);
-    marked[count] = 0;
-    if (with_cache && rc == 0) {
-      path_hash h = dir_hash;
-      path_hash_update(&h, (const unsigned char *)name, len - 1);
-      uint32_t key[CACHE_STAT_WORDS], hi, lo;
-      path_hash_final(&h, &hi, &lo);
-      cache_key(&st, hi, lo, key);
-      marked[count] = (uint8_t)cache_mark(&cache, key);
-    }
+    /* The type for now (in `marked`, which the stat pass below overwrites). */
+    marked[count] = ent->d_type;
+    if (ent->d_type == DT_REG) regular++;
     count++;
     errno = 0;
   }
   int read_err = errno;
+  /* Regular files are left unstated only in a directory small enough that the walk keeps all
+   * of its files in one job: a larger one is split by the files' sizes. */
+  int lazy = lazy_files && regular <= LAZY_FILES_MAX;
+  const char *name = names;
+  for (size_t k = 0; !read_err && k < count; name += strlen(name) + 1, k++) {
+    double *f = stats + k * STAT_FIELDS;
+    if (lazy && marked[k] == DT_REG) {
+      /* A regular file by its directory entry: its stat comes when it is opened. */
+      memset(f, 0, sizeof(double) * STAT_FIELDS);
+      f[0] = S_IFREG;
+      f[12] = NOT_STATED;
+      marked[k] = 0;
+      continue;
+    }
+    marked[k] = 0;
+    struct stat st;
+    int rc = fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW);
+    fill_stat(f, &st, rc == 0 ? 0 : errno);
+    if (with_cache && rc == 0) {
+      path_hash h = dir_hash;
+      path_hash_update(&h, (const unsigned char *)name, strlen(name));
+      uint32_t key[CACHE_STAT_WORDS], hi, lo;
+      path_hash_final(&h, &hi, &lo);
+      cache_key(&st, hi, lo, key);
+      marked[k] = (uint8_t)cache_mark(&cache, key);
+    }
+  }
   closedir(dir);
   if (read_err) {
     free(names);

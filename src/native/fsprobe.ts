@@ -3,6 +3,8 @@ import { constants } from 'node:os'
 
 /** Doubles per entry in a stat result, and what each one is (see src/native/fsprobe.c). */
 export const STAT_FIELDS = 13
+/** The errno of a regular file that scanDir(path, true) left unstated. */
+export const NOT_STATED = -1
 export const ST = {
   mode: 0,
   uid: 1,
@@ -24,8 +26,12 @@ interface FsProbeBinding {
   outlineJson(data: Buffer): Float64Array | null
   /** Where each element of the JSON array at data[start, end) is: (start, end) pairs; null when not one array. */
   outlineJsonArray(data: Buffer, start: number, end: number): Float64Array | null
-  /** Lists a directory and lstats every entry: names NUL-terminated, STAT_FIELDS doubles each. */
-  scanDir(path: string | Buffer): [names: Buffer, stats: Float64Array]
+  /**
+   * Lists a directory and lstats every entry: names NUL-terminated, STAT_FIELDS doubles each.
+   * With `lazyFiles`, a regular file (by its directory entry) is not lstat'ed: its stat is
+   * mode S_IFREG with errno NOT_STATED, to be taken when it is opened.
+   */
+  scanDir(path: string | Buffer, lazyFiles?: boolean): [names: Buffer, stats: Float64Array]
   /**
    * The same, and each entry whose very stat at its path the scan cache's records (`words`)
    * hold with a verdict marks that verdict's manifest entry in `marks` and the record in

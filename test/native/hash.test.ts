@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
-import { closeSync, ftruncateSync, mkdirSync, openSync, writeFileSync } from 'node:fs'
+import { closeSync, ftruncateSync, mkdirSync, openSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { fsprobe, ST, STAT_FIELDS } from '../../src/native/fsprobe.js'
+import { fsprobe, NOT_STATED, ST, STAT_FIELDS } from '../../src/native/fsprobe.js'
 import { tempDir } from '../helpers/cli.js'
 
 const HASH_CHANGED = -100000
@@ -159,5 +159,36 @@ describe('packRecords', () => {
       expect(out.subarray(0, unique * RECORD).equals(reference(records)), `count ${count}`).toBe(true)
     }
     expect(() => fsprobe.packRecords(Buffer.alloc(RECORD + 1), Buffer.alloc(RECORD + 1))).toThrow(TypeError)
+  })
+})
+
+describe('scanDir with lazy files', () => {
+  test("a small directory: regular files by type only (NOT_STATED), the rest lstat'ed; a large one: all", () => {
+    const S_IFMT = 0o170000
+    const small = join(dir.path, 'lazy-small')
+    mkdirSync(join(small, 'sub'), { recursive: true })
+    writeFileSync(join(small, 'file'), 'x')
+    symlinkSync('file', join(small, 'link'))
+    const [names, stats] = fsprobe.scanDir(small, true)
+    const listed = new Map(
+      names
+        .toString()
+        .split('\0')
+        .slice(0, -1)
+        .map((name, k) => [name, stats.subarray(k * STAT_FIELDS, (k + 1) * STAT_FIELDS)]),
+    )
+    expect([...listed.keys()].sort()).toEqual(['file', 'link', 'sub'])
+    expect(listed.get('file')?.[ST.errno]).toBe(NOT_STATED)
+    expect((listed.get('file')?.[ST.mode] as number) & S_IFMT).toBe(0o100000)
+    expect(listed.get('file')?.[ST.size]).toBe(0) // unknown until opened
+    expect(listed.get('link')?.[ST.errno]).toBe(0)
+    expect((listed.get('link')?.[ST.mode] as number) & S_IFMT).toBe(0o120000)
+    expect(listed.get('sub')?.[ST.errno]).toBe(0)
+    // More regular files than a walk keeps in one job: their sizes are needed to split it.
+    const large = join(dir.path, 'lazy-large')
+    mkdirSync(large)
+    for (let i = 0; i < 65; i++) writeFileSync(join(large, `f${i}`), 'y'.repeat(i))
+    const [, largeStats] = fsprobe.scanDir(large, true)
+    for (let k = 0; k < 65; k++) expect(largeStats[k * STAT_FIELDS + ST.errno]).toBe(0)
   })
 })

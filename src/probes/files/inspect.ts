@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { closeSync, constants, openSync, readlinkSync, readSync } from 'node:fs'
 import { describeSystemError, errnoCode } from '../../errors.js'
 import type { FileEntry } from '../../manifest/schema.js'
-import { errnoName, fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
+import { errnoName, fsprobe, NOT_STATED, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { decodeName } from '../../util/pathname.js'
 import { decodeCapabilities } from './caps.js'
 import { type FileResult, WANT } from './protocol.js'
@@ -19,16 +19,20 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 let noatime = constants.O_NOATIME ?? 0
 const before = new Float64Array(STAT_FIELDS)
 const after = new Float64Array(STAT_FIELDS)
-const single = new Float64Array(STAT_FIELDS)
 const ENOENT = 2
 const ENOTDIR = 20
 
-/** Records a path that has no stat yet: lstat it, then as `inspectEntry`. */
+/**
+ * Records a path that has no stat yet: lstat it, then as `inspectEntry`; the result carries
+ * the stat it was recorded with.
+ */
 export function inspectFile(rootDir: string, path: string, want: number, cache: StatCache): FileResult {
-  const errno = fsprobe.lstat(joinRoot(rootDir, path), single)
+  const fresh = new Float64Array(STAT_FIELDS)
+  const errno = fsprobe.lstat(joinRoot(rootDir, path), fresh)
   if (errno === ENOENT || errno === ENOTDIR) return { bytesHashed: 0 }
   if (errno !== 0) return { entry: { path }, error: describeErrno(errno), bytesHashed: 0 }
-  return inspectEntry(rootDir, path, single, 0, want, cache)
+  const r = inspectEntry(rootDir, path, fresh, 0, want, cache)
+  return r.entry && !r.error && !r.stat ? { ...r, stat: fresh, statOffset: 0 } : r
 }
 
 /**
@@ -59,7 +63,8 @@ export interface DirectoryFile {
 
 /**
  * `inspectEntry` for files of one directory `dir`, listed with their NUL-terminated `names`
- * and lstats `s`: the regular files to read are hashed by one native call that opens each
+ * and lstats `s` (a regular file listed by type only, NOT_STATED, has its content read, and
+ * its stat taken then): the regular files to read are hashed by one native call that opens each
  * relative to the directory, not by a path lookup and a call each. A file that call could
  * not read as it was listed (changed, replaced, unreadable) is read again alone, as
  * `inspectEntry` reads it. Results in the order of `files`.
@@ -76,6 +81,12 @@ export function inspectFiles(
   const toRead: { k: number; entry: FileEntry }[] = []
   for (let k = 0; k < files.length; k++) {
     const f = files[k] as DirectoryFile
+    // Listed by type only, and not to be read by hashFiles (which stats what it opens): lstat now.
+    const readByBatch = (f.want & (WANT.sha256 | WANT.caps)) !== 0 && (f.want & WANT.xattrs) === 0
+    if (s[f.o + ST.errno] === NOT_STATED && !readByBatch) {
+      results[k] = inspectFile(rootDir, f.path, f.want, cache)
+      continue
+    }
     const known = withoutContent(rootDir, f.path, s, f.o, f.want, cache)
     // Other extended attributes are read through a descriptor kept open, one file at a time.
     if ('bytesHashed' in known) results[k] = known
@@ -113,7 +124,11 @@ export function inspectFiles(
     const f = files[k] as DirectoryFile
     const code = status[j] as number
     if (code < 0) {
-      results[k] = readContent(joinRoot(rootDir, f.path), entry, f.want)
+      // Read again alone: from a fresh lstat when the listing did not stat it.
+      results[k] =
+        s[f.o + ST.errno] === NOT_STATED
+          ? inspectFile(rootDir, f.path, f.want, cache)
+          : readContent(joinRoot(rootDir, f.path), entry, f.want)
       continue
     }
     const o = j * STAT_FIELDS

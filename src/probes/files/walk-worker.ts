@@ -5,7 +5,7 @@ import { describeSystemError, errnoCode } from '../../errors.js'
 import { fileEntryJson } from '../../manifest/canonical.js'
 import { EntryMatcher } from '../../manifest/entry-index.js'
 import type { FileEntry } from '../../manifest/schema.js'
-import { fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
+import { fsprobe, NOT_STATED, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { decodeName } from '../../util/pathname.js'
 import { type DirectoryFile, describeErrno, inspectEntry, inspectFiles } from './inspect.js'
 import type {
@@ -226,8 +226,10 @@ function listDirectory(dir: string, dev: number, subdirs: DirToList[], jobs: Wal
   let marked: Uint8Array | undefined
   try {
     const fsPath = joinRoot(init.rootDir, dir)
+    // Without a cache, a small directory's regular files are not lstat'ed: their stat comes
+    // when they are opened to be read (inspectFiles).
     ;[names, stats, marked] =
-      marks && hits ? fsprobe.scanDir(fsPath, cache.records, marks, hits) : fsprobe.scanDir(fsPath)
+      marks && hits ? fsprobe.scanDir(fsPath, cache.records, marks, hits) : fsprobe.scanDir(fsPath, true)
   } catch (error) {
     const code = errnoCode(error)
     if (code !== 'ENOENT' && code !== 'ENOTDIR')
@@ -250,6 +252,8 @@ function listDirectory(dir: string, dev: number, subdirs: DirToList[], jobs: Wal
     const nameByteStart = ascii ? nameStart : byteStart
     if (!ascii) byteStart = names.indexOf(0, byteStart) + 1
     const errno = stats[o + ST.errno] as number
+    // NOT_STATED: a regular file listed by type only, its stat to come (see inspectFiles).
+    const stated = errno !== NOT_STATED
     const isDir = errno === 0 && isDirectoryMode(stats[o + ST.mode] as number)
     // A marked entry was recorded by this very policy at the last scan: the policy's answers
     // for its path are known, and only a directory needs its path, to be listed in turn.
@@ -260,7 +264,7 @@ function listDirectory(dir: string, dev: number, subdirs: DirToList[], jobs: Wal
     }
     const path = prefix + nameOf(text, names, nameStart, end)
     if (matcher.isExcluded(path)) continue
-    if (errno !== 0) {
+    if (errno !== 0 && stated) {
       // Gone between the listing and its lstat: not there.
       if (errno !== ENOENT && errno !== ENOTDIR) errors.push({ subject: path, message: describeErrno(errno) })
       continue
