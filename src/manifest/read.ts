@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { gunzip, gunzipSync } from 'node:zlib'
 import { DriftwatchError, errnoCode } from '../errors.js'
@@ -26,11 +25,15 @@ export function readManifestBytes(file: string): Buffer {
   }
 }
 
-/** The same, read and gunzipped off the main thread (in libuv's thread pool). */
+/**
+ * The same, gunzipped off the main thread (in libuv's thread pool). The file is read at once:
+ * a few milliseconds, where an asynchronous read would wait for a busy main thread between
+ * its chunks before the gunzip could start.
+ */
 export async function readManifestBytesAsync(file: string): Promise<Buffer> {
   let data: Buffer
   try {
-    data = await readFile(file)
+    data = readFileSync(file)
   } catch (error) {
     throw cannotRead(file, error)
   }

@@ -6,7 +6,6 @@ import { compareConfig } from '../drift/config.js'
 import { attributeFileChanges, comparePackages } from '../drift/packages.js'
 import type { ManifestSource } from '../manifest/io.js'
 import { MANIFEST_SCHEMA, type Manifest } from '../manifest/schema.js'
-import { collectConfig } from '../probes/config.js'
 import type { CacheStatus } from '../probes/files/protocol.js'
 import { CacheWriter, StatCache, statCacheFile } from '../probes/files/stat-cache.js'
 import {
@@ -18,9 +17,7 @@ import {
   type WalkProgress,
   walkFiles,
 } from '../probes/files/walk.js'
-import { collectPackages, packageOwners } from '../probes/packages.js'
 import type { ProbeContext } from '../probes/types.js'
-import { verifyPackages } from '../probes/verify.js'
 import { type DriftItem, type ProbeRun, REPORT_SCHEMA, type Report } from '../protocol/report.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { FileCheck } from './file-check.js'
@@ -28,6 +25,23 @@ import { hostIdentity } from './root.js'
 
 /** Probe errors listed in a report; the rest are counted. */
 const MAX_LISTED_ERRORS = 100
+
+/**
+ * The package and configuration probes' modules, loaded when first needed: a scan starts its
+ * walk before it has loaded them (they are tens of milliseconds of module loading).
+ */
+let probeModules:
+  | Promise<{
+      packages: typeof import('../probes/packages.js')
+      config: typeof import('../probes/config.js')
+    }>
+  | undefined
+function loadProbes() {
+  probeModules ??= Promise.all([import('../probes/packages.js'), import('../probes/config.js')]).then(
+    ([packages, config]) => ({ packages, config }),
+  )
+  return probeModules
+}
 
 export interface CaptureOptions {
   rootDir: string
@@ -61,10 +75,11 @@ export async function captureManifest(options: CaptureOptions): Promise<CaptureR
     policy,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   })
-  const inventory = await collectPackages(context, policy.packages)
-  const config = await collectConfig(context, policy.config)
+  const probes = await loadProbes()
+  const inventory = await probes.packages.collectPackages(context, policy.packages)
+  const config = await probes.config.collectConfig(context, policy.config)
   if (inventory.packages.length > 0) {
-    const owners = packageOwners(context, policy.packages)
+    const owners = probes.packages.packageOwners(context, policy.packages)
     for (const entry of walk.entries) {
       const owner = owners.get(entry.path)
       if (owner) entry.package = owner
@@ -227,7 +242,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     const expectedOwners = new Map<string, string>()
     for (const f of source.files()) if (f.package) expectedOwners.set(f.path, f.package)
     attributeFileChanges(drift, {
-      observed: packageOwners(context, policy.packages),
+      observed: (await loadProbes()).packages.packageOwners(context, policy.packages),
       expected: expectedOwners,
     })
   }
@@ -257,8 +272,12 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
 }
 
 /** The package and configuration probes. */
-function otherProbes(context: ProbeContext, policy: Policy) {
-  return Promise.all([collectPackages(context, policy.packages), collectConfig(context, policy.config)])
+async function otherProbes(context: ProbeContext, policy: Policy) {
+  const { packages, config } = await loadProbes()
+  return Promise.all([
+    packages.collectPackages(context, policy.packages),
+    config.collectConfig(context, policy.config),
+  ])
 }
 
 /** A whole manifest as a source whose files are already there. */
@@ -299,6 +318,7 @@ async function addPackageVerification(
 ): Promise<ProbeRun> {
   const started = performance.now()
   const matcher = new PathMatcher(policy.files)
+  const { verifyPackages } = await import('../probes/verify.js')
   const { findings, errors } = await verifyPackages(context, policy.packages)
   const reported = new Map(drift.filter((i) => i.kind === 'file').map((i) => [i.subject, i]))
   for (const f of findings) {
