@@ -11,12 +11,7 @@ const gunzipAsync = promisify(gunzip)
 
 /** A manifest file's bytes, gunzipped when they are gzip. */
 export function readManifestBytes(file: string): Buffer {
-  let data: Buffer
-  try {
-    data = readFileSync(file)
-  } catch (error) {
-    throw cannotRead(file, error)
-  }
+  const data = readRaw(file)
   if (!isGzip(data)) return data
   try {
     return gunzipSync(data, { chunkSize: outputChunk(data) })
@@ -31,17 +26,20 @@ export function readManifestBytes(file: string): Buffer {
  * its chunks before the gunzip could start.
  */
 export async function readManifestBytesAsync(file: string): Promise<Buffer> {
-  let data: Buffer
-  try {
-    data = readFileSync(file)
-  } catch (error) {
-    throw cannotRead(file, error)
-  }
+  const data = readRaw(file)
   if (!isGzip(data)) return data
   try {
     return await gunzipAsync(data, { chunkSize: outputChunk(data) })
   } catch (error) {
     throw corrupt(file, error)
+  }
+}
+
+function readRaw(file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (error) {
+    throw cannotRead(file, error)
   }
 }
 
