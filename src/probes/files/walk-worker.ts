@@ -119,6 +119,11 @@ port.on('message', (message: ToWorker) => {
     for (let i = 0; i < local.length; i += DIRS_PER_JOB)
       jobs.push({ kind: 'dirs', dirs: local.slice(i, i + DIRS_PER_JOB) })
   }
+  answer(jobs, bytes)
+})
+
+/** Sends what this job recorded, with the work split off it, and starts the next job afresh. */
+function answer(jobs: WalkJob[], bytes: number): void {
   // JSON crosses to the main thread about twice as fast as a structured clone of the objects.
   // Each entry goes as its canonical JSON, the text the entry index matches.
   let json: string
@@ -142,7 +147,9 @@ port.on('message', (message: ToWorker) => {
     json = `[${entries.map(fileEntryJson).join(',')}]`
   }
   const stats = init.withStats ? packStats(sent) : undefined
-  const learned = records ? records.buffer.slice(0, recordCount * CACHE_RECORD_BYTES) : undefined
+  const learned = records
+    ? records.buffer.slice(records.byteOffset, records.byteOffset + recordCount * CACHE_RECORD_BYTES)
+    : undefined
   const transfer = [stats?.buffer, verdicts?.buffer, learned].filter((b) => b !== undefined) as ArrayBuffer[]
   send(
     {
@@ -165,7 +172,7 @@ port.on('message', (message: ToWorker) => {
   records = undefined
   recordCount = 0
   recordCaps = []
-})
+}
 
 /**
  * Adds to this job's records what the scan cache should know of entry k, found to be
