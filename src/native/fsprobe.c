@@ -1268,10 +1268,10 @@ static napi_value index_entries_async(napi_env env, napi_callback_info info) {
  */
 #define CACHE_RECORD 112
 #define CACHE_KEY_WORDS 6
-static const unsigned char *pack_base;
-static int compare_record_keys(const void *a, const void *b) {
+static int compare_record_keys(const void *a, const void *b, void *base) {
   uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-  const unsigned char *x = pack_base + (size_t)i * CACHE_RECORD, *y = pack_base + (size_t)j * CACHE_RECORD;
+  const unsigned char *x = (const unsigned char *)base + (size_t)i * CACHE_RECORD;
+  const unsigned char *y = (const unsigned char *)base + (size_t)j * CACHE_RECORD;
   for (int k = 0; k < CACHE_KEY_WORDS; k++) {
     uint32_t u, v;
     memcpy(&u, x + 4 * k, 4);
@@ -1296,12 +1296,7 @@ static napi_value pack_records(napi_env env, napi_callback_info info) {
   uint32_t *order = malloc((count ? count : 1) * sizeof(uint32_t));
   if (!order) return throw_errno(env, ENOMEM, "packRecords");
   for (size_t k = 0; k < count; k++) order[k] = (uint32_t)k;
-  /* qsort's comparator has no context argument: the records are this call's, on this thread. */
-  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-  pthread_mutex_lock(&lock);
-  pack_base = records;
-  qsort(order, count, sizeof(uint32_t), compare_record_keys);
-  pthread_mutex_unlock(&lock);
+  qsort_r(order, count, sizeof(uint32_t), compare_record_keys, records);
   size_t unique = 0;
   const unsigned char *base = records;
   for (size_t k = 0; k < count; k++) {

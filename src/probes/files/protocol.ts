@@ -78,8 +78,8 @@ export type FromWorker =
        * only those that matched no manifest entry, unless `withStats` asks for all.
        */
       entries: string
-      /** With the entry index: for each entry sent, the manifest entry it matched, or -1. */
-      verdicts?: Int32Array
+      /** The worker had the entry index: the entries sent are those that matched no manifest entry. */
+      checked?: true
       /**
        * With the entry index and `withStats`: the scan cache records of the entries that
        * matched (not sent), and the capabilities of those that have some (record, string).

@@ -127,7 +127,6 @@ function answer(jobs: WalkJob[], bytes: number): void {
   // JSON crosses to the main thread about twice as fast as a structured clone of the objects.
   // Each entry goes as its canonical JSON, the text the entry index matches.
   let json: string
-  let verdicts: Int32Array | undefined
   let sent: number[] | undefined
   if (entryMatcher && entries.length > 0) {
     // An entry exactly as the manifest has it is marked, not sent: what the scan cache
@@ -140,7 +139,6 @@ function answer(jobs: WalkJob[], bytes: number): void {
       if (verdict < 0) sent.push(k)
       else if (init.withStats) learn(k, verdict)
     }
-    verdicts = new Int32Array(sent.length).fill(-1)
     json = `[${sent.map((k) => texts[k]).join(',')}]`
   } else {
     // Canonical, as the matched ones are: the same entry reads the same in every report.
@@ -150,13 +148,13 @@ function answer(jobs: WalkJob[], bytes: number): void {
   const learned = records
     ? records.buffer.slice(records.byteOffset, records.byteOffset + recordCount * CACHE_RECORD_BYTES)
     : undefined
-  const transfer = [stats?.buffer, verdicts?.buffer, learned].filter((b) => b !== undefined) as ArrayBuffer[]
+  const transfer = [stats?.buffer, learned].filter((b) => b !== undefined) as ArrayBuffer[]
   send(
     {
       type: 'done',
       jobs,
       entries: json,
-      ...(verdicts ? { verdicts } : {}),
+      ...(sent ? { checked: true as const } : {}),
       ...(learned ? { records: learned as ArrayBuffer, recordCaps } : {}),
       ...(stats ? { stats } : {}),
       errors,

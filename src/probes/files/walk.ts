@@ -52,7 +52,10 @@ export interface WalkBatch {
   errors: ProbeError[]
   /** With `withStats`: the stat of each entry, STAT_FIELDS doubles each (errno -1: none). */
   stats?: Float64Array
-  /** With an entry index: the manifest entry each entry is exactly (it is marked), or -1. */
+  /**
+   * For entries matched on this thread (recorded before the workers had the entry index): the
+   * manifest entry each is exactly (it is marked), or -1.
+   */
   verdicts?: Int32Array
   /**
    * With an entry index and `withStats`: scan cache records (see encodeRecord) of entries
@@ -212,7 +215,8 @@ function runWorkers(
         for (let i = 0; i < workers.length; i++) post(i, { type: 'finish' })
       }
     }
-    const deliver = (batch: WalkBatch) => {
+    // `checked`: a worker that had the index sent it, and it holds only what matched nothing.
+    const deliver = (batch: WalkBatch, checked = false) => {
       if (waiting) {
         waiting.push(batch)
         return
@@ -221,7 +225,7 @@ function runWorkers(
         for (const entry of batch.entries) result.entries.push(entry)
         return
       }
-      if (entryMatcher && !batch.verdicts) {
+      if (entryMatcher && !checked) {
         // Recorded before the workers had the index: matched here, but never an entry that
         // could not be read.
         const unreadable = new Set(batch.errors.map((e) => e.subject))
@@ -251,15 +255,17 @@ function runWorkers(
           inFlight[i] = (inFlight[i] as number) - 1
           queue.push(...message.jobs)
           pump()
-          deliver({
-            entries: JSON.parse(message.entries) as FileEntry[],
-            errors: message.errors,
-            ...(message.stats ? { stats: message.stats } : {}),
-            ...(message.verdicts ? { verdicts: message.verdicts } : {}),
-            ...(message.records
-              ? { records: new Uint8Array(message.records), recordCaps: message.recordCaps ?? [] }
-              : {}),
-          })
+          deliver(
+            {
+              entries: JSON.parse(message.entries) as FileEntry[],
+              errors: message.errors,
+              ...(message.stats ? { stats: message.stats } : {}),
+              ...(message.records
+                ? { records: new Uint8Array(message.records), recordCaps: message.recordCaps ?? [] }
+                : {}),
+            },
+            message.checked === true,
+          )
           for (const error of message.errors) result.errors.push(error)
           result.files += message.files
           result.bytesHashed += message.bytesHashed
