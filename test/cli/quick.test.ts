@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from '
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { runCli, tempDir } from '../helpers/cli.js'
+import { forgeRecordTimes } from '../helpers/scan-cache.js'
 import { buildImageRoot } from '../helpers/tree.js'
 
 let dir: { path: string; cleanup: () => void }
@@ -75,20 +76,7 @@ describe('quick mode', () => {
     const st = statSync(cat, { bigint: true })
     const cacheFile = join(state, readdirSync(state)[0] as string)
     const data = readFileSync(cacheFile)
-    // Record layout (src/probes/files/stat-cache.ts): 96-byte header, 112-byte records of u32
-    // words: dev hi/lo, ino hi/lo, path hash hi/lo, mode, uid, gid, size hi/lo, mtime sec hi/lo,
-    // mtime ns, ctime sec hi/lo, ctime ns, verdict, ...
-    const HEADER = 96
-    const RECORD = 112
-    let forged = false
-    for (let at = HEADER; at + RECORD <= HEADER + data.readUInt32LE(8) * RECORD; at += RECORD) {
-      if (data.readUInt32LE(at + 12) !== Number(st.ino)) continue
-      data.writeUInt32LE(Number(st.mtimeNs / 1_000_000_000n), at + 48)
-      data.writeUInt32LE(Number(st.mtimeNs % 1_000_000_000n), at + 52)
-      data.writeUInt32LE(Number(st.ctimeNs / 1_000_000_000n), at + 60)
-      data.writeUInt32LE(Number(st.ctimeNs % 1_000_000_000n), at + 64)
-      forged = true
-    }
+    const forged = forgeRecordTimes(data, st) > 0
     expect(forged).toBe(true)
     writeFileSync(cacheFile, data)
     const after = await quick()

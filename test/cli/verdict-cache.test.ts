@@ -17,6 +17,7 @@ import { loadPolicy } from '../../src/config/policy.js'
 import { encodeManifest, openManifest, readManifest, writeManifest } from '../../src/manifest/io.js'
 import { MANIFEST_SCHEMA, type Manifest } from '../../src/manifest/schema.js'
 import { runCli, tempDir } from '../helpers/cli.js'
+import { CACHE_HEADER, forgeRecordTimes, recordOffsets } from '../helpers/scan-cache.js'
 import { buildImageRoot } from '../helpers/tree.js'
 
 /*
@@ -77,19 +78,14 @@ async function expectSameAsFull(expected: { subject: string; change: string; att
 
 const cacheFile = () => join(state, readdirSync(state)[0] as string)
 
-// Layout (src/probes/files/stat-cache.ts): a 96-byte header, then 112-byte records of u32
-// words: 0-1 dev, 2-3 ino, 4-5 path hash, 6 mode, ..., 16 ctime ns, 17 verdict (index + 1).
-const HEADER = 96
-const RECORD = 112
-const verdicts = (data: Buffer) => {
-  const out: number[] = []
-  for (let at = HEADER; at + RECORD <= HEADER + data.readUInt32LE(8) * RECORD; at += RECORD)
-    out.push(data.readUInt32LE(at + 68))
-  return out
-}
+const verdicts = (data: Buffer) => recordOffsets(data).map((at) => data.readUInt32LE(at + 68))
 /** Rewrites the checksum, as only a forger would: the cache's own checks must still hold. */
 const reseal = (data: Buffer) => {
-  createHash('sha256').update(data.subarray(0, 64)).update(data.subarray(HEADER)).digest().copy(data, 64)
+  createHash('sha256')
+    .update(data.subarray(0, 64))
+    .update(data.subarray(CACHE_HEADER))
+    .digest()
+    .copy(data, 64)
 }
 
 describe('quick scans with a warm scan cache', () => {
@@ -224,15 +220,7 @@ describe('a scan cache that is not as written is never trusted', () => {
     const st = statSync(cat, { bigint: true })
     const file = cacheFile()
     const data = readFileSync(file)
-    let forged = 0
-    for (let at = HEADER; at + RECORD <= HEADER + data.readUInt32LE(8) * RECORD; at += RECORD) {
-      if (data.readUInt32LE(at + 12) !== Number(st.ino)) continue
-      data.writeUInt32LE(Number(st.mtimeNs / 1_000_000_000n), at + 48)
-      data.writeUInt32LE(Number(st.mtimeNs % 1_000_000_000n), at + 52)
-      data.writeUInt32LE(Number(st.ctimeNs / 1_000_000_000n), at + 60)
-      data.writeUInt32LE(Number(st.ctimeNs % 1_000_000_000n), at + 64)
-      forged++
-    }
+    const forged = forgeRecordTimes(data, st)
     expect(forged).toBe(1)
     writeFileSync(file, data)
     const quick = await scan('quick')
@@ -250,7 +238,7 @@ describe('a scan cache that is not as written is never trusted', () => {
       name: 'a verdict that names no manifest entry',
       reason: 'a verdict names no manifest entry',
       edit: (data: Buffer) => {
-        data.writeUInt32LE(data.readUInt32LE(16) + 5, HEADER + 68)
+        data.writeUInt32LE(data.readUInt32LE(16) + 5, CACHE_HEADER + 68)
         reseal(data)
       },
     },
