@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander'
-import { HOST_STATES } from '../collector/states.js'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
+import { HOST_STATES } from '../fleet/states.js'
 import { DEFAULT_COLLECTOR } from '../protocol/defaults.js'
 import { type CommandOutput, emit, type Format, parseFormat, styleFor } from './output.js'
 

@@ -1,6 +1,6 @@
-import { HOST_STATES, type HostState } from '../collector/states.js'
 import { formatSpan } from '../config/duration.js'
 import { SEVERITIES } from '../config/policy.js'
+import { HOST_STATES, type HostState } from '../fleet/states.js'
 import type { HostDetailView, HostView } from '../protocol/api.js'
 import type { Summary } from '../protocol/report.js'
 import { formatDuration, type Style } from './output.js'

@@ -3,13 +3,13 @@ import type { Logger } from 'pino'
 import type { z } from 'zod'
 import { formatPath, zodIssueMessage } from '../config/load.js'
 import { DriftwatchError, type ErrorCode } from '../errors.js'
+import type { Judge } from '../fleet/states.js'
 import type { ApiError } from '../protocol/api.js'
 import type { Store } from '../store/types.js'
 import { bearerToken, hashSecret, SecretSet, sameHash } from './auth.js'
 import { gunzipLimited, parseJsonBody, tooLarge } from './body.js'
 import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agent.js'
-import type { Judge } from './states.js'
 
 export interface AppDeps {
   store: Store

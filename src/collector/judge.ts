@@ -1,14 +1,14 @@
 import type { FleetRules } from '../config/collector.js'
 import { formatSpan } from '../config/duration.js'
 import { SEVERITIES, type Severity } from '../config/policy.js'
-import type { Summary } from '../protocol/report.js'
 import {
   type HostRecord,
   type ImageRecord,
   type Judge,
   type Judgement,
   REPLACEMENT_STATES,
-} from './states.js'
+} from '../fleet/states.js'
+import type { Summary } from '../protocol/report.js'
 
 /**
  * Fleet judgement: the state a host is in given what the collector knows of it, its

@@ -1,8 +1,8 @@
 import { groupDrift } from '../drift/group.js'
+import type { HostRecord, ImageRecord, StateTransition } from '../fleet/states.js'
 import type { HostDetailView, HostView, ImageView } from '../protocol/api.js'
 import type { Report } from '../protocol/report.js'
 import type { ReportRecord } from '../store/types.js'
-import type { HostRecord, ImageRecord, StateTransition } from './states.js'
 
 /** How the API shows a host: dates as ISO 8601 text, the image as one object. */
 export function hostView(host: HostRecord): HostView {

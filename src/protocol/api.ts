@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { HostState } from '../collector/states.js'
+import type { HostState } from '../fleet/states.js'
 import type { DriftItem, Summary } from './report.js'
 
 /**

@@ -8,6 +8,7 @@ import {
   type Transaction,
   type Updateable,
 } from 'kysely'
+import { DriftwatchError } from '../errors.js'
 import {
   HOST_STATES,
   type HostRecord,
@@ -16,8 +17,7 @@ import {
   type Judge,
   type Judgement,
   type StateTransition,
-} from '../collector/states.js'
-import { DriftwatchError } from '../errors.js'
+} from '../fleet/states.js'
 import type { Report, Summary } from '../protocol/report.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { GroupCommit } from './group-commit.js'

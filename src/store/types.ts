@@ -1,4 +1,4 @@
-import type { HostRecord, HostState, ImageRecord, Judge, StateTransition } from '../collector/states.js'
+import type { HostRecord, HostState, ImageRecord, Judge, StateTransition } from '../fleet/states.js'
 import type { Report } from '../protocol/report.js'
 
 /** A report as kept in a host's bounded history (the full body is kept for the latest only). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, test } from 'vitest'
-import type { HostRecord, ImageRecord, Judge } from '../../src/collector/states.js'
 import { DriftwatchError } from '../../src/errors.js'
+import type { HostRecord, ImageRecord, Judge } from '../../src/fleet/states.js'
 import type { DriftItem, Report } from '../../src/protocol/report.js'
 import type { KyselyStore } from '../../src/store/kysely-store.js'
 import type { HostFilter, Store } from '../../src/store/types.js'

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest'
 import { makeJudge } from '../../src/collector/judge.js'
-import type { HostRecord, HostState, ImageRecord } from '../../src/collector/states.js'
 import { type FleetRules, FleetRulesSchema } from '../../src/config/collector.js'
 import { formatSpan } from '../../src/config/duration.js'
+import type { HostRecord, HostState, ImageRecord } from '../../src/fleet/states.js'
 import type { Summary } from '../../src/protocol/report.js'
 
 const MIN = 60_000

@@ -1,6 +1,6 @@
 import { request } from 'undici'
-import { HOST_STATES, type HostState } from '../../collector/states.js'
 import { DriftwatchError, EXIT, errnoCode } from '../../errors.js'
+import { HOST_STATES, type HostState } from '../../fleet/states.js'
 import type { ApiError, HostDetailView, HostView } from '../../protocol/api.js'
 import { DEFAULT_COLLECTOR } from '../../protocol/api.js'
 import type { CommandOutput } from '../output.js'

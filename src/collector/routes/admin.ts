@@ -2,10 +2,10 @@ import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { DriftwatchError } from '../../errors.js'
+import { HOST_STATES, type ImageRecord } from '../../fleet/states.js'
 import { keyIdOf, signatureVerifies } from '../../manifest/signature.js'
 import { ImageRegistrationSchema, WireText } from '../../protocol/api.js'
 import { parseWith, type RouteContext, requireAdmin } from '../app.js'
-import { HOST_STATES, type ImageRecord } from '../states.js'
 import { hostDetailView, hostView, imageView } from '../views.js'
 
 const HostsQuerySchema = z.strictObject({
