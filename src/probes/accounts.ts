@@ -65,43 +65,103 @@ export interface ShadowLine {
 }
 
 /**
- * passwd(5) entries, in file order. Lines that are not seven fields with numeric ids are
- * skipped, as are NIS compat lines (`+`, `-`), which name no account. A repeated name keeps
- * its first entry: that is the one getpwnam(3) returns.
+ * passwd(5) entries as glibc's nss_files reads them for getpwnam(3) (pwd/fgetpwent_r.c's line
+ * parser): leading whitespace is skipped, `#` then starts a comment; the name and password run
+ * to the next `:`; uid and gid must be numbers (see `parseNssId`); gecos and home run to the next
+ * `:` and the shell is the rest of the line, colons and all. A line may stop after the gid: the
+ * fields left out are empty (`evil:x:0:0` is a uid-0 user with an empty shell). NIS compat lines
+ * (`+`, `-`) name no account for getpwnam. A repeated name keeps its first entry, the one
+ * getpwnam returns.
  */
 export function parsePasswd(text: string): PasswdEntry[] {
   const entries: PasswdEntry[] = []
-  for (const fields of records(text, 7)) {
-    const [name, password, uid, gid, gecos, home, shell] = fields as [string, ...string[]]
-    if (!isId(uid) || !isId(gid)) continue
-    entries.push({
-      name,
-      password: password ?? '',
-      uid: Number(uid),
-      gid: Number(gid),
-      gecos: gecos ?? '',
-      home: home ?? '',
-      shell: shell ?? '',
-    })
+  for (const line of nssLines(text)) {
+    const fields = new NssFields(line)
+    const name = fields.string()
+    const password = fields.string()
+    const uid = fields.id()
+    const gid = uid === undefined ? undefined : fields.id()
+    if (uid === undefined || gid === undefined || name === '' || isCompat(name)) continue
+    const gecos = fields.string()
+    const home = fields.string()
+    entries.push({ name, password, uid, gid, gecos, home, shell: fields.rest() })
   }
   return firstByName(entries)
 }
 
-/** group(5) entries: `name:password:gid:member,member`; the password field is not kept. */
+/**
+ * group(5) entries as glibc reads them for getgrnam(3) (grp/fgetgrent_r.c): name, password and
+ * a numeric gid, then members separated by `,` to the end of the line, each with its leading
+ * whitespace dropped, empty ones skipped. A line may stop after the gid (no members). The
+ * password field is not kept; members are recorded sorted and once each.
+ */
 export function parseGroup(text: string): GroupEntry[] {
   const entries: GroupEntry[] = []
-  for (const fields of records(text, 4)) {
-    const [name, , gid, members] = fields as [string, ...string[]]
-    if (!isId(gid)) continue
-    entries.push({ name, gid: Number(gid), members: memberList(members ?? '') })
+  for (const line of nssLines(text)) {
+    const fields = new NssFields(line)
+    const name = fields.string()
+    fields.string()
+    const gid = fields.id()
+    if (gid === undefined || name === '' || isCompat(name)) continue
+    entries.push({ name, gid, members: memberList(fields.rest()) })
   }
   return firstByName(entries)
+}
+
+/**
+ * A uid or gid as glibc's INT_FIELD reads it: strtoul(3) in base 10 (leading whitespace and a
+ * sign allowed, a negative number taken modulo 2^64), ending at `:` or the end of the line, and
+ * refused when it does not fit 32 bits (so `-1` is refused and `-0` is 0). Undefined when refused.
+ */
+export function parseNssId(field: string): number | undefined {
+  const match = /^[ \t\n\v\f\r]*([+-]?)(\d+)$/.exec(field)
+  if (match === null) return undefined
+  const max64 = (1n << 64n) - 1n
+  let value = BigInt(match[2] as string)
+  if (value > max64) return undefined // ERANGE: strtoul returns ULONG_MAX
+  if (match[1] === '-') value = (max64 + 1n - value) % (max64 + 1n)
+  return value > 0xffffffffn ? undefined : Number(value)
+}
+
+/** The lines nss_files parses: leading whitespace (C isspace) skipped, blank and `#` lines left out. */
+function* nssLines(text: string): Generator<string> {
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/^[ \t\v\f\r]+/, '')
+    if (line === '' || line.startsWith('#')) continue
+    yield line
+  }
+}
+
+/** files-parse.c's field readers over one line: a missing field is empty, an id must be there. */
+class NssFields {
+  private at = 0
+  constructor(private readonly line: string) {}
+
+  /** STRING_FIELD: to the next `:` (or the end), which is consumed. */
+  string(): string {
+    const colon = this.line.indexOf(':', this.at)
+    const end = colon === -1 ? this.line.length : colon
+    const value = this.line.slice(this.at, end)
+    this.at = colon === -1 ? end : colon + 1
+    return value
+  }
+
+  /** INT_FIELD: a number up to the next `:` or the end; undefined (the line is refused) otherwise. */
+  id(): number | undefined {
+    if (this.at >= this.line.length) return undefined
+    return parseNssId(this.string())
+  }
+
+  /** What is left of the line. */
+  rest(): string {
+    return this.line.slice(this.at)
+  }
 }
 
 /** shadow(5) (9 fields) or gshadow(5) (4 fields) lines by name. */
 export function parseShadow(text: string): Map<string, ShadowLine> {
   const lines = new Map<string, ShadowLine>()
-  for (const line of text.split('\n')) {
+  for (const line of nssLines(text)) {
     const fields = line.split(':')
     const name = fields[0]
     if (name === undefined || name === '' || fields.length < 2 || isCompat(name) || lines.has(name)) continue
@@ -183,27 +243,14 @@ export const accountsProbe: Probe<ConfigEntry[]> = {
   },
 }
 
-function* records(text: string, fieldCount: number): Generator<string[]> {
-  for (const line of text.split('\n')) {
-    if (line.trim() === '' || line.startsWith('#')) continue
-    const fields = line.split(':')
-    const name = fields[0]
-    if (fields.length !== fieldCount || name === undefined || name === '' || isCompat(name)) continue
-    yield fields
-  }
-}
-
 /** NIS compat entries (`+name`, `-@netgroup`, `+`) pull accounts from elsewhere; they are not accounts. */
 function isCompat(name: string): boolean {
   return name.startsWith('+') || name.startsWith('-')
 }
 
-function isId(field: string | undefined): boolean {
-  return field !== undefined && /^\d+$/.test(field)
-}
-
 function memberList(field: string): string[] {
-  return [...new Set(field.split(',').filter((m) => m !== ''))].sort(compareCodeUnits)
+  const members = field.split(',').map((m) => m.replace(/^[ \t\n\v\f\r]+/, ''))
+  return [...new Set(members.filter((m) => m !== ''))].sort(compareCodeUnits)
 }
 
 function firstByName<T extends { name: string }>(entries: T[]): T[] {

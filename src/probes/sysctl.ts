@@ -1,6 +1,9 @@
+import { statSync } from 'node:fs'
 import { compareCodeUnits } from '../util/compare.js'
-import { listRootDir, readRootTextConfined } from './root-fs.js'
-import type { ConfigEntry, Probe, ProbeContext } from './types.js'
+import type { SourcedConfigEntry } from './config.js'
+import { joinRoot } from './files/root-path.js'
+import { DEV_NULL, listRootDir, readRootTextConfined, resolveInRoot } from './root-fs.js'
+import type { Probe, ProbeContext } from './types.js'
 import { readRootText } from './types.js'
 
 /*
@@ -25,8 +28,15 @@ export const SYSCTL_DIRS = [
   '/lib/sysctl.d',
 ] as const
 
-/** Read last, after every sysctl.d file, by procps's `sysctl --system` (Debian links it as 99-sysctl.conf too). */
+/**
+ * procps's `sysctl --system` reads it last, after every sysctl.d file. systemd-sysctl never reads
+ * it by name: Debian ships `/etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf`, so it is read in that
+ * file's slot (and a `99-zzz-local.conf` is read after it).
+ */
 export const SYSCTL_CONF = '/etc/sysctl.conf'
+
+/** Where a root keeps systemd-sysctl; a root that has none loads its parameters with procps. */
+const SYSTEMD_SYSCTL = ['/usr/lib/systemd/systemd-sysctl', '/lib/systemd/systemd-sysctl'] as const
 
 /** Parameters worth watching on every live host, declared or not: hardening a drifted host tends to lose. */
 export const SECURITY_SYSCTL_KEYS = [
@@ -101,7 +111,8 @@ export interface SysctlFile {
 /**
  * The files systemd-sysctl reads, in the order it applies them (sysctl.d(5)): `*.conf` from
  * every directory, a name in a higher-precedence directory shadowing the same name below it,
- * all sorted by file name regardless of directory. `listings` are in SYSCTL_DIRS order.
+ * all sorted by file name regardless of directory. `listings` are in SYSCTL_DIRS order and hold
+ * only names that count (see `sysctlFiles`: a dangling link or a directory does not).
  */
 export function orderSysctlFiles(listings: { dir: string; names: string[] }[]): SysctlFile[] {
   const winner = new Map<string, string>()
@@ -118,30 +129,111 @@ export function orderSysctlFiles(listings: { dir: string; names: string[] }[]): 
 /** The declared value of every key: later files, and later lines, win. */
 export function mergeSysctl(files: string[]): Map<string, string> {
   const declared = new Map<string, string>()
-  for (const text of files) {
-    for (const { key, value } of parseSysctlConf(text)) declared.set(key, value)
+  for (const [key, { value }] of declareSysctl(files.map((text) => ({ path: '', text })))) {
+    declared.set(key, value)
   }
   return declared
+}
+
+/** A declared value and the file whose line won. */
+export interface SysctlDeclaration {
+  value: string
+  file: string
+}
+
+/** The declared value of every key with the file that sets it: later files, and later lines, win. */
+export function declareSysctl(files: { path: string; text: string }[]): Map<string, SysctlDeclaration> {
+  const declared = new Map<string, SysctlDeclaration>()
+  for (const { path, text } of files) {
+    for (const { key, value } of parseSysctlConf(text)) declared.set(key, { value, file: path })
+  }
+  return declared
+}
+
+/** Which program loads the root's kernel parameters at boot, and so which files it reads. */
+export type SysctlLoader = 'systemd-sysctl' | 'procps'
+
+/**
+ * The files the root's loader reads, in order, as absolute paths inside the root.
+ * systemd-sysctl (conf-files.c with CONF_FILES_REGULAR | CONF_FILES_FILTER_MASKED): a name that
+ * does not resolve to a regular file (a dangling link, a directory) is passed over and shadows
+ * nothing; an empty file or a link to /dev/null masks the name and is not read. procps's
+ * `sysctl --system` reads the same directories, then /etc/sysctl.conf last.
+ */
+export function sysctlFiles(rootDir: string, loader = sysctlLoader(rootDir)): string[] {
+  const masked = new Set<string>()
+  const listings = SYSCTL_DIRS.map((dir) => ({
+    dir,
+    names: listRootDir(rootDir, dir)
+      .filter((entry) => entry.name.endsWith('.conf') && (entry.type === 'file' || entry.type === 'symlink'))
+      .map((entry) => entry.name)
+      .filter((name) => {
+        const kind = confFileKind(rootDir, `${dir}/${name}`)
+        if (kind === 'masked') masked.add(`${dir}/${name}`)
+        return kind !== 'skipped'
+      }),
+  }))
+  const files = orderSysctlFiles(listings)
+    .map(({ dir, name }) => `${dir}/${name}`)
+    .filter((path) => !masked.has(path))
+  if (loader === 'procps' && readRootTextConfined(rootDir, SYSCTL_CONF) !== undefined) files.push(SYSCTL_CONF)
+  return files
+}
+
+/** systemd-sysctl where the root has it (Debian 12 aliases procps.service to it), else procps. */
+export function sysctlLoader(rootDir: string): SysctlLoader {
+  return SYSTEMD_SYSCTL.some((path) => resolveInRoot(rootDir, path) !== undefined)
+    ? 'systemd-sysctl'
+    : 'procps'
+}
+
+/** A sysctl.d name as conf-files.c sees it: read, masking the name, or passed over. */
+function confFileKind(rootDir: string, path: string): 'read' | 'masked' | 'skipped' {
+  const resolved = resolveInRoot(rootDir, path)
+  if (resolved === undefined) return 'skipped'
+  if (resolved === DEV_NULL) return 'masked'
+  try {
+    const stat = statSync(joinRoot(rootDir, resolved))
+    if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'masked'
+    if (!stat.isFile()) return 'skipped'
+    return stat.size === 0 ? 'masked' : 'read'
+  } catch {
+    return 'skipped'
+  }
 }
 
 /**
  * The entries for declared values and, when given, running values: running wins where the
  * kernel has the key, declared fills in where it does not. Glob keys stay declared patterns:
- * expanding them would list every network interface, which differs from host to host.
+ * expanding them would list every network interface, which differs from host to host. An
+ * entry a file declares names that file (`files`), whatever value the kernel runs.
  */
 export function sysctlEntries(
-  declared: ReadonlyMap<string, string>,
+  declared: ReadonlyMap<string, string | SysctlDeclaration>,
   running?: ReadonlyMap<string, string>,
-): ConfigEntry[] {
-  const values = new Map(declared)
+): SourcedConfigEntry[] {
+  const values = new Map<string, string>()
+  const files = new Map<string, string>()
+  for (const [key, declaration] of declared) {
+    if (typeof declaration === 'string') values.set(key, declaration)
+    else {
+      values.set(key, declaration.value)
+      files.set(key, declaration.file)
+    }
+  }
   for (const [key, value] of running ?? []) values.set(key, value)
   return [...values.entries()]
     .sort(([a], [b]) => compareCodeUnits(a, b))
-    .map(([key, value]) => ({ key: `sysctl:${key}`, value }))
+    .map(([key, value]) => {
+      const file = files.get(key)
+      return file === undefined
+        ? { key: `sysctl:${key}`, value }
+        : { key: `sysctl:${key}`, value, files: [file] }
+    })
 }
 
 /** Declared kernel parameters (sysctl.d, sysctl.conf) and, on a live root, their running values. */
-export const sysctlProbe: Probe<ConfigEntry[]> = {
+export const sysctlProbe: Probe<SourcedConfigEntry[]> = {
   name: 'sysctl',
   async collect(context) {
     const declared = readDeclared(context.rootDir)
@@ -152,18 +244,10 @@ export const sysctlProbe: Probe<ConfigEntry[]> = {
   },
 }
 
-function readDeclared(rootDir: string): Map<string, string> {
-  const listings = SYSCTL_DIRS.map((dir) => ({
-    dir,
-    names: listRootDir(rootDir, dir)
-      .filter((entry) => entry.type === 'file' || entry.type === 'symlink')
-      .map((entry) => entry.name),
-  }))
-  const texts = orderSysctlFiles(listings).map(
-    ({ dir, name }) => readRootTextConfined(rootDir, `${dir}/${name}`) ?? '',
+function readDeclared(rootDir: string): Map<string, SysctlDeclaration> {
+  return declareSysctl(
+    sysctlFiles(rootDir).map((path) => ({ path, text: readRootTextConfined(rootDir, path) ?? '' })),
   )
-  texts.push(readRootTextConfined(rootDir, SYSCTL_CONF) ?? '')
-  return mergeSysctl(texts)
 }
 
 function readRunning(context: ProbeContext, keys: string[]): Map<string, string> {

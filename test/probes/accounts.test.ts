@@ -83,7 +83,46 @@ describe('passwd and group lines', () => {
     },
     { line: '+@admins::::::', entry: undefined },
     { line: '-baduser:x:::::', entry: undefined },
-    { line: 'broken:x:12:12:short', entry: undefined },
+    // glibc's line parser (checked against getpwnam in test/differential/accounts.test.ts):
+    // fields left out after the gid are empty, the shell takes the rest of the line.
+    {
+      line: 'broken:x:12:12:short',
+      entry: { name: 'broken', password: 'x', uid: 12, gid: 12, gecos: 'short', home: '', shell: '' },
+    },
+    {
+      line: 'evil:x:0:0::/root',
+      entry: { name: 'evil', password: 'x', uid: 0, gid: 0, gecos: '', home: '/root', shell: '' },
+    },
+    {
+      line: 'four:x:7:7',
+      entry: { name: 'four', password: 'x', uid: 7, gid: 7, gecos: '', home: '', shell: '' },
+    },
+    {
+      line: '  \tspaced:x:5:5:g:/h:/bin/sh',
+      entry: { name: 'spaced', password: 'x', uid: 5, gid: 5, gecos: 'g', home: '/h', shell: '/bin/sh' },
+    },
+    {
+      line: 'extra:x:16:16:g:/h:/bin/sh:more',
+      entry: {
+        name: 'extra',
+        password: 'x',
+        uid: 16,
+        gid: 16,
+        gecos: 'g',
+        home: '/h',
+        shell: '/bin/sh:more',
+      },
+    },
+    {
+      line: 'lead:x: 12:-0::/:/bin/sh',
+      entry: { name: 'lead', password: 'x', uid: 12, gid: 0, gecos: '', home: '/', shell: '/bin/sh' },
+    },
+    { line: 'three:x:8', entry: undefined },
+    { line: 'nogid:x:8:', entry: undefined },
+    { line: 'trail:x:12 :1::/:/bin/sh', entry: undefined },
+    { line: 'negative:x:-1:1::/:/bin/sh', entry: undefined },
+    { line: 'wide:x:4294967296:1::/:/bin/sh', entry: undefined },
+    { line: '   # indented comment:x:1:1::/:/bin/sh', entry: undefined },
     { line: 'nonnumeric:x:abc:1::/:/bin/sh', entry: undefined },
     { line: '# comment', entry: undefined },
   ])('passwd $line', ({ line, entry }) => {
@@ -100,7 +139,10 @@ describe('passwd and group lines', () => {
     { line: 'sudo:x:27:deploy,admin', entry: { name: 'sudo', gid: 27, members: ['admin', 'deploy'] } },
     { line: 'root:x:0:', entry: { name: 'root', gid: 0, members: [] } },
     { line: 'odd:x:5:b,,a,b', entry: { name: 'odd', gid: 5, members: ['a', 'b'] } },
-    { line: 'short:x:5', entry: undefined },
+    { line: 'short:x:5', entry: { name: 'short', gid: 5, members: [] } },
+    { line: '  gn:x:31: a,\tb, ,c ', entry: { name: 'gn', gid: 31, members: ['a', 'b', 'c '] } },
+    { line: 'gx:x:32:a:b', entry: { name: 'gx', gid: 32, members: ['a:b'] } },
+    { line: 'two:x', entry: undefined },
   ])('group $line', ({ line, entry }) => {
     expect(parseGroup(`${line}\n`)).toEqual(entry === undefined ? [] : [entry])
   })

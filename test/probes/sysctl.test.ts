@@ -8,6 +8,8 @@ import {
   orderSysctlFiles,
   parseSysctlConf,
   sysctlEntries,
+  sysctlFiles,
+  sysctlLoader,
   sysctlProbe,
   sysctlProcPath,
 } from '../../src/probes/sysctl.js'
@@ -153,7 +155,7 @@ describe('sysctl probe on the fixture root', () => {
     'sysctl:fs.protected_hardlinks': '1',
     'sysctl:fs.protected_symlinks': '1',
     'sysctl:fs.protected_fifos': '1',
-    // sysctl.conf is read last.
+    // No systemd-sysctl in this root: procps's `sysctl --system` reads sysctl.conf last.
     'sysctl:net.ipv4.ip_forward': '1',
   }
 
@@ -189,7 +191,57 @@ describe('sysctl probe on the fixture root', () => {
       symlinkSync('/usr/lib/sysctl.d/50-pid-max.conf', join(dir.path, 'etc/sysctl.d/60-copy.conf'))
       symlinkSync('/usr/lib/sysctl.d/99-protect-links.conf', join(dir.path, 'etc/sysctl.d/70-host.conf'))
       const entries = await sysctlProbe.collect({ rootDir: dir.path, live: false })
-      expect(entries).toEqual([{ key: 'sysctl:kernel.pid_max', value: '4194304' }])
+      expect(entries).toEqual([
+        { key: 'sysctl:kernel.pid_max', value: '4194304', files: ['/etc/sysctl.d/60-copy.conf'] },
+      ])
+    } finally {
+      dir.cleanup()
+    }
+  })
+
+  test('a dangling link or a directory in /etc shadows nothing: the vendor file of that name is read', () => {
+    const dir = tempDir()
+    try {
+      mkdirSync(join(dir.path, 'etc/sysctl.d/60-dir.conf'), { recursive: true })
+      mkdirSync(join(dir.path, 'usr/lib/sysctl.d'), { recursive: true })
+      writeFileSync(join(dir.path, 'usr/lib/sysctl.d/50-default.conf'), 'kernel.sysrq = 16\n')
+      writeFileSync(join(dir.path, 'usr/lib/sysctl.d/60-dir.conf'), 'vm.swappiness = 10\n')
+      symlinkSync('/nowhere', join(dir.path, 'etc/sysctl.d/50-default.conf'))
+      expect(sysctlFiles(dir.path)).toEqual([
+        '/usr/lib/sysctl.d/50-default.conf',
+        '/usr/lib/sysctl.d/60-dir.conf',
+      ])
+    } finally {
+      dir.cleanup()
+    }
+  })
+
+  test.each([
+    // Debian 12: procps.service is an alias of systemd-sysctl.service, which reads sysctl.conf
+    // only through the 99-sysctl.conf link, in that slot.
+    {
+      loader: 'systemd-sysctl',
+      binary: '/usr/lib/systemd/systemd-sysctl',
+      forward: '0',
+      file: '/etc/sysctl.d/99-zzz-local.conf',
+    },
+    // Without systemd, `sysctl --system` reads sysctl.conf again, last.
+    { loader: 'procps', binary: undefined, forward: '1', file: '/etc/sysctl.conf' },
+  ])('sysctl.conf linked as 99-sysctl.conf, read by $loader', async ({ loader, binary, forward, file }) => {
+    const dir = tempDir()
+    try {
+      mkdirSync(join(dir.path, 'etc/sysctl.d'), { recursive: true })
+      writeFileSync(join(dir.path, 'etc/sysctl.conf'), 'net.ipv4.ip_forward = 1\n')
+      symlinkSync('../sysctl.conf', join(dir.path, 'etc/sysctl.d/99-sysctl.conf'))
+      writeFileSync(join(dir.path, 'etc/sysctl.d/99-zzz-local.conf'), 'net.ipv4.ip_forward = 0\n')
+      if (binary) {
+        mkdirSync(join(dir.path, 'usr/lib/systemd'), { recursive: true })
+        writeFileSync(join(dir.path, binary), '')
+      }
+      expect(sysctlLoader(dir.path)).toBe(loader)
+      expect(await sysctlProbe.collect({ rootDir: dir.path, live: false })).toEqual([
+        { key: 'sysctl:net.ipv4.ip_forward', value: forward, files: [file] },
+      ])
     } finally {
       dir.cleanup()
     }
