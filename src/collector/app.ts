@@ -1,6 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import type { z } from 'zod'
+import { DEFAULT_CLOCK_SKEW_MS } from '../config/collector.js'
 import { formatPath, zodIssueMessage } from '../config/load.js'
 import { DriftwatchError, type ErrorCode } from '../errors.js'
 import type { Judge } from '../fleet/states.js'
@@ -21,11 +22,19 @@ export interface AppDeps {
   bodyLimit: number
   /** Reports kept per host. */
   reportHistory: number
+  /** How far ahead of the collector's clock a scan may say it started (ms); further is refused. */
+  clockSkew?: number
   clock?: () => Date
   /** Pino logger; none in tests. */
   logger?: Logger
   /** Serve HTTPS with these PEM contents. */
   https?: { cert: string | Buffer; key: string | Buffer }
+}
+
+/** Requests refused for what they say, counted since start (telemetry reads them). */
+export interface RefusalCounters {
+  /** Reports whose scan starts further ahead of the collector's clock than clockSkew allows. */
+  futureScanStart: number
 }
 
 /** Who is asking: an operator, one host, or nobody known. */
@@ -34,6 +43,9 @@ export type Principal = { kind: 'admin' } | { kind: 'host'; hostId: string }
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal
+  }
+  interface FastifyInstance {
+    refusals: RefusalCounters
   }
 }
 
@@ -154,13 +166,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
   })
 
-  const context = { ...deps, clock }
+  const refusals: RefusalCounters = { futureScanStart: 0 }
+  app.decorate('refusals', refusals)
+  const context: RouteContext = {
+    ...deps,
+    clock,
+    clockSkew: deps.clockSkew ?? DEFAULT_CLOCK_SKEW_MS,
+    refusals,
+  }
   app.register(agentRoutes(context))
   app.register(adminRoutes(context))
   return app
 }
 
-export type RouteContext = AppDeps & { clock: () => Date }
+export type RouteContext = AppDeps & { clock: () => Date; clockSkew: number; refusals: RefusalCounters }
 
 /** The principal a route needs, or a 401/403 that says why not. */
 export function requireHost(request: FastifyRequest): string {

@@ -35,6 +35,7 @@ export async function startCollector(config: CollectorConfig, logger?: Logger): 
     adminTokens: config.adminTokens,
     bodyLimit: config.bodyLimit,
     reportHistory: config.reportHistory,
+    clockSkew: config.clockSkew,
     ...(logger ? { logger } : {}),
     ...(https ? { https } : {}),
   })

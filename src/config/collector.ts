@@ -30,6 +30,9 @@ export const FleetRulesSchema = z.strictObject({
 })
 export type FleetRules = z.output<typeof FleetRulesSchema>
 
+/** How far ahead of the collector's clock a scan may start, unless collector.yaml says otherwise. */
+export const DEFAULT_CLOCK_SKEW_MS = 5 * 60_000
+
 /** `host:port`, `[v6]:port` or `:port`. */
 const Listen = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const text = String(value)
@@ -68,6 +71,8 @@ export const CollectorConfigSchema = z.strictObject({
     .default(8 * 1024 * 1024),
   /** How many past reports to keep per host (the latest full report is always kept). */
   reportHistory: z.number().int().min(1).max(100_000).default(100),
+  /** How far ahead of the collector's clock a report's scan may say it started; further is refused (400). */
+  clockSkew: Duration.default(DEFAULT_CLOCK_SKEW_MS),
   /** How often the collector re-judges the fleet for states that change with time (stale, drift age). */
   sweepEvery: Duration.default(30_000),
   staleAfter: FleetRulesSchema.shape.staleAfter,

@@ -178,6 +178,7 @@ export class KyselyStore implements Store {
   async #ingestOne(trx: Transaction<Database>, { input, judge }: Ingest): Promise<IngestResult> {
     const { hostId, report, receivedAt } = input
     const scanStartedAt = scanStart(report)
+    const orderedAt = orderTime(scanStartedAt, receivedAt)
     const historyLimit = Math.max(1, Math.floor(input.historyLimit))
     const row = await this.#judgedRow(trx, hostId)
     if (row === undefined) {
@@ -187,7 +188,7 @@ export class KyselyStore implements Store {
     }
     const before = toHost(row)
     const latestScan = row.latest_scan_started_at === null ? null : toDate(row.latest_scan_started_at)
-    const { isLatest, facts } = hostFactsAfter(before, latestScan, report, scanStartedAt, receivedAt)
+    const { isLatest, facts } = hostFactsAfter(before, latestScan, report, orderedAt, receivedAt)
     const sameImage = facts.imageId === row.image_id && facts.imageVersion === row.image_version
     const image = sameImage
       ? imageOf(row)
@@ -202,6 +203,7 @@ export class KyselyStore implements Store {
       reportId: report.reportId,
       receivedAt: this.#t(receivedAt),
       scanStartedAt: this.#t(scanStartedAt),
+      orderedAt: this.#t(orderedAt),
       mode: report.scan.mode,
       manifestDigest: report.image.manifestDigest,
       summary,
@@ -279,12 +281,13 @@ export class KyselyStore implements Store {
       }
       owners.set(report.reportId, hostId)
       const scanStartedAt = scanStart(report)
+      const orderedAt = orderTime(scanStartedAt, receivedAt)
       const before = state.host
-      const { isLatest, facts } = hostFactsAfter(before, state.latestScan, report, scanStartedAt, receivedAt)
+      const { isLatest, facts } = hostFactsAfter(before, state.latestScan, report, orderedAt, receivedAt)
       const image = registered.get(`${facts.imageId}\u0000${facts.imageVersion}`)
       const host = applyJudgement(facts, judge(facts, image, receivedAt), receivedAt)
       if (isLatest) {
-        state.latestScan = scanStartedAt
+        state.latestScan = orderedAt
         state.latestReport = JSON.stringify(report)
       }
       state.host = host
@@ -663,7 +666,7 @@ function statements(db: Kysely<Database>, dialect: Dialect) {
     manifest_digest: slot('manifestDigest'),
     summary: slot('summary'),
     latest_report_id: slot('reportId'),
-    latest_scan_started_at: slot('scanStartedAt'),
+    latest_scan_started_at: slot('orderedAt'),
     latest_report: slot('report'),
     drift_since: slot('driftSince'),
   }
@@ -844,6 +847,15 @@ function scanStart(report: Report): Date {
     )
   }
   return date
+}
+
+/**
+ * Where a report stands among the host's reports: its scan start, but never after the
+ * collector received it. The collector's clock bounds the host's word, so a host whose
+ * clock runs ahead cannot make one report the latest for ever.
+ */
+function orderTime(scanStartedAt: Date, receivedAt: Date): Date {
+  return scanStartedAt.getTime() > receivedAt.getTime() ? receivedAt : scanStartedAt
 }
 
 function later(a: Date, b: Date): Date {

@@ -41,8 +41,9 @@ export interface Store {
   hostForToken(tokenHash: string): Promise<{ hostId: string; tokenHash: string } | undefined>
 
   /**
-   * Stores a report once (by reportId). A report whose scan started before the latest one's
-   * is kept in history but does not replace the latest. After storing, applies `judge` and
+   * Stores a report once (by reportId). Reports are ordered by scan start, but never later
+   * than `receivedAt` (the collector's clock bounds the host's): one that comes before the
+   * latest is kept in history but does not replace the latest. After storing, applies `judge` and
    * records a transition when the state changes. Keeps at most `historyLimit` reports per host.
    * `duplicate` is set when the reportId was already stored; `ownerId` then names the host
    * that stored it (a retry from the same host, or a collision from another one).

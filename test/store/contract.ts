@@ -343,6 +343,20 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       ])
     })
 
+    test("the collector's clock orders reports: a scan start after its receipt counts as its receipt", async () => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      // A host whose clock runs a day ahead: its report must not stay the latest for ever.
+      const ahead = makeReport({ hostId: 'h1', startedAt: at(24 * 60), findings: 0 })
+      await ingest(store, ahead, at(2))
+      const later = makeReport({ hostId: 'h1', startedAt: at(3), findings: 2 })
+      const { host } = await ingest(store, later, at(4))
+      expect(host).toMatchObject({ latestReportId: later.reportId, state: 'drifted', driftSince: at(3) })
+      expect(await store.latestReport('h1')).toEqual(later)
+      // The history keeps what the host said.
+      expect((await store.reportHistory('h1', 10)).map((r) => r.scanStartedAt)).toEqual([at(3), at(24 * 60)])
+    })
+
     test.each([
       { name: 'a run of drift starts at the first drifted scan', runs: [2, 3], since: [1, 1] },
       { name: 'a clean report ends the run', runs: [2, 0], since: [1, null] },

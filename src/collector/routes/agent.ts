@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { formatSpan } from '../../config/duration.js'
 import { DriftwatchError } from '../../errors.js'
 import { EnrollRequestSchema, type EnrollResponse, HeartbeatRequestSchema } from '../../protocol/api.js'
 import { ReportSchema } from '../../protocol/report.js'
@@ -39,8 +40,18 @@ export function agentRoutes(context: RouteContext) {
           { hint: 'a host token reports for its own host only' },
         )
       }
+      const receivedAt = context.clock()
+      const ahead = Date.parse(report.scan.startedAt) - receivedAt.getTime()
+      if (ahead > context.clockSkew) {
+        context.refusals.futureScanStart++
+        throw new DriftwatchError(
+          'INPUT_INVALID',
+          `report.scan.startedAt: ${report.scan.startedAt} is ${formatSpan(ahead)} ahead of the collector's clock (${receivedAt.toISOString()}); at most ${formatSpan(context.clockSkew)} is allowed`,
+          { hint: "set the host's clock (NTP), or raise clockSkew in collector.yaml" },
+        )
+      }
       const { duplicate, ownerId, host } = await context.store.ingestReport(
-        { hostId, report, receivedAt: context.clock(), historyLimit: context.reportHistory },
+        { hostId, report, receivedAt, historyLimit: context.reportHistory },
         context.judge,
       )
       if (duplicate && ownerId !== hostId) {
