@@ -7,6 +7,8 @@ import type { ApiError } from '../protocol/api.js'
 import type { Store } from '../store/types.js'
 import { bearerToken, hashSecret, SecretSet, sameHash } from './auth.js'
 import { gunzipLimited, parseJsonBody, tooLarge } from './body.js'
+import { type FleetPageData, fleetPageData } from './page/data.js'
+import { fleetPageRoutes } from './page/routes.js'
 import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agent.js'
 import type { Judge } from './states.js'
@@ -26,6 +28,8 @@ export interface AppDeps {
   logger?: Logger
   /** Serve HTTPS with these PEM contents. */
   https?: { cert: string | Buffer; key: string | Buffer }
+  /** The fleet page's replacement queue and alerts; without them it says there are none. */
+  page?: Pick<FleetPageData, 'replacements' | 'recentAlerts'>
 }
 
 /** Who is asking: an operator, one host, or nobody known. */
@@ -157,6 +161,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const context = { ...deps, clock }
   app.register(agentRoutes(context))
   app.register(adminRoutes(context))
+  app.register(
+    fleetPageRoutes({
+      data: fleetPageData(deps.store, deps.page),
+      adminTokens,
+      clock,
+      tls: deps.https !== undefined,
+    }),
+  )
   return app
 }
 
