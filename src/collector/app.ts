@@ -9,6 +9,8 @@ import type { ApiError } from '../protocol/api.js'
 import type { Store } from '../store/types.js'
 import { bearerToken, hashSecret, SecretSet, sameHash } from './auth.js'
 import { gunzipLimited, parseJsonBody, tooLarge } from './body.js'
+import { type FleetPageData, fleetPageData } from './page/data.js'
+import { fleetPageRoutes } from './page/routes.js'
 import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agent.js'
 
@@ -29,6 +31,8 @@ export interface AppDeps {
   logger?: Logger
   /** Serve HTTPS with these PEM contents. */
   https?: { cert: string | Buffer; key: string | Buffer }
+  /** The fleet page's replacement queue and alerts; without them it says there are none. */
+  page?: Pick<FleetPageData, 'replacements' | 'recentAlerts'>
 }
 
 /** Requests refused for what they say, counted since start (telemetry reads them). */
@@ -176,6 +180,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }
   app.register(agentRoutes(context))
   app.register(adminRoutes(context))
+  app.register(
+    fleetPageRoutes({
+      data: fleetPageData(deps.store, deps.page),
+      adminTokens,
+      clock,
+      tls: deps.https !== undefined,
+    }),
+  )
   return app
 }
 

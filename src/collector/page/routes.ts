@@ -1,0 +1,231 @@
+import { readFileSync } from 'node:fs'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { DriftwatchError } from '../../errors.js'
+import type { SecretSet } from '../auth.js'
+import { HOST_STATES, type HostState } from '../states.js'
+import type { FleetPageData } from './data.js'
+import type { SafeHtml } from './html.js'
+import {
+  csrfTokenMatches,
+  readCookie,
+  type Session,
+  SessionStore,
+  sessionCookie,
+  sessionCookieName,
+} from './session.js'
+import { fleetView, hostDetailPage, layout, loginView, problemView } from './templates.js'
+
+/** No script, no inline style, nothing from elsewhere, never in a frame. */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+/** Recent alerts shown on the fleet page. */
+const RECENT_ALERTS = 20
+
+export interface FleetPageContext {
+  data: FleetPageData
+  adminTokens: SecretSet
+  clock: () => Date
+  /** The collector serves HTTPS: the cookie is then Secure. */
+  tls: boolean
+  sessions?: SessionStore
+}
+
+/** Where the stylesheet is: `../../../` is the package root from src/collector/page and from dist/collector/page alike. */
+const STYLESHEET = new URL('../../../src/collector/page/static/page.css', import.meta.url)
+
+/**
+ * The fleet page at `/`: server-rendered HTML for operators, signed in with an admin token.
+ * Works without JavaScript; serves none.
+ */
+export function fleetPageRoutes(context: FleetPageContext) {
+  const sessions = context.sessions ?? new SessionStore()
+  const cookieName = sessionCookieName(context.tls)
+  let stylesheet: Buffer | undefined
+
+  const now = () => context.clock().getTime()
+  const sessionOf = (request: FastifyRequest): { id: string; session: Session } | undefined => {
+    const id = readCookie(request.headers.cookie, cookieName)
+    const session = sessions.get(id, now())
+    return id && session ? { id, session } : undefined
+  }
+  const setSession = (reply: FastifyReply, id: string, session: Session, at: number) =>
+    reply.header(
+      'set-cookie',
+      sessionCookie(id, { secure: context.tls, maxAgeSeconds: (session.expiresAt - at) / 1000 }),
+    )
+  const page = (reply: FastifyReply, title: string, body: SafeHtml, csrfToken?: string) =>
+    reply.type('text/html; charset=utf-8').send(layout({ title, body, ...(csrfToken ? { csrfToken } : {}) }))
+
+  return async (app: FastifyInstance) => {
+    // Forms post urlencoded; only the page's routes accept it (the API stays JSON only).
+    app.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string' },
+      (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    )
+
+    app.addHook('onSend', async (_request, reply) => {
+      reply.header('content-security-policy', CONTENT_SECURITY_POLICY)
+      reply.header('x-content-type-options', 'nosniff')
+      reply.header('referrer-policy', 'no-referrer')
+      reply.header('x-frame-options', 'DENY')
+      reply.header('cross-origin-opener-policy', 'same-origin')
+      if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    })
+
+    // Refusals as pages, not JSON: a person reads them.
+    app.setErrorHandler((error, request, reply) => {
+      if (error instanceof DriftwatchError) {
+        const status = error.code === 'FORBIDDEN' ? 403 : error.code === 'NOT_FOUND' ? 404 : 400
+        request.log.info({ code: error.code, status, url: request.url }, 'page request refused')
+        return page(reply.code(status), 'Refused', problemView('Refused', error.message, error.hint))
+      }
+      const status = (error as { statusCode?: number }).statusCode
+      if (status !== undefined && status >= 400 && status < 500) {
+        return page(
+          reply.code(status),
+          'Bad request',
+          problemView('Bad request', 'the request could not be read'),
+        )
+      }
+      request.log.error({ err: error }, 'page failed')
+      return page(reply.code(500), 'Error', problemView('Error', 'internal error; the collector logged it'))
+    })
+
+    app.get('/static/page.css', async (_request, reply) => {
+      stylesheet ??= readFileSync(STYLESHEET)
+      return reply
+        .type('text/css; charset=utf-8')
+        .header('cache-control', 'public, max-age=3600')
+        .send(stylesheet)
+    })
+
+    app.get('/login', async (request, reply) => {
+      const current = sessionOf(request)
+      if (current?.session.admin) return reply.redirect('/', 303)
+      const at = now()
+      const { id, session } = current ?? sessions.create(false, at)
+      if (!current) setSession(reply, id, session, at)
+      return page(reply, 'Sign in', loginView({ csrfToken: session.csrfToken }))
+    })
+
+    app.post('/login', async (request, reply) => {
+      const current = checkForm(request, sessionOf(request))
+      const token = formField(request, 'token')
+      if (!context.adminTokens.has(token)) {
+        request.log.info({ url: request.url }, 'page sign-in refused')
+        return page(
+          reply.code(401),
+          'Sign in',
+          loginView({
+            csrfToken: current.session.csrfToken,
+            error: 'That is not an admin token of this collector.',
+          }),
+        )
+      }
+      // A new id at sign-in: an id planted in the browser before it signs in nobody.
+      sessions.destroy(current.id)
+      const at = now()
+      const { id, session } = sessions.create(true, at)
+      setSession(reply, id, session, at)
+      request.log.info('page sign-in')
+      return reply.redirect('/', 303)
+    })
+
+    app.post('/logout', async (request, reply) => {
+      const current = checkForm(request, sessionOf(request))
+      sessions.destroy(current.id)
+      reply.header('set-cookie', sessionCookie('', { secure: context.tls, maxAgeSeconds: 0 }))
+      return reply.redirect('/login', 303)
+    })
+
+    app.get('/', async (request, reply) => {
+      const current = sessionOf(request)
+      if (!current?.session.admin) return reply.redirect('/login', 303)
+      const state = stateFilter(request.query)
+      const [hosts, queue, alerts] = await Promise.all([
+        context.data.hosts(),
+        context.data.replacements?.(),
+        context.data.recentAlerts?.(RECENT_ALERTS),
+      ])
+      return page(reply, 'Fleet', fleetView({ hosts, state, queue, alerts }), current.session.csrfToken)
+    })
+
+    app.get('/hosts/:id', async (request, reply) => {
+      const current = sessionOf(request)
+      if (!current?.session.admin) return reply.redirect('/login', 303)
+      const id = (request.params as { id: string }).id
+      const detail = id.length <= 256 ? await context.data.host(id) : undefined
+      if (!detail) {
+        return page(
+          reply.code(404),
+          'Not found',
+          problemView(
+            'Not found',
+            `host ${id}: not enrolled`,
+            'the fleet page lists the hosts this collector knows',
+          ),
+          current.session.csrfToken,
+        )
+      }
+      return page(
+        reply,
+        detail.host.hostname || detail.host.id,
+        hostDetailPage(detail),
+        current.session.csrfToken,
+      )
+    })
+  }
+}
+
+/**
+ * A state-changing form must come from this page: the browser says the request is same-origin
+ * (Sec-Fetch-Site, or Origin when it sends one), and the form carries its session's CSRF token.
+ * Either alone would do in today's browsers; both cover older ones and proxies that drop headers.
+ */
+function checkForm(
+  request: FastifyRequest,
+  current: { id: string; session: Session } | undefined,
+): { id: string; session: Session } {
+  const site = request.headers['sec-fetch-site']
+  if (site !== undefined && site !== 'same-origin') {
+    throw new DriftwatchError('FORBIDDEN', `form: sent from another site (Sec-Fetch-Site: ${site})`, {
+      hint: 'use the form on this collector’s own page',
+    })
+  }
+  const origin = request.headers.origin
+  if (origin !== undefined && origin !== `${request.protocol}://${request.headers.host}`) {
+    throw new DriftwatchError('FORBIDDEN', `form: sent from ${origin}, not from this collector`, {
+      hint: 'use the form on this collector’s own page',
+    })
+  }
+  if (!current) {
+    throw new DriftwatchError('FORBIDDEN', 'form: no session, or it expired', {
+      hint: 'load the page again and resubmit the form',
+    })
+  }
+  if (!csrfTokenMatches(current.session, formField(request, 'csrf'))) {
+    throw new DriftwatchError('FORBIDDEN', 'form: the CSRF token does not match this session', {
+      hint: 'load the page again and resubmit the form',
+    })
+  }
+  return current
+}
+
+function formField(request: FastifyRequest, name: string): string {
+  const body = request.body
+  const value =
+    typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined
+  return typeof value === 'string' ? value : ''
+}
+
+function stateFilter(query: unknown): HostState | undefined {
+  const state = (query as Record<string, unknown> | undefined)?.state
+  if (state === undefined || state === '') return undefined
+  if (typeof state === 'string' && (HOST_STATES as readonly string[]).includes(state))
+    return state as HostState
+  throw new DriftwatchError('INPUT_INVALID', `state: "${String(state)}" is not a host state`, {
+    hint: `one of ${HOST_STATES.join(', ')}`,
+  })
+}

@@ -1,0 +1,319 @@
+import type { GroupedDrift, HostDetailView, HostView } from '../../protocol/api.js'
+import type { DriftItem } from '../../protocol/report.js'
+import { HOST_STATES, type HostState } from '../states.js'
+import type { AlertView, ReplacementQueueView } from './data.js'
+import { html, type SafeHtml } from './html.js'
+
+/** The order hosts are listed in: what needs a person first. */
+const STATE_ORDER: readonly HostState[] = [
+  'snowflake',
+  'replacing',
+  'replacement-scheduled',
+  'stale',
+  'drifted',
+  'compliant',
+  'replaced',
+]
+const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const
+
+export interface LayoutOptions {
+  title: string
+  /** Present when an operator is signed in: the header then offers to sign out. */
+  csrfToken?: string
+  body: SafeHtml
+}
+
+/** The page around every view: landmarks, a skip link, one stylesheet, no script at all. */
+export function layout({ title, csrfToken, body }: LayoutOptions): string {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${title} · driftwatch</title>
+<link rel="stylesheet" href="/static/page.css">
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+<p class="brand"><a href="/">driftwatch</a></p>
+${
+  csrfToken
+    ? html`<form class="logout" method="post" action="/logout">
+<input type="hidden" name="csrf" value="${csrfToken}">
+<button type="submit">Sign out</button>
+</form>`
+    : null
+}
+</header>
+<main id="main">
+${body}
+</main>
+<footer class="bottom"><p>driftwatch fleet page · no script, no third party</p></footer>
+</body>
+</html>
+`.text
+}
+
+export function loginView(options: { csrfToken: string; error?: string }): SafeHtml {
+  return html`<h1>Sign in</h1>
+<p>Sign in with one of the collector's admin tokens (<code>adminTokens</code> in collector.yaml).</p>
+${options.error ? html`<p class="error" role="alert">${options.error}</p>` : null}
+<form class="login" method="post" action="/login">
+<input type="hidden" name="csrf" value="${options.csrfToken}">
+<label for="token">Admin token</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required spellcheck="false">
+<button type="submit">Sign in</button>
+</form>`
+}
+
+/** A refusal or failure as a page: what went wrong, and where to go on. */
+export function problemView(title: string, message: string, hint?: string): SafeHtml {
+  return html`<h1>${title}</h1>
+<p class="error" role="alert">${message}</p>
+${hint ? html`<p>${hint}</p>` : null}
+<p><a href="/">Back to the fleet</a></p>`
+}
+
+export function fleetView(input: {
+  hosts: readonly HostView[]
+  state: HostState | undefined
+  queue: ReplacementQueueView | undefined
+  alerts: readonly AlertView[] | undefined
+}): SafeHtml {
+  const counts = new Map<HostState, number>()
+  for (const host of input.hosts) counts.set(host.state, (counts.get(host.state) ?? 0) + 1)
+  const shown = input.hosts
+    .filter((host) => input.state === undefined || host.state === input.state)
+    .sort(
+      (a, b) =>
+        STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) ||
+        (b.summary?.critical ?? 0) - (a.summary?.critical ?? 0) ||
+        (b.summary?.total ?? 0) - (a.summary?.total ?? 0) ||
+        a.hostname.localeCompare(b.hostname),
+    )
+  const stateLinks = STATE_ORDER.filter((state) => HOST_STATES.includes(state)).map(
+    (state) =>
+      html`<li><a class="state state-${state}" href="/?state=${state}"${input.state === state ? html` aria-current="page"` : null}><span class="count">${counts.get(state) ?? 0}</span> ${state}</a></li>`,
+  )
+  return html`<h1>Fleet</h1>
+<section aria-labelledby="states-title">
+<h2 id="states-title">Hosts by state</h2>
+<nav aria-label="Hosts by state">
+<ul class="states">
+<li><a class="state" href="/"${input.state === undefined ? html` aria-current="page"` : null}><span class="count">${input.hosts.length}</span> all</a></li>
+${stateLinks}
+</ul>
+</nav>
+</section>
+<section aria-labelledby="hosts-title">
+<h2 id="hosts-title">${input.state ? `Hosts: ${input.state}` : 'Hosts'}</h2>
+${
+  shown.length === 0
+    ? html`<p>No hosts${input.state ? ` in state ${input.state}` : ''}.</p>`
+    : html`<div class="scroll" role="region" aria-labelledby="hosts-title" tabindex="0">
+<table class="hosts">
+<caption>${shown.length} of ${input.hosts.length} hosts, the ones that need a person first</caption>
+<thead><tr><th scope="col">Host</th><th scope="col">State</th><th scope="col">Why</th><th scope="col">Drift</th><th scope="col" class="wide">Image</th><th scope="col" class="wide">Last seen</th></tr></thead>
+<tbody>
+${shown.map(hostRow)}
+</tbody>
+</table>
+</div>`
+}
+</section>
+${replacementSection(input.queue)}
+${alertSection(input.alerts)}`
+}
+
+function hostRow(host: HostView): SafeHtml {
+  return html`<tr>
+<th scope="row"><a href="/hosts/${encodeURIComponent(host.id)}">${host.hostname || host.id}</a><span class="id">${host.id}</span></th>
+<td>${stateBadge(host.state)}</td>
+<td>${host.stateReasons.length ? host.stateReasons.join('; ') : '—'}</td>
+<td>${summaryText(host)}</td>
+<td class="wide">${host.image ? `${host.image.id}@${host.image.version}` : '—'}</td>
+<td class="wide"><time datetime="${host.lastSeenAt}">${shortTime(host.lastSeenAt)}</time></td>
+</tr>`
+}
+
+function summaryText(host: HostView): SafeHtml {
+  const summary = host.summary
+  if (!summary) return html`no report yet`
+  if (summary.total === 0) return html`none`
+  const parts = SEVERITIES.filter((s) => summary[s] > 0).map(
+    (s) => html`<span class="sev sev-${s}">${summary[s]} ${s}</span> `,
+  )
+  return html`${parts}`
+}
+
+function stateBadge(state: HostState): SafeHtml {
+  return html`<span class="state-badge state-${state}">${state}</span>`
+}
+
+function replacementSection(queue: ReplacementQueueView | undefined): SafeHtml {
+  const body = !queue
+    ? html`<p>No replacements: the replacement scheduler is not connected to this page.</p>`
+    : html`${queue.dryRun ? html`<p class="note">Dry run: replacements are planned and shown, never dispatched.</p>` : null}
+${
+  queue.groups.length
+    ? html`<div class="scroll" role="region" aria-label="Replacement budgets" tabindex="0"><table>
+<caption>Budgets and maintenance windows per group</caption>
+<thead><tr><th scope="col">Group</th><th scope="col">In flight</th><th scope="col">Max concurrent</th><th scope="col">Min healthy</th><th scope="col">Windows</th></tr></thead>
+<tbody>${queue.groups.map(
+        (g) =>
+          html`<tr><th scope="row">${g.group}</th><td>${g.inFlight}</td><td>${g.maxConcurrent}</td><td>${g.minHealthyPercent}%</td><td>${
+            g.windows.length
+              ? g.windows.map(
+                  (w) =>
+                    html`<span class="window">${w.start} for ${w.duration} (${w.timezone})${w.open ? html` <strong>open now</strong>` : null}</span> `,
+                )
+              : 'any time'
+          }</td></tr>`,
+      )}</tbody></table></div>`
+    : null
+}
+${
+  queue.replacements.length === 0
+    ? html`<p>No replacements.</p>`
+    : html`<div class="scroll" role="region" aria-label="Replacement queue" tabindex="0"><table>
+<caption>Hosts queued for replacement</caption>
+<thead><tr><th scope="col">Host</th><th scope="col">Group</th><th scope="col">Status</th><th scope="col">Why</th><th scope="col" class="wide">Since</th></tr></thead>
+<tbody>${queue.replacements.map(
+        (r) =>
+          html`<tr><th scope="row"><a href="/hosts/${encodeURIComponent(r.hostId)}">${r.hostname || r.hostId}</a></th><td>${r.group}</td><td>${r.status}</td><td>${r.reason}</td><td class="wide"><time datetime="${r.requestedAt}">${shortTime(r.requestedAt)}</time></td></tr>`,
+      )}</tbody></table></div>`
+}`
+  return html`<section aria-labelledby="replacements-title">
+<h2 id="replacements-title">Replacement queue</h2>
+${body}
+</section>`
+}
+
+function alertSection(alerts: readonly AlertView[] | undefined): SafeHtml {
+  return html`<section aria-labelledby="alerts-title">
+<h2 id="alerts-title">Recent alerts</h2>
+${
+  !alerts || alerts.length === 0
+    ? html`<p>No alerts${alerts ? '' : ': no notifier is connected to this page'}.</p>`
+    : html`<ul class="alerts">${alerts.map(
+        (a) =>
+          html`<li><time datetime="${a.at}">${shortTime(a.at)}</time> <span class="sev sev-${severityClass(a.severity)}">${a.severity}</span> ${a.status}: ${a.summary}${a.hostname ? ` (${a.hostname})` : ''} <span class="via">via ${a.notifier}</span></li>`,
+      )}</ul>`
+}
+</section>`
+}
+
+export function hostDetailPage(detail: HostDetailView): SafeHtml {
+  const { host } = detail
+  const labels = Object.entries(host.labels)
+  return html`<p class="crumbs"><a href="/">Fleet</a> › ${host.hostname || host.id}</p>
+<h1>${host.hostname || host.id} ${stateBadge(host.state)}</h1>
+<dl class="facts">
+<dt>Host id</dt><dd><code>${host.id}</code></dd>
+<dt>State</dt><dd>${host.state} since <time datetime="${host.stateSince}">${shortTime(host.stateSince)}</time>${host.stateReasons.length ? html`: ${host.stateReasons.join('; ')}` : null}</dd>
+<dt>Image</dt><dd>${host.image ? html`${host.image.id}@${host.image.version} <code class="digest">${host.image.manifestDigest}</code>` : 'no report yet'}</dd>
+<dt>Labels</dt><dd>${labels.length ? labels.map(([k, v]) => html`<code class="label">${k}=${v}</code> `) : 'none'}</dd>
+<dt>Last seen</dt><dd><time datetime="${host.lastSeenAt}">${shortTime(host.lastSeenAt)}</time></dd>
+${host.driftSince ? html`<dt>Drifted since</dt><dd><time datetime="${host.driftSince}">${shortTime(host.driftSince)}</time></dd>` : null}
+</dl>
+<section aria-labelledby="drift-title">
+<h2 id="drift-title">Drift</h2>
+${driftSections(detail)}
+</section>
+<section aria-labelledby="history-title">
+<h2 id="history-title">State history</h2>
+${
+  detail.states.length === 0
+    ? html`<p>No transitions yet.</p>`
+    : html`<ol class="history">${[...detail.states]
+        .reverse()
+        .map(
+          (t) =>
+            html`<li><time datetime="${t.at}">${shortTime(t.at)}</time> ${t.from ?? 'enrolled'} → <strong>${t.to}</strong>${t.reasons.length ? `: ${t.reasons.join('; ')}` : ''}</li>`,
+        )}</ol>`
+}
+</section>`
+}
+
+function driftSections(detail: HostDetailView): SafeHtml {
+  const drift = detail.drift
+  if (!drift) return html`<p>No report yet.</p>`
+  if (drift.packages.length + drift.files.length + drift.config.length === 0) {
+    return html`<p>No drift in the latest report${detail.latestReport ? html` (${detail.latestReport.mode} scan of <time datetime="${detail.latestReport.startedAt}">${shortTime(detail.latestReport.startedAt)}</time>)` : null}.</p>`
+  }
+  return html`${detail.latestReport ? html`<p>From the ${detail.latestReport.mode} scan of <time datetime="${detail.latestReport.startedAt}">${shortTime(detail.latestReport.startedAt)}</time>.</p>` : null}
+${packageSection(drift)}
+${drift.files.length ? html`<h3>Files</h3><ul class="drift">${drift.files.map((item) => html`<li>${itemLine(item)}</li>`)}</ul>` : null}
+${configSection(drift.config)}`
+}
+
+function packageSection(drift: GroupedDrift): SafeHtml | null {
+  if (drift.packages.length === 0) return null
+  return html`<h3>Packages</h3><ul class="drift">${drift.packages.map(
+    ({ item, files }) =>
+      html`<li>${itemLine(item)}${files.length ? html`<ul>${files.map((file) => html`<li>${itemLine(file)}</li>`)}</ul>` : null}</li>`,
+  )}</ul>`
+}
+
+/** Configuration by namespace (sysctl, systemd, user, sshd, …), each under its own heading. */
+function configSection(items: readonly DriftItem[]): SafeHtml | null {
+  if (items.length === 0) return null
+  const byNamespace = new Map<string, DriftItem[]>()
+  for (const item of items) {
+    const namespace = item.subject.includes(':') ? item.subject.slice(0, item.subject.indexOf(':')) : 'other'
+    byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), item])
+  }
+  return html`<h3>Configuration</h3>${[...byNamespace].map(
+    ([namespace, group]) =>
+      html`<h4>${namespace}</h4><ul class="drift">${group.map((item) => html`<li>${itemLine(item)}</li>`)}</ul>`,
+  )}`
+}
+
+function itemLine(item: DriftItem): SafeHtml {
+  const change = item.change === 'modified' && item.attributes?.[0] === 'type' ? 'type changed' : item.change
+  return html`<span class="sev sev-${item.severity}">${item.severity}</span> <span class="change">${change}</span> <code class="subject">${item.subject}</code> <span class="detail">${itemDetail(item)}</span>${item.kind === 'file' && item.package && item.package !== '' ? html` <span class="owner">[${item.package}]</span>` : null}`
+}
+
+/** The change in a few words, as the text report says it. */
+function itemDetail(item: DriftItem): string {
+  const expected = (item.expected ?? {}) as Record<string, unknown>
+  const actual = (item.actual ?? {}) as Record<string, unknown>
+  if (item.kind === 'package') {
+    if (item.change === 'added') return `${String(actual.version ?? '')} installed`
+    if (item.change === 'removed') return `${String(expected.version ?? '')} gone`
+    return `${String(expected.version ?? '?')} → ${String(actual.version ?? '?')}`
+  }
+  if (item.kind === 'config') {
+    if (item.change === 'added') return short(item.actual)
+    if (item.change === 'removed') return `was ${short(item.expected)}`
+    return `${short(item.expected)} → ${short(item.actual)}`
+  }
+  if (item.change === 'added' && typeof actual.target === 'string') return `→ ${actual.target}`
+  if (item.change !== 'modified') return typeof actual.mode === 'string' ? `(${actual.mode})` : ''
+  return (item.attributes ?? [])
+    .map((attribute) =>
+      attribute === 'sha256'
+        ? 'content'
+        : `${attribute} ${short(expected[attribute])} → ${short(actual[attribute])}`,
+    )
+    .join(', ')
+}
+
+function short(value: unknown): string {
+  if (value === null || value === undefined) return 'none'
+  if (typeof value === 'string') return value
+  return JSON.stringify(value)
+}
+
+function severityClass(severity: string): string {
+  return (SEVERITIES as readonly string[]).includes(severity) ? severity : 'info'
+}
+
+/** `2026-11-27 12:00 UTC`: the same on every browser, no script needed. */
+function shortTime(iso: string): string {
+  const at = new Date(iso)
+  if (Number.isNaN(at.getTime())) return iso
+  return `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`
+}
