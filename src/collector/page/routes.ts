@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DriftwatchError } from '../../errors.js'
+import { HOST_STATES, type HostState } from '../../fleet/states.js'
 import type { SecretSet } from '../auth.js'
-import { HOST_STATES, type HostState } from '../states.js'
 import type { FleetPageData } from './data.js'
 import type { SafeHtml } from './html.js'
 import {

@@ -1,6 +1,6 @@
+import { HOST_STATES, type HostState } from '../../fleet/states.js'
 import type { GroupedDrift, HostDetailView, HostView } from '../../protocol/api.js'
 import type { DriftItem } from '../../protocol/report.js'
-import { HOST_STATES, type HostState } from '../states.js'
 import type { AlertView, ReplacementQueueView } from './data.js'
 import { html, type SafeHtml } from './html.js'
 
