@@ -1,7 +1,7 @@
+import type { ConfigEntry } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
-import { listRootDir, readRootTextConfined } from './root-fs.js'
-import type { ConfigEntry, Probe, ProbeContext } from './types.js'
-import { readRootText } from './types.js'
+import { listRootDir, readRootText, readRootTextConfined } from './root-fs.js'
+import type { Probe, ProbeContext } from './types.js'
 
 /*
  * One key per kernel parameter, `sysctl:<name>`, whose value is the effective one: on a live
