@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import type { z } from 'zod'
 import { DriftwatchError, errnoCode } from '../errors.js'
+import { type Policy, PolicySchema } from './policy.js'
 
 /** Formats the first zod issue as `file: a.b[2].c: message`, the way every config error reads. */
 export function describeZodError(source: string, error: z.ZodError): string {
@@ -96,4 +98,11 @@ export function parseYamlText<T extends z.ZodType>(
     throw new DriftwatchError('CONFIG_INVALID', describeZodError(source, result.error), { hint })
   }
   return result.data
+}
+
+export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('../../config/policy.yaml', import.meta.url))
+
+/** Loads a policy file (YAML or JSON), or the default policy shipped in config/. */
+export function loadPolicy(file: string = DEFAULT_POLICY_FILE): Policy {
+  return loadYamlFile(file, PolicySchema)
 }

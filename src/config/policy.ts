@@ -1,6 +1,5 @@
-import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
-import { loadYamlFile } from './load.js'
+import { SEVERITIES, type Severity } from '../protocol/report.js'
 
 /** Attributes of a file that the files probe can record and the comparison can check. */
 export const FILE_ATTRIBUTES = [
@@ -17,8 +16,8 @@ export const FILE_ATTRIBUTES = [
 ] as const
 export type FileAttribute = (typeof FILE_ATTRIBUTES)[number]
 
-export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const
-export type Severity = (typeof SEVERITIES)[number]
+/** The report's severities, which the policy assigns: one list, kept with the report's schema. */
+export { SEVERITIES, type Severity }
 
 /** The configuration namespaces the probes fingerprint. */
 export const CONFIG_NAMESPACES = ['sysctl', 'systemd', 'user', 'group', 'sshd', 'os'] as const
@@ -85,10 +84,3 @@ export const PolicySchema = z.strictObject({
     .prefault({}),
 })
 export type Policy = z.output<typeof PolicySchema>
-
-export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('../../config/policy.yaml', import.meta.url))
-
-/** Loads a policy file (YAML or JSON), or the default policy shipped in config/. */
-export function loadPolicy(file: string = DEFAULT_POLICY_FILE): Policy {
-  return loadYamlFile(file, PolicySchema)
-}

@@ -1,8 +1,8 @@
 import { PathMatcher } from '../config/path-matcher.js'
 import type { FileAttribute, Policy, Severity } from '../config/policy.js'
-import { SEVERITIES } from '../config/policy.js'
 import type { FileEntry } from '../manifest/schema.js'
 import type { DriftItem, Summary } from '../protocol/report.js'
+import { SEVERITIES } from '../protocol/report.js'
 
 export interface CompareFilesOptions {
   /**

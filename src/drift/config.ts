@@ -1,6 +1,6 @@
 import picomatch from 'picomatch'
 import type { Policy } from '../config/policy.js'
-import type { ConfigEntry } from '../probes/types.js'
+import type { ConfigEntry } from '../manifest/schema.js'
 import type { DriftItem } from '../protocol/report.js'
 import { sameValue } from './compare.js'
 

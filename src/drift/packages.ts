@@ -1,5 +1,5 @@
 import type { Severity } from '../config/policy.js'
-import { type PackageRecord, packageSubject } from '../probes/types.js'
+import { type PackageRecord, packageSubject } from '../manifest/schema.js'
 import type { DriftItem } from '../protocol/report.js'
 
 /**

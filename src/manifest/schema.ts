@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { FILE_ATTRIBUTES, PolicySchema } from '../config/policy.js'
+import { FILE_ATTRIBUTES, PACKAGE_MANAGERS, PolicySchema } from '../config/policy.js'
 
 export const MANIFEST_SCHEMA = 'driftwatch.manifest/v1'
 
@@ -38,12 +38,37 @@ export const FileEntrySchema = z.strictObject({
 })
 export type FileEntry = z.infer<typeof FileEntrySchema>
 
+export type PackageManager = (typeof PACKAGE_MANAGERS)[number]
+
+/** An installed package as its package manager records it: what the packages probe observes. */
 export const PackageRecordSchema = z.strictObject({
-  manager: z.enum(['deb', 'rpm', 'apk']),
+  manager: z.enum(PACKAGE_MANAGERS),
   name: z.string().min(1),
+  /** Architecture as the manager names it (amd64, x86_64, noarch, all, …). */
   arch: z.string(),
   version: z.string(),
+  /**
+   * Set when the package is not cleanly installed (dpkg "half-installed", "config-files",
+   * "unpacked", …): itself worth a finding.
+   */
   state: z.string().optional(),
+})
+export type PackageRecord = z.infer<typeof PackageRecordSchema>
+
+/** `deb|rpm|apk:<name>:<arch>`, the subject of package drift items. */
+export function packageSubject(p: Pick<PackageRecord, 'manager' | 'name' | 'arch'>): string {
+  return `${p.manager}:${p.name}:${p.arch}`
+}
+
+/** One configuration key and its value: `sysctl:net.ipv4.ip_forward` -> "0". */
+export interface ConfigEntry {
+  key: string
+  value: unknown
+}
+
+export const ConfigEntrySchema = z.strictObject({
+  key: z.string().regex(/^[a-z]+:.+/, 'expected <namespace>:<name>'),
+  value: z.unknown(),
 })
 
 export const ImageRefSchema = z.strictObject({
@@ -121,14 +146,7 @@ export const ManifestSchema = z.strictObject({
     }
   }),
   packages: z.array(PackageRecordSchema).default([]),
-  config: z
-    .array(
-      z.strictObject({
-        key: z.string().regex(/^[a-z]+:.+/, 'expected <namespace>:<name>'),
-        value: z.unknown(),
-      }),
-    )
-    .default([]),
+  config: z.array(ConfigEntrySchema).default([]),
 })
 export type Manifest = z.output<typeof ManifestSchema>
 

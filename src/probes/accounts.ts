@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
+import type { ConfigEntry } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { readRootTextConfined } from './root-fs.js'
-import type { ConfigEntry, Probe } from './types.js'
+import type { Probe } from './types.js'
 
 /*
  * Secrets never enter a manifest (DESIGN.md). /etc/shadow and /etc/gshadow are recorded as one

@@ -1,11 +1,6 @@
-import {
-  type PackageFile,
-  type PackageRecord,
-  type Probe,
-  type ProbeContext,
-  packageSubject,
-  readRootText,
-} from './types.js'
+import { type PackageRecord, packageSubject } from '../manifest/schema.js'
+import { readRootText } from './root-fs.js'
+import type { PackageFile, Probe, ProbeContext } from './types.js'
 
 // apk's installed database, read as a file: the root may be an image folder, not a running Alpine.
 // apk-tools 2 keeps it in /lib/apk/db; apk-tools 3 on a merged-/usr system in /usr/lib/apk/db.

@@ -1,4 +1,5 @@
 import type { Policy } from '../config/policy.js'
+import type { ConfigEntry } from '../manifest/schema.js'
 import type { ProbeRun } from '../protocol/report.js'
 import { accountsProbe } from './accounts.js'
 import { osProbe } from './os.js'
@@ -6,7 +7,7 @@ import { runProbe } from './packages.js'
 import { sshdProbe } from './sshd.js'
 import { sysctlProbe } from './sysctl.js'
 import { systemdProbe } from './systemd.js'
-import type { ConfigEntry, Probe, ProbeContext } from './types.js'
+import type { Probe, ProbeContext } from './types.js'
 
 /**
  * A configuration entry as a probe observes it, with the files inside the root that set it: a

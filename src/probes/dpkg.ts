@@ -2,17 +2,12 @@ import { existsSync, readdirSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { errnoCode } from '../errors.js'
+import { type PackageRecord, packageSubject } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
 import type { DpkgHashDone, DpkgHashInit, DpkgHashJob, DpkgHashResult } from './dpkg-verify-worker.js'
 import { joinRoot } from './files/root-path.js'
-import {
-  type PackageFile,
-  type PackageRecord,
-  type Probe,
-  type ProbeContext,
-  packageSubject,
-  readRootText,
-} from './types.js'
+import { readRootText } from './root-fs.js'
+import type { PackageFile, Probe, ProbeContext } from './types.js'
 
 // dpkg's own database, read as files (never by running dpkg): this works on an image folder
 // as on a live host, and needs no dpkg on the machine that scans.

@@ -1,8 +1,8 @@
 import { endianness } from 'node:os'
+import type { ConfigEntry } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
-import { readRootTextConfined } from './root-fs.js'
-import type { ConfigEntry, Probe } from './types.js'
-import { readRootText } from './types.js'
+import { readRootText, readRootTextConfined } from './root-fs.js'
+import type { Probe } from './types.js'
 
 /*
  * `os:<FIELD>` for every os-release(5) field (ID, ID_LIKE, VERSION_ID, VERSION_CODENAME,

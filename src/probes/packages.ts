@@ -1,18 +1,12 @@
 import type { Policy } from '../config/policy.js'
+import { type PackageManager, type PackageRecord, packageSubject } from '../manifest/schema.js'
 import type { ProbeRun } from '../protocol/report.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { apkProbe, readApkInstalled } from './apk.js'
 import { dpkgFileListPath, dpkgProbe, parseDpkgList, readDpkgDatabase } from './dpkg.js'
-import { resolveInRoot } from './root-fs.js'
+import { readRootText, resolveInRoot } from './root-fs.js'
 import { readRpmDatabase, rpmProbe } from './rpm.js'
-import {
-  type PackageManager,
-  type PackageRecord,
-  type Probe,
-  type ProbeContext,
-  packageSubject,
-  readRootText,
-} from './types.js'
+import type { Probe, ProbeContext } from './types.js'
 
 /** The package probes, one per package manager, in the order they run. */
 export const packageProbes: { manager: PackageManager; probe: Probe<PackageRecord[]> }[] = [

@@ -1,8 +1,7 @@
-import { type Dirent, lstatSync, readdirSync, readlinkSync } from 'node:fs'
+import { type Dirent, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { errnoCode } from '../errors.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { joinRoot } from './files/root-path.js'
-import { readRootText } from './types.js'
 
 /*
  * Configuration probes follow symbolic links (Debian's /etc/os-release is one, systemd's
@@ -74,6 +73,17 @@ export function readRootTextConfined(rootDir: string, path: string): string | un
   } catch (error) {
     // A directory where a file was expected reads as absent, like a missing file.
     if (errnoCode(error) === 'EISDIR') return undefined
+    throw error
+  }
+}
+
+/** Reads a text file inside the root; undefined when it does not exist. Other errors throw. */
+export function readRootText(rootDir: string, path: string): string | undefined {
+  try {
+    return readFileSync(joinRoot(rootDir, path), 'utf8')
+  } catch (error) {
+    const code = errnoCode(error)
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
     throw error
   }
 }

@@ -3,17 +3,12 @@ import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs
 import { lstat, open, readFile, readlink } from 'node:fs/promises'
 import Database from 'better-sqlite3'
 import { DriftwatchError, describeSystemError, errnoCode } from '../errors.js'
+import { type PackageRecord, packageSubject } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { decodeName } from '../util/pathname.js'
 import { joinRoot } from './files/root-path.js'
 import { resolveInRoot } from './root-fs.js'
-import {
-  type PackageFile,
-  type PackageRecord,
-  type Probe,
-  type ProbeContext,
-  packageSubject,
-} from './types.js'
+import type { PackageFile, Probe, ProbeContext } from './types.js'
 
 /*
  * The rpm database read directly, never through the rpm command. Every backend keeps the

@@ -1,8 +1,9 @@
 import picomatch from 'picomatch'
 import { DriftwatchError } from '../errors.js'
+import type { ConfigEntry } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { listRootDir, readRootTextConfined } from './root-fs.js'
-import type { ConfigEntry, Probe } from './types.js'
+import type { Probe } from './types.js'
 
 /*
  * The effective sshd configuration as the files state it: only what they set is recorded; a

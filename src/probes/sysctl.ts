@@ -2,9 +2,8 @@ import { statSync } from 'node:fs'
 import { compareCodeUnits } from '../util/compare.js'
 import type { SourcedConfigEntry } from './config.js'
 import { joinRoot } from './files/root-path.js'
-import { DEV_NULL, listRootDir, readRootTextConfined, resolveInRoot } from './root-fs.js'
+import { DEV_NULL, listRootDir, readRootText, readRootTextConfined, resolveInRoot } from './root-fs.js'
 import type { Probe, ProbeContext } from './types.js'
-import { readRootText } from './types.js'
 
 /*
  * One key per kernel parameter, `sysctl:<name>`, whose value is the effective one: on a live

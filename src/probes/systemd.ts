@@ -1,7 +1,8 @@
 import { posix } from 'node:path'
+import type { ConfigEntry } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { DEV_NULL, listRootDir, readRootTextConfined, resolveInRoot } from './root-fs.js'
-import type { ConfigEntry, Probe } from './types.js'
+import type { Probe } from './types.js'
 
 /*
  * Unit enablement read from files, as `systemctl is-enabled` would answer it, so it works on an

@@ -1,7 +1,10 @@
 import { z } from 'zod'
-import { SEVERITIES } from '../config/policy.js'
 
 export const REPORT_SCHEMA = 'driftwatch.report/v1'
+
+/** How much a drift item matters, worst first; the policy assigns one to every kind of change. */
+export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const
+export type Severity = (typeof SEVERITIES)[number]
 
 export const DriftItemSchema = z.strictObject({
   kind: z.enum(['file', 'package', 'config']),

@@ -1,7 +1,7 @@
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { loadPolicy } from '../../src/config/policy.js'
+import { loadPolicy } from '../../src/config/load.js'
 import { type ManifestSource, openManifest, readManifest, writeManifest } from '../../src/manifest/io.js'
 import { captureManifest, scanHost } from '../../src/scan/run.js'
 import { tempDir } from '../helpers/cli.js'

@@ -207,7 +207,7 @@ describe('files larger than memory', () => {
     // Measure the capturing process itself: run it under a small Node script that reports maxRSS.
     const script = `
       import { captureManifest } from ${JSON.stringify(new URL('../../dist/scan/run.js', import.meta.url).href)}
-      import { loadPolicy } from ${JSON.stringify(new URL('../../dist/config/policy.js', import.meta.url).href)}
+      import { loadPolicy } from ${JSON.stringify(new URL('../../dist/config/load.js', import.meta.url).href)}
       const r = await captureManifest({ rootDir: ${JSON.stringify(f.root)}, policy: loadPolicy(), image: { id: 'large', version: '1' } })
       const big = r.manifest.files.find((e) => e.path === '/usr/bin/big')
       console.log(JSON.stringify({ sha256: big.sha256, size: big.size, maxRssKb: process.resourceUsage().maxRSS }))`

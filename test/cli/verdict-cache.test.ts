@@ -13,7 +13,7 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
-import { loadPolicy } from '../../src/config/policy.js'
+import { loadPolicy } from '../../src/config/load.js'
 import { encodeManifest, openManifest, readManifest, writeManifest } from '../../src/manifest/io.js'
 import { MANIFEST_SCHEMA, type Manifest } from '../../src/manifest/schema.js'
 import { runCli, tempDir } from '../helpers/cli.js'

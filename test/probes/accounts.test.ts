@@ -10,7 +10,7 @@ import {
   parseShadow,
   passwordStatus,
 } from '../../src/probes/accounts.js'
-import { readRootText } from '../../src/probes/types.js'
+import { readRootText } from '../../src/probes/root-fs.js'
 
 const fixtureRoot = fileURLToPath(new URL('../fixtures/roots/accounts', import.meta.url))
 const isRoot = process.getuid?.() === 0

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { loadPolicy } from '../../src/config/policy.js'
+import { loadPolicy } from '../../src/config/load.js'
 import { canonicalJson, fileEntryJson } from '../../src/manifest/canonical.js'
 import { buildEntryIndex, EntryMatcher } from '../../src/manifest/entry-index.js'
 import { encodeManifest, openManifest } from '../../src/manifest/io.js'

@@ -1,21 +1,16 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
+import { loadPolicy } from '../../src/config/load.js'
 import { PathMatcher } from '../../src/config/path-matcher.js'
-import { loadPolicy } from '../../src/config/policy.js'
 import { compareConfig } from '../../src/drift/config.js'
 import { ANY_ARCH, ANY_VERSION, comparePackages, NOT_INSTALLED } from '../../src/drift/packages.js'
 import { DriftwatchError } from '../../src/errors.js'
-import {
-  declaredManifest,
-  declaredPolicy,
-  fromCycloneDx,
-  fromGoss,
-  literalGlob,
-  packageFromPurl,
-  parsePurl,
-} from '../../src/manifest/import.js'
+import { fromCycloneDx } from '../../src/import/cyclonedx.js'
+import { declaredManifest, declaredPolicy, literalGlob } from '../../src/import/declared.js'
+import { fromGoss } from '../../src/import/goss.js'
+import { packageFromPurl, parsePurl } from '../../src/import/purl.js'
+import type { PackageRecord } from '../../src/manifest/schema.js'
 import { ManifestSchema } from '../../src/manifest/schema.js'
-import type { PackageRecord } from '../../src/probes/types.js'
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../fixtures/declared/${name}`, import.meta.url), 'utf8')

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'vitest'
-import { loadPolicy } from '../../src/config/policy.js'
+import { loadPolicy } from '../../src/config/load.js'
 import { compareConfig } from '../../src/drift/config.js'
 import { attributeFileChanges, comparePackages } from '../../src/drift/packages.js'
-import type { PackageRecord } from '../../src/probes/types.js'
+import type { PackageRecord } from '../../src/manifest/schema.js'
 import type { DriftItem } from '../../src/protocol/report.js'
 
 const deb = (name: string, version: string, extra: Partial<PackageRecord> = {}): PackageRecord => ({

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest'
+import { loadPolicy } from '../../src/config/load.js'
 import { PathMatcher } from '../../src/config/path-matcher.js'
-import { loadPolicy, type Policy } from '../../src/config/policy.js'
+import type { Policy } from '../../src/config/policy.js'
 
 const files = (over: Partial<Policy['files']>): Policy['files'] => ({
   include: ['/usr/**'],

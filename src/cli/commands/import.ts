@@ -1,17 +1,12 @@
 import { basename } from 'node:path'
-import { readTextFile } from '../../config/load.js'
-import { loadPolicy } from '../../config/policy.js'
+import { loadPolicy, readTextFile } from '../../config/load.js'
 import { DriftwatchError, EXIT } from '../../errors.js'
-import {
-  type DeclaredContent,
-  type DeclaredFormat,
-  declaredManifest,
-  fromCycloneDx,
-  fromGoss,
-} from '../../manifest/import.js'
+import { fromCycloneDx } from '../../import/cyclonedx.js'
+import { type DeclaredContent, type DeclaredFormat, declaredManifest } from '../../import/declared.js'
+import { fromGoss } from '../../import/goss.js'
 import { encodeManifest, writeSignedManifest } from '../../manifest/io.js'
+import type { PackageManager } from '../../manifest/schema.js'
 import { loadPrivateKey } from '../../manifest/signature.js'
-import type { PackageManager } from '../../probes/types.js'
 import type { CommandOutput } from '../output.js'
 import { parseImage } from './manifest.js'
 

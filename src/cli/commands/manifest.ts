@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { loadPolicy } from '../../config/policy.js'
+import { loadPolicy } from '../../config/load.js'
 import { compareFiles, severityRank, summarize } from '../../drift/compare.js'
 import { DriftwatchError, EXIT } from '../../errors.js'
 import { encodeManifest, readManifest, writeSignedManifest } from '../../manifest/io.js'

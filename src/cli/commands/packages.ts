@@ -1,4 +1,4 @@
-import { loadPolicy } from '../../config/policy.js'
+import { loadPolicy } from '../../config/load.js'
 import { EXIT } from '../../errors.js'
 import { verifyPackages } from '../../probes/verify.js'
 import { resolveRoot } from '../../scan/root.js'
