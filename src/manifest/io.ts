@@ -8,7 +8,7 @@ import { canonicalJson, digestOf, sha256Digest } from './canonical.js'
 import { buildEntryIndex, type EntryIndex } from './entry-index.js'
 import { readManifestBytes } from './read.js'
 import { type FileEntry, type Manifest, ManifestSchema } from './schema.js'
-import { signatureFileFor, signDigest } from './signature.js'
+import { type Signature, signatureFileFor, signDigest, verifySignatureFile } from './signature.js'
 
 /** The digest of a manifest: sha256 over its canonical JSON without the `digest` field itself. */
 export function manifestDigest(manifest: Manifest): string {
@@ -69,13 +69,78 @@ export function writeSignedManifest(
   return { digest, signatureFile }
 }
 
+/** The public key a manifest must be signed with, and where its detached signature is. */
+export interface ManifestKey {
+  publicKey: KeyObject
+  /** `FILE.sig` by default (see signatureFileFor). */
+  signatureFile: string
+}
+
 /**
- * Reads a manifest (plain or gzipped, told by its first bytes), validates it, and checks its
- * digest. A file that is not a manifest is INPUT_INVALID (exit 2) naming where it breaks; a
- * manifest whose recorded digest does not match its content is INTEGRITY (exit 3).
+ * Reads a manifest (plain or gzipped, told by its first bytes), checks it, and validates it.
+ * Its digest, and with `key` its signature, are checked over the bytes before anything parses
+ * them (see verifyBytes). A file that is not a manifest is INPUT_INVALID (exit 2) naming
+ * where it breaks; a manifest whose digest or signature does not match is INTEGRITY (exit 3).
  */
-export function readManifest(file: string): { manifest: Manifest; digest: string } {
-  return parseManifest(file, readManifestBytes(file))
+export function readManifest(
+  file: string,
+  key?: ManifestKey,
+): { manifest: Manifest; digest: string; signature?: Signature } {
+  const data = readManifestBytes(file)
+  const verified = verifyBytes(file, data, key)
+  return {
+    ...parseManifest(file, data, verified?.digest),
+    ...(verified?.signature ? { signature: verified.signature } : {}),
+  }
+}
+
+/**
+ * Checks a manifest's bytes before they are parsed. A manifest as `encodeManifest` wrote it
+ * carries its digest first, and sha256 over the bytes after it is that digest (or the file
+ * was changed); with `key`, the detached signature must sign that digest. Parsing happens
+ * only after both hold, so neither the JSON parser nor anything after it ever reads bytes
+ * that a signature did not vouch for. A manifest in any other form (written by hand, or
+ * re-formatted) has no digest over its bytes: without a key it is parsed and its canonical
+ * form hashed (see parseManifest); with a key it is refused, since its signature could only
+ * be checked after parsing. Returns the digest checked, or undefined for that other form.
+ */
+function verifyBytes(
+  file: string,
+  data: Buffer,
+  key: ManifestKey | undefined,
+): { digest: string; signature?: Signature } | undefined {
+  const fast = digestOfEncoded(data)
+  if (fast && fast.recorded !== fast.computed) {
+    // Written as encodeManifest writes but changed since: unless only its form changed (which
+    // parseManifest tells, when no key asks for the bytes themselves), its content did.
+    if (key) throw digestMismatch(file, fast.computed, fast.recorded)
+    return undefined
+  }
+  if (!fast) {
+    if (!key) return undefined
+    throw new DriftwatchError(
+      'INTEGRITY',
+      `${file}: not in the form driftwatch writes (its digest first, then its canonical JSON), so its signature cannot be checked before it is read`,
+      {
+        hint: 'use the manifest exactly as `manifest capture` or `manifest import` wrote it; re-formatting it changes its bytes',
+      },
+    )
+  }
+  if (!key) return { digest: fast.computed }
+  return {
+    digest: fast.computed,
+    signature: verifySignatureFile(key.signatureFile, fast.computed, key.publicKey),
+  }
+}
+
+function digestMismatch(file: string, computed: string, recorded: string): DriftwatchError {
+  return new DriftwatchError(
+    'INTEGRITY',
+    `${file}: content digest ${computed} does not match the recorded ${recorded}`,
+    {
+      hint: "the manifest was changed after capture: use the image's original manifest, or capture it again",
+    },
+  )
 }
 
 /** A manifest read for a scan: checked and parsed but for its files, which come when asked for. */
@@ -102,18 +167,19 @@ export interface ManifestSource {
 }
 
 /**
- * Reads a manifest as `readManifest` does, with the same checks and errors, but leaves its
- * file entries unparsed until they are asked for: a scan that a cache tells nothing changed
- * never needs them, and one that does can start walking first. Only a manifest as
- * `encodeManifest` wrote it (its digest first, checked over the bytes) is read this way;
- * anything else is read and checked whole. `bytes`: the file's bytes, already read (see
- * readManifestBytesAsync).
+ * Reads a manifest as `readManifest` does, with the same checks (the digest and, with `key`,
+ * the signature over the bytes before any parsing) and errors, but leaves its file entries
+ * unparsed until they are asked for: a scan that a cache tells nothing changed never needs
+ * them, and one that does can start walking first. Only a manifest as `encodeManifest` wrote
+ * it (its digest first, checked over the bytes) is read this way; anything else is read and
+ * checked whole. `bytes`: the file's bytes, already read (see readManifestBytesAsync).
  */
-export function openManifest(file: string, bytes?: Buffer): ManifestSource {
+export function openManifest(file: string, bytes?: Buffer, key?: ManifestKey): ManifestSource {
   const data = bytes ?? readManifestBytes(file)
-  const lazy = openEncoded(file, data)
+  const verified = verifyBytes(file, data, key)
+  const lazy = verified ? openEncoded(file, data, verified.digest) : undefined
   if (lazy) return lazy
-  const { manifest, digest } = parseManifest(file, data)
+  const { manifest, digest } = parseManifest(file, data, verified?.digest)
   const { files, ...head } = manifest
   return { digest, head, fileCount: files.length, files: () => files, loadFiles: async () => files }
 }
@@ -121,9 +187,8 @@ export function openManifest(file: string, bytes?: Buffer): ManifestSource {
 /** File entries parsed at once when a manifest's are parsed a slice at a time. */
 const ENTRIES_PER_SLICE = 4096
 
-function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
-  const fast = digestOfEncoded(data)
-  if (!fast || fast.recorded !== fast.computed) return undefined
+/** A manifest whose bytes hash to `digest`, the digest they record, opened lazily; undefined when in doubt. */
+function openEncoded(file: string, data: Buffer, digest: string): ManifestSource | undefined {
   // Where each top-level member is, without parsing the files; any doubt takes the whole path.
   const outline = fsprobe.outlineJson(data)
   if (!outline) return undefined
@@ -152,7 +217,7 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
     return undefined
   }
   const result = ManifestSchema.safeParse(parsed)
-  if (!result.success || result.data.digest !== fast.computed) return undefined
+  if (!result.success || result.data.digest !== digest) return undefined
   const { files: _empty, ...head } = result.data
   const span = files
   let bytes: Buffer | undefined = data
@@ -169,7 +234,7 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
   function* parse(): Generator<void, FileEntry[]> {
     if (entries) return entries
     const source = bytes as Buffer
-    const whole = () => parseManifest(file, source).manifest.files
+    const whole = () => parseManifest(file, source, digest).manifest.files
     const spans = entrySpans(source)
     if (!spans) return whole()
     const out: FileEntry[] = []
@@ -192,7 +257,7 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
     return out
   }
   return {
-    digest: fast.computed,
+    digest,
     head,
     fileCount: span.count,
     files: () => {
@@ -223,8 +288,16 @@ function openEncoded(file: string, data: Buffer): ManifestSource | undefined {
   }
 }
 
-function parseManifest(file: string, data: Buffer): { manifest: Manifest; digest: string } {
-  const fast = digestOfEncoded(data)
+/**
+ * Parses and validates a manifest's bytes. `verified`: the digest verifyBytes checked over
+ * them; without it (a manifest not in the form encodeManifest writes), the digest is that
+ * of the canonical form of what was parsed, and must be the one the manifest records, if any.
+ */
+function parseManifest(
+  file: string,
+  data: Buffer,
+  verified?: string,
+): { manifest: Manifest; digest: string } {
   const text = data.toString('utf8')
   let parsed: unknown
   try {
@@ -242,16 +315,9 @@ function parseManifest(file: string, data: Buffer): { manifest: Manifest; digest
   }
   const manifest = result.data
   // Hand-written or re-formatted manifests take the slow path: canonicalize, then hash.
-  const digest = fast && fast.recorded === fast.computed ? fast.computed : digestOfParsed(parsed)
-  if (manifest.digest !== undefined && manifest.digest !== digest) {
-    throw new DriftwatchError(
-      'INTEGRITY',
-      `${file}: content digest ${digest} does not match the recorded ${manifest.digest}`,
-      {
-        hint: "the manifest was changed after capture: use the image's original manifest, or capture it again",
-      },
-    )
-  }
+  const digest = verified ?? digestOfParsed(parsed)
+  if (manifest.digest !== undefined && manifest.digest !== digest)
+    throw digestMismatch(file, digest, manifest.digest)
   return { manifest, digest }
 }
 

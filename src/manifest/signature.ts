@@ -7,9 +7,13 @@ import {
   sign,
   verify,
 } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { z } from 'zod'
 import { DriftwatchError, errnoCode } from '../errors.js'
+import { readBoundedFile } from '../util/bounded-read.js'
+
+/** The largest key or signature file read: either is a few hundred bytes. */
+export const KEY_MAX_BYTES = 64 << 10
 
 export const SIGNATURE_SCHEMA = 'driftwatch.signature/v1'
 
@@ -95,18 +99,9 @@ export function loadPublicKey(file: string): KeyObject {
 }
 
 function loadKey(file: string, parse: (pem: string) => KeyObject): KeyObject {
-  let pem: string
-  try {
-    pem = readFileSync(file, 'utf8')
-  } catch (error) {
-    throw new DriftwatchError(
-      errnoCode(error) === 'ENOENT' ? 'NOT_FOUND' : 'IO',
-      `${file}: cannot read key (${errnoCode(error)})`,
-      {
-        hint: 'check the path',
-      },
-    )
-  }
+  const pem = readBoundedFile(file, KEY_MAX_BYTES, { what: 'key', missingHint: 'check the path' }).toString(
+    'utf8',
+  )
   try {
     return parse(pem)
   } catch {
@@ -137,15 +132,16 @@ export function signatureVerifies(signature: Signature, digest: string, publicKe
 export function verifySignatureFile(sigFile: string, digest: string, publicKey: KeyObject): Signature {
   let text: string
   try {
-    text = readFileSync(sigFile, 'utf8')
+    text = readBoundedFile(sigFile, KEY_MAX_BYTES, {
+      what: 'signature',
+      missingHint: 'check the path',
+    }).toString('utf8')
   } catch (error) {
-    throw new DriftwatchError(
-      'INTEGRITY',
-      `${sigFile}: no signature (${errnoCode(error) ?? String(error)}), and a public key was given`,
-      {
-        hint: 'sign the manifest with `manifest capture --sign KEY`, or drop --key to accept unsigned manifests',
-      },
-    )
+    if (!(error instanceof DriftwatchError) || error.code === 'INPUT_INVALID') throw error
+    const why = error.code === 'NOT_FOUND' ? 'no such file' : 'unreadable'
+    throw new DriftwatchError('INTEGRITY', `${sigFile}: no signature (${why}), and a public key was given`, {
+      hint: 'sign the manifest with `manifest capture --sign KEY`, or drop --key to accept unsigned manifests',
+    })
   }
   let parsed: Signature
   try {

@@ -4,12 +4,7 @@ import { compareFiles, severityRank, summarize } from '../../drift/compare.js'
 import { DriftwatchError, EXIT } from '../../errors.js'
 import { encodeManifest, readManifest, writeSignedManifest } from '../../manifest/io.js'
 import { ImageRefSchema } from '../../manifest/schema.js'
-import {
-  loadPrivateKey,
-  loadPublicKey,
-  signatureFileFor,
-  verifySignatureFile,
-} from '../../manifest/signature.js'
+import { loadPrivateKey, loadPublicKey, signatureFileFor } from '../../manifest/signature.js'
 import { resolveRoot } from '../../scan/root.js'
 import { captureManifest, isDeclared } from '../../scan/run.js'
 import { type CommandOutput, formatBytes, formatCount } from '../output.js'
@@ -92,10 +87,11 @@ export async function captureCommand(options: {
 }
 
 export function verifyCommand(options: { file: string; key?: string }): CommandOutput {
-  const { manifest, digest } = readManifest(options.file)
   const sigFile = signatureFileFor(options.file)
-  let signedBy: string | undefined
-  if (options.key) signedBy = verifySignatureFile(sigFile, digest, loadPublicKey(options.key)).keyId
+  // The signature is checked over the manifest's bytes before they are parsed.
+  const key = options.key ? { publicKey: loadPublicKey(options.key), signatureFile: sigFile } : undefined
+  const { manifest, digest, signature } = readManifest(options.file, key)
+  const signedBy = signature?.keyId
   return {
     exitCode: EXIT.clean,
     json: {

@@ -2,7 +2,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { DriftwatchError, EXIT } from '../../errors.js'
 import { openManifest } from '../../manifest/io.js'
-import { loadPublicKey, signatureFileFor, verifySignatureFile } from '../../manifest/signature.js'
+import { loadPublicKey, signatureFileFor } from '../../manifest/signature.js'
 import { startWalkers, type Walkers } from '../../probes/files/walkers.js'
 import { resolveRoot } from '../../scan/root.js'
 import { scanHost } from '../../scan/run.js'
@@ -46,10 +46,13 @@ export async function scanCommand(
       })
     }
     const rootDir = resolveRoot(options.root)
-    const manifest = openManifest(options.manifest, await started?.manifestBytes)
+    // The key is loaded before the manifest is opened: its signature is checked over the
+    // bytes before anything parses them.
+    const key = options.key
+      ? { publicKey: loadPublicKey(options.key), signatureFile: signatureFileFor(options.manifest) }
+      : undefined
+    const manifest = openManifest(options.manifest, await started?.manifestBytes, key)
     const { digest } = manifest
-    if (options.key)
-      verifySignatureFile(signatureFileFor(options.manifest), digest, loadPublicKey(options.key))
     scanned = await scanHost({
       rootDir,
       manifest,
