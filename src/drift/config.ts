@@ -3,6 +3,7 @@ import type { Policy } from '../config/policy.js'
 import type { ConfigEntry } from '../manifest/schema.js'
 import type { DriftItem } from '../protocol/report.js'
 import { sameValue } from './compare.js'
+import { normalizeConfigValue } from './config-values.js'
 
 /**
  * Compares configuration keys. Pure. Only namespaces the policy fingerprints are compared; a
@@ -42,7 +43,8 @@ export function compareConfig(
     } else {
       // A declared value may state some fields of an entry (a user's shell, not its gecos).
       const actual = options.complete ? observedByKey.get(key) : statedFields(value, observedByKey.get(key))
-      if (!sameValue(value, actual))
+      // Two spellings of one setting (`1m` and `60`) are not drift: compare them as the tool reads them.
+      if (!sameValue(normalizeConfigValue(key, value), normalizeConfigValue(key, actual)))
         items.push({ kind: 'config', change: 'modified', subject: key, expected: value, actual, severity })
     }
     observedByKey.delete(key)

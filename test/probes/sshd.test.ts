@@ -108,11 +108,13 @@ describe('effective configuration', () => {
       },
     },
     {
+      // sshd 9.2 refuses the second definition of a subsystem ("already defined"): so is it recorded.
       name: 'ListenAddress and Subsystem accumulate whole directives, a subsystem name once',
       text: 'ListenAddress 10.0.0.1 rdomain 2\nListenAddress [::]:22\nSubsystem sftp internal-sftp -l INFO\nSubsystem sftp /usr/lib/openssh/sftp-server\nSubsystem backup /usr/local/bin/backup\n',
       values: {
         'sshd:listenaddress': ['10.0.0.1 rdomain 2', '[::]:22'],
         'sshd:subsystem': ['sftp internal-sftp -l INFO', 'backup /usr/local/bin/backup'],
+        'sshd:invalid': ["/etc/ssh/sshd_config: Subsystem 'sftp' already defined."],
       },
     },
     {
@@ -138,6 +140,35 @@ describe('effective configuration', () => {
         'sshd:match[user a].permittty': 'no',
       },
     },
+    {
+      // servconf.c maps an alias to its keyword's option: whichever comes first wins.
+      name: 'aliases are their keyword, under the name sshd -T prints',
+      text: 'ChallengeResponseAuthentication yes\nKbdInteractiveAuthentication no\nPubkeyAcceptedKeyTypes ssh-ed25519\nKeepAlive no\nMatch User a\nSkeyAuthentication no\n',
+      values: {
+        'sshd:kbdinteractiveauthentication': 'yes',
+        'sshd:pubkeyacceptedalgorithms': 'ssh-ed25519',
+        'sshd:tcpkeepalive': 'no',
+        'sshd:match[user a].kbdinteractiveauthentication': 'no',
+      },
+    },
+    {
+      name: 'deprecated and unsupported keywords are accepted and do nothing',
+      text: 'RSAAuthentication yes\nProtocol 2\nUsePrivilegeSeparation sandbox\n',
+      values: {},
+    },
+    {
+      name: 'what sshd refuses is listed under sshd:invalid; the rest is still read',
+      text: 'Foo bar\nPermitRootLogin bogus\nPermitRootLogin no\nMatch User x\n  Port 22\n  X11Forwarding no\n',
+      values: {
+        'sshd:permitrootlogin': 'no',
+        'sshd:match[user x].x11forwarding': 'no',
+        'sshd:invalid': [
+          '/etc/ssh/sshd_config: Bad configuration option: Foo',
+          '/etc/ssh/sshd_config: unsupported option "bogus".',
+          "/etc/ssh/sshd_config: Directive 'Port' is not allowed within a Match block",
+        ],
+      },
+    },
   ])('$name', ({ text, values }) => {
     expect(valuesOf(parseSshdConfig(text))).toEqual(values)
   })
@@ -149,7 +180,7 @@ describe('effective configuration', () => {
       '/etc/ssh/extra.conf': 'Port 22\n',
     })
     const text =
-      'Include sshd_config.d/*\nPasswordAuthentication maybe\nInclude /etc/ssh/extra.conf /etc/ssh/missing.conf\n'
+      'Include sshd_config.d/*\nPasswordAuthentication no\nInclude /etc/ssh/extra.conf /etc/ssh/missing.conf\n'
     expect(valuesOf(parseSshdConfig(text, load))).toEqual({
       'sshd:passwordauthentication': 'yes',
       'sshd:port': ['2222', '22'],
@@ -241,7 +272,9 @@ describe('sshd probe on the fixture root', () => {
         '/etc/ssh/sshd_config.d/sub.conf',
       ])
       const entries = await sshdProbe.collect({ rootDir: dir.path, live: false })
-      expect(entries).toEqual([{ key: 'sshd:permitrootlogin', value: 'no' }])
+      expect(entries).toEqual([
+        { key: 'sshd:permitrootlogin', value: 'no', files: ['/etc/ssh/sshd_config.d/20-site.conf'] },
+      ])
     } finally {
       dir.cleanup()
     }

@@ -147,4 +147,29 @@ describe('compareConfig', () => {
       severity: 'critical',
     })
   })
+
+  test.each([
+    { key: 'sshd:logingracetime', expected: '1m', actual: '60', drift: false },
+    { key: 'sshd:match[user a].clientaliveinterval', expected: '5m', actual: '300s', drift: false },
+    { key: 'sshd:permitrootlogin', expected: 'prohibit-password', actual: 'Without-Password', drift: false },
+    { key: 'sshd:passwordauthentication', expected: 'no', actual: 'NO', drift: false },
+    { key: 'sshd:compression', expected: 'delayed', actual: 'yes', drift: false },
+    { key: 'sshd:loglevel', expected: 'INFO', actual: 'info', drift: false },
+    { key: 'sshd:maxauthtries', expected: '3', actual: '03', drift: false },
+    { key: 'sshd:permitrootlogin', expected: 'no', actual: 'prohibit-password', drift: true },
+    { key: 'sshd:ciphers', expected: 'AES128-CTR', actual: 'aes128-ctr', drift: true },
+    {
+      key: 'sysctl:net.ipv4.tcp_rmem',
+      expected: '4096 131072  6291456',
+      actual: '4096\t131072 6291456',
+      drift: false,
+    },
+  ])('$key: $expected and $actual are $drift drift', ({ key, expected, actual, drift }) => {
+    const items = compareConfig([{ key, value: expected }], [{ key, value: actual }], policy, {
+      complete: true,
+    })
+    expect(items.length > 0).toBe(drift)
+    // The item still says what each side wrote.
+    if (drift) expect(items[0]).toMatchObject({ expected, actual })
+  })
 })
