@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
 import { HOST_STATES } from '../fleet/states.js'
 import { DEFAULT_COLLECTOR } from '../protocol/defaults.js'
+import { displayText } from '../util/display.js'
 import { type CommandOutput, emit, type Format, parseFormat, styleFor } from './output.js'
 
 const VERSION = '0.1.0'
@@ -310,8 +311,9 @@ function reportError(error: unknown): number {
   }
   const style = styleFor(process.stderr)
   if (error instanceof DriftwatchError) {
-    process.stderr.write(`${style.red('driftwatch:')} ${error.message}\n`)
-    if (error.hint) process.stderr.write(style.dim(`  hint: ${error.hint}\n`))
+    // Messages quote input (a path, a host's answer): escaped like any text from outside.
+    process.stderr.write(`${style.red('driftwatch:')} ${displayText(error.message)}\n`)
+    if (error.hint) process.stderr.write(style.dim(`  hint: ${displayText(error.hint)}\n`))
   } else {
     process.stderr.write(
       `${style.red('driftwatch: internal error:')} ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

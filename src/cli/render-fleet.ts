@@ -3,6 +3,7 @@ import { SEVERITIES } from '../config/policy.js'
 import { HOST_STATES, type HostState } from '../fleet/states.js'
 import type { HostDetailView, HostView } from '../protocol/api.js'
 import type { Summary } from '../protocol/report.js'
+import { displayText } from '../util/display.js'
 import { formatDuration, type Style } from './output.js'
 import { renderGroupedDrift } from './render.js'
 
@@ -29,23 +30,26 @@ export function renderHosts(hosts: readonly HostView[], style: Style, now: Date)
 export function renderHostDetail(detail: HostDetailView, style: Style, now: Date): string {
   const { host } = detail
   const field = (name: string, value: string) => `  ${name.padEnd(FIELD_WIDTH)}${value}`
-  const lines = [style.bold(host.hostname) + style.dim(` (${host.id})`)]
+  const lines = [style.bold(displayText(host.hostname)) + style.dim(` (${displayText(host.id)})`)]
   lines.push(
-    field('state', `${stateStyle(host.state, style)(host.state)} since ${when(host.stateSince, now)}`),
-    ...host.stateReasons.map((reason) => `  ${''.padEnd(FIELD_WIDTH)}- ${reason}`),
+    field(
+      'state',
+      `${stateStyle(host.state, style)(displayText(host.state))} since ${when(host.stateSince, now)}`,
+    ),
+    ...host.stateReasons.map((reason) => `  ${''.padEnd(FIELD_WIDTH)}- ${displayText(reason)}`),
   )
   lines.push(
     field(
       'image',
       host.image
-        ? `${host.image.id}@${host.image.version} ${style.dim(host.image.manifestDigest)}`
+        ? `${displayText(`${host.image.id}@${host.image.version}`)} ${style.dim(displayText(host.image.manifestDigest))}`
         : style.dim('none reported yet'),
     ),
     field(
       'labels',
       Object.keys(host.labels).length > 0
         ? Object.entries(host.labels)
-            .map(([k, v]) => `${k}=${v}`)
+            .map(([k, v]) => displayText(`${k}=${v}`))
             .join(', ')
         : style.dim('none'),
     ),
@@ -66,10 +70,11 @@ export function renderHostDetail(detail: HostDetailView, style: Style, now: Date
   lines.push(
     ...table(
       states.map(({ from, to, reasons, at }) => {
-        const painted = stateStyle(to, style)(to)
+        const [fromText, toText] = [displayText(from ?? ''), displayText(to)]
+        const painted = stateStyle(to, style)(toText)
         const transition = from
-          ? { text: `${from} -> ${to}`, shown: `${stateStyle(from, style)(from)} -> ${painted}` }
-          : { text: to, shown: painted }
+          ? { text: `${fromText} -> ${toText}`, shown: `${stateStyle(from, style)(fromText)} -> ${painted}` }
+          : { text: toText, shown: painted }
         return [cell(`  ${time(at)}`), transition, cell(reasons.join('; '), style.dim)]
       }),
     ),
@@ -114,6 +119,9 @@ export function stateStyle(state: HostState, style: Style): (s: string) => strin
       return style.cyan
     case 'replaced':
       return style.dim
+    default:
+      // A state this CLI does not know yet (a newer collector): shown plain.
+      return (s) => s
   }
 }
 
@@ -134,7 +142,9 @@ interface Cell {
   shown: string
 }
 
-function cell(text: string, paint: (s: string) => string = (s) => s): Cell {
+/** A table cell of text from outside: escaped for the terminal before it is measured. */
+function cell(raw: string, paint: (s: string) => string = (s) => s): Cell {
+  const text = displayText(raw)
   return { text, shown: text === '' ? '' : paint(text) }
 }
 
@@ -166,7 +176,7 @@ function stateCounts(hosts: readonly HostView[], style: Style): string {
 function lastSeen(host: HostView, now: Date): string {
   const parts = [host.lastReportAt ? `report ${age(host.lastReportAt, now)}` : 'no report yet']
   if (host.lastHeartbeatAt) parts.push(`heartbeat ${age(host.lastHeartbeatAt, now)}`)
-  return `${age(host.lastSeenAt, now)} (${parts.join(', ')})`
+  return displayText(`${age(host.lastSeenAt, now)} (${parts.join(', ')})`)
 }
 
 function latestReport(detail: HostDetailView, style: Style): string {
@@ -175,7 +185,7 @@ function latestReport(detail: HostDetailView, style: Style): string {
   const summary = detail.host.summary
   const counted = summary && summary.total > 0 ? `${summaryTotal(summary)}, ` : ''
   return style.dim(
-    `  ${counted}${report.mode} scan ${report.reportId} started ${time(report.startedAt)}, took ${formatDuration(report.durationMs)}`,
+    `  ${counted}${displayText(report.mode)} scan ${displayText(report.reportId)} started ${displayText(time(report.startedAt))}, took ${formatDuration(report.durationMs)}`,
   )
 }
 
@@ -185,7 +195,7 @@ function summaryTotal(summary: Summary): string {
 
 /** An absolute time and how long ago: "2026-12-01 11:58:00Z, 2m ago". */
 function when(iso: string, now: Date): string {
-  return `${time(iso)}, ${age(iso, now)}`
+  return displayText(`${time(iso)}, ${age(iso, now)}`)
 }
 
 /** A time in UTC to the second, as people read it: "2026-12-01 11:58:00Z". */

@@ -1,7 +1,7 @@
 import { groupDrift } from '../drift/group.js'
 import type { GroupedDrift } from '../protocol/api.js'
 import type { DriftItem, Report } from '../protocol/report.js'
-import { displayPath } from '../util/pathname.js'
+import { displayJson, displayText } from '../util/display.js'
 import { formatBytes, formatCount, formatDuration, type Style } from './output.js'
 
 const KIND_TITLES: Record<DriftItem['kind'], string> = {
@@ -15,19 +15,20 @@ export function renderReport(report: Report, style: Style): string {
   const lines: string[] = []
   const { image, host, scan } = report
   lines.push(
-    style.bold(`${image.id}@${image.version}`) +
-      style.dim(` on ${host.hostname} (${host.id}), ${scan.mode} scan`),
+    style.bold(displayText(`${image.id}@${image.version}`)) +
+      style.dim(` on ${displayText(host.hostname)} (${displayText(host.id)}), ${scan.mode} scan`),
   )
   lines.push(...renderDrift(report.drift, style))
   const failing = scan.probes.filter((p) => !p.ok || p.errorCount)
   if (failing.length > 0) {
     lines.push('', style.bold('Probe errors'))
     for (const probe of failing) {
-      if (probe.error) lines.push(`  ${probe.name}: ${probe.error}`)
+      const name = displayText(probe.name)
+      if (probe.error) lines.push(`  ${name}: ${displayText(probe.error)}`)
       for (const e of probe.errors ?? [])
-        lines.push(`  ${probe.name}: ${displayPath(e.subject)}: ${e.message}`)
+        lines.push(`  ${name}: ${displayText(e.subject)}: ${displayText(e.message)}`)
       const unlisted = (probe.errorCount ?? 0) - (probe.errors?.length ?? 0)
-      if (unlisted > 0) lines.push(style.dim(`  ${probe.name}: … and ${unlisted} more`))
+      if (unlisted > 0) lines.push(style.dim(`  ${name}: … and ${unlisted} more`))
     }
   }
   lines.push('', summaryLine(report, style))
@@ -69,8 +70,8 @@ const MAX_FILES_PER_PACKAGE = 20
 function itemLine(item: DriftItem, width: number, style: Style): string {
   const severity = severityStyle(item.severity, style)(item.severity.padEnd(8))
   // A file of an unchanged package, changed behind the package manager's back: say whose it is.
-  const owner = item.kind === 'file' && item.package ? style.dim(`  [${item.package}]`) : ''
-  return `${severity} ${changeLabel(item).padEnd(width)}  ${displayPath(item.subject)}${detail(item, style)}${owner}`
+  const owner = item.kind === 'file' && item.package ? style.dim(`  [${displayText(item.package)}]`) : ''
+  return `${severity} ${changeLabel(item).padEnd(width)}  ${displayText(item.subject)}${detail(item, style)}${owner}`
 }
 
 function summaryLine(report: Report, style: Style): string {
@@ -104,8 +105,8 @@ function detail(item: DriftItem, style: Style): string {
       | undefined
     const type = entry?.type
     const extra = [
-      typeof type === 'string' && type !== 'file' ? type : '',
-      typeof entry?.mode === 'string' ? entry.mode : '',
+      typeof type === 'string' && type !== 'file' ? displayText(type) : '',
+      typeof entry?.mode === 'string' ? displayText(entry.mode) : '',
     ]
       .filter(Boolean)
       .join(' ')
@@ -114,14 +115,14 @@ function detail(item: DriftItem, style: Style): string {
   if (item.attributes?.[0] === 'type') {
     const e = item.expected as Record<string, unknown>
     const a = item.actual as Record<string, unknown>
-    return style.dim(`  ${String(e.type)} -> ${String(a.type)}`)
+    return style.dim(`  ${short(e.type)} -> ${short(a.type)}`)
   }
   const e = (item.expected ?? {}) as Record<string, unknown>
   const a = (item.actual ?? {}) as Record<string, unknown>
   const parts = (item.attributes ?? []).map((attr) => {
     if (attr === 'sha256') return 'content'
     if (attr === 'xattrs') return 'xattrs'
-    return `${attr} ${short(e[attr])} -> ${short(a[attr])}`
+    return `${displayText(attr)} ${short(e[attr])} -> ${short(a[attr])}`
   })
   return style.dim(`  ${parts.join(', ')}`)
 }
@@ -129,18 +130,19 @@ function detail(item: DriftItem, style: Style): string {
 function packageDetail(item: DriftItem): string {
   const e = (item.expected ?? {}) as { version?: string }
   const a = (item.actual ?? {}) as { version?: string; state?: string }
-  if (item.change === 'added') return `${a.version ?? ''} installed`
-  if (item.change === 'removed') return `${e.version ?? ''} gone`
+  const version = (v: unknown) => (v === undefined ? '' : short(v))
+  if (item.change === 'added') return `${version(a.version)} installed`
+  if (item.change === 'removed') return `${version(e.version)} gone`
   const parts = []
-  if (a.version !== e.version) parts.push(`${e.version} -> ${a.version}`)
-  if (a.state) parts.push(`state ${a.state}`)
+  if (a.version !== e.version) parts.push(`${short(e.version)} -> ${short(a.version)}`)
+  if (a.state) parts.push(`state ${short(a.state)}`)
   return parts.join(', ')
 }
 
 function short(value: unknown): string {
   if (value === null || value === undefined) return 'none'
-  if (typeof value === 'string') return displayPath(value)
-  return JSON.stringify(value)
+  if (typeof value === 'string') return displayText(value)
+  return displayJson(value)
 }
 
 function severityStyle(severity: DriftItem['severity'], style: Style): (s: string) => string {

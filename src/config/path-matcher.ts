@@ -1,7 +1,9 @@
 import picomatch from 'picomatch'
 import type { FileAttribute, Policy, Severity } from './policy.js'
 
-const GLOB_OPTIONS = { dot: true } as const
+// dotAll: a file name may hold a newline, and a glob must match it like any other character,
+// or such a file is never recorded and hides from every scan.
+const GLOB_OPTIONS = { dot: true, flags: 's' } as const
 
 /**
  * A policy's file globs compiled once. Pure: the walker asks it what to record and where to
@@ -88,7 +90,7 @@ function anyOf(globs: readonly string[]): (path: string) => boolean {
   if (globs.length === 0) return () => false
   // One alternation is several times faster than testing each glob in turn.
   const sources = globs.map((glob) => picomatch.makeRe(glob, GLOB_OPTIONS).source)
-  const re = new RegExp(sources.map((s) => `(?:${s})`).join('|'))
+  const re = new RegExp(sources.map((s) => `(?:${s})`).join('|'), GLOB_OPTIONS.flags)
   return (path) => re.test(path)
 }
 

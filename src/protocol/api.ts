@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { HostState } from '../fleet/states.js'
+import { LabelsSchema } from './labels.js'
 import type { DriftItem, Summary } from './report.js'
 
 /**
@@ -8,6 +9,7 @@ import type { DriftItem, Summary } from './report.js'
  */
 
 export { DEFAULT_COLLECTOR } from './defaults.js'
+export { LabelsSchema, labelKeyProblem, labelValueProblem, MAX_LABELS } from './labels.js'
 
 /** Text from the wire: bounded, and never a NUL (PostgreSQL text cannot hold one; no identifier needs it). */
 export const WireText = (max: number) =>
@@ -20,7 +22,7 @@ export const HostIdentitySchema = z.strictObject({
   /** The machine id (/etc/machine-id) or another id stable for the host's life. */
   id: WireText(256).regex(/^[A-Za-z0-9._:@-]+$/, 'letters, digits and . _ : @ - only'),
   hostname: WireText(256),
-  labels: z.record(WireText(128), WireText(256)).default({}),
+  labels: LabelsSchema.default({}),
 })
 
 export const EnrollRequestSchema = z.strictObject({

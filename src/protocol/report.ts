@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { LabelsSchema } from './labels.js'
 
 export const REPORT_SCHEMA = 'driftwatch.report/v1'
 
@@ -54,7 +55,7 @@ export const ReportSchema = z
     host: z.strictObject({
       id: z.string().min(1).max(256),
       hostname: z.string().max(256),
-      labels: z.record(z.string().max(128), z.string().max(256)).default({}),
+      labels: LabelsSchema.default({}),
     }),
     image: z.strictObject({
       id: z.string().min(1).max(256),

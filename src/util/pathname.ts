@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer'
+import { displayText } from './display.js'
 
 /*
  * Linux file names are bytes, JSON strings are Unicode. A name that is not valid UTF-8 is
@@ -54,13 +55,9 @@ export function toFsPath(path: string): string | Buffer {
   return Buffer.concat(parts)
 }
 
-/** A path for people: escaped bytes shown as \xNN. */
+/** A path for people: escaped bytes shown as \xNN, control characters escaped too (see display.ts). */
 export function displayPath(path: string): string {
-  if (!hasEscapedBytes(path)) return path
-  return path.replace(
-    /(?<![\uD800-\uDBFF])[\uDC80-\uDCFF]/g,
-    (c) => `\\x${(c.charCodeAt(0) - 0xdc00).toString(16).toUpperCase().padStart(2, '0')}`,
-  )
+  return displayText(path)
 }
 
 /** Length of the valid UTF-8 sequence starting at `i`, or 0 when the byte there starts none. */

@@ -89,4 +89,70 @@ describe.each(targets)('hostile input on $name', ({ url }) => {
     expect((await report(body.token, ahead)).statusCode).toBe(201)
     expect(app.refusals.futureScanStart).toBe(before + 2)
   })
+
+  const enrollRaw = (body: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/enroll',
+      headers: { 'content-type': 'application/json' },
+      payload: body,
+    })
+
+  test('labels follow the Kubernetes label syntax; __proto__ and anything off-grammar is a 400', async () => {
+    const good = { group: 'web-prod', 'team.example.com/owner': 'ops_core.1', empty: '' }
+    const ok = await enroll('h-labels', { labels: good })
+    expect(ok.status).toBe(201)
+    expect((await host('h-labels')).host.labels).toEqual(good)
+
+    const identity = (labels: string) =>
+      `{"secret":${JSON.stringify(ENROLL_SECRET)},"host":{"id":"h-bad-labels","hostname":"x","labels":${labels}}}`
+    for (const labels of [
+      '{"__proto__":{"polluted":"yes"}}',
+      '{"__proto__":"x"}',
+      '{"constructor":{"prototype":{"polluted":"yes"}}}',
+      '{"a b":"x"}',
+      '{"-group":"x"}',
+      '{"Example.com/x":"y"}',
+      '{"group":"a b"}',
+      '{"group":"web\\u001b[2J"}',
+      `{"group":"${'g'.repeat(64)}"}`,
+      `{"${'k'.repeat(64)}":"v"}`,
+      '{"group":1}',
+      '[]',
+      '"group=web"',
+      JSON.stringify(Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']))),
+    ]) {
+      const response = await enrollRaw(identity(labels))
+      expect(response.statusCode, labels).toBe(400)
+      expect(response.json(), labels).toMatchObject({
+        code: 'INPUT_INVALID',
+        message: expect.stringContaining('labels'),
+      })
+    }
+    expect((await app.inject({ url: '/v1/hosts/h-bad-labels', headers: admin })).statusCode).toBe(404)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+
+    const sent = makeReport({ hostId: 'h-labels', startedAt: now })
+    const text = JSON.stringify(sent).replace('"labels":{"group":"web"}', '"labels":{"__proto__":"x"}')
+    const refused = await report(ok.body.token, text)
+    expect(refused.statusCode).toBe(400)
+    expect((await host('h-labels')).reports).toEqual([])
+  })
+
+  test('?label= takes the same grammar: __proto__ is a 400, not every host', async () => {
+    await enroll('h-query', { labels: { group: 'web' } })
+    const list = (query: string) => app.inject({ url: `/v1/hosts?${query}`, headers: admin })
+    for (const query of ['label=__proto__=x', 'label=__proto__%3Dx', 'label=a%20b=x', 'label=group=a%1Bb']) {
+      const response = await list(query)
+      expect(response.statusCode, query).toBe(400)
+      expect(response.json()).toMatchObject({ code: 'INPUT_INVALID' })
+    }
+    for (const query of ['label=constructor=x', 'label=toString=x', 'label=hasOwnProperty=']) {
+      const response = await list(query)
+      expect(response.statusCode, query).toBe(200)
+      expect(response.json(), query).toEqual({ hosts: [] })
+    }
+    const web = (await list('label=group=web')).json() as { hosts: { id: string }[] }
+    expect(web.hosts.map((h) => h.id)).toContain('h-query')
+  })
 })

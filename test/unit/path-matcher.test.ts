@@ -19,6 +19,16 @@ describe('PathMatcher', () => {
     expect(m.walkStarts).toEqual(['/etc/passwd', '/home', '/usr'])
   })
 
+  test('a file name holding a newline or another control character is matched like any other', () => {
+    const m = new PathMatcher(
+      files({ include: ['/usr/**', '/etc/*.conf'], exclude: ['/usr/share/**'], rules: [] }),
+    )
+    for (const path of ['/usr/bin/nl\nx', '/usr/bin/cr\r\u001b[2J', '/usr/a\nb/c', '/etc/x\ny.conf'])
+      expect(m.records(path), JSON.stringify(path)).toBe(true)
+    expect(m.records('/usr/share/a\nb')).toBe(false)
+    expect(m.mayContain('/usr/a\nb')).toBe(true)
+  })
+
   test.each([
     { dir: '/home', may: true },
     { dir: '/home/alice', may: true },

@@ -338,3 +338,71 @@ describe('helpers', () => {
     expect(stateStyle(state, tags)('x')).toBe(shown)
   })
 })
+
+/** A control character a terminal acts on, other than the newlines of text output itself. */
+function controlIn(text: string): string | undefined {
+  for (const c of text) {
+    const code = c.codePointAt(0) ?? 0
+    if ((code < 0x20 && code !== 0x0a) || (code >= 0x7f && code <= 0x9f)) return JSON.stringify(c)
+  }
+  return undefined
+}
+
+describe('a hostile host cannot drive the terminal', () => {
+  const evil = '\u001b]0;owned\u0007\u001b[2J\rweb-1\n  state    compliant\u009b31m'
+  const hostile = view({
+    id: 'h\u001b[1m',
+    hostname: evil,
+    labels: { group: `a\u001bb` },
+    stateReasons: [`image x\u001b[2J@1 is not registered`],
+    image: { id: 'web\u0007', version: '1\u001b', manifestDigest: DIGEST },
+    lastSeenAt: 'not a time\u001b[2J',
+  })
+
+  // Only the renderer's own newlines remain; no ESC, BEL, CR or C1 from the host.
+  const noControls = (text: string) => expect(controlIn(text)).toBeUndefined()
+
+  test('fleet hosts escapes every field a host sent', () => {
+    const text = renderHosts([hostile], plainStyle, now)
+    noControls(text)
+    expect(text).toContain('\\x1B]0;owned\\x07\\x1B[2J\\x0Dweb-1\\x0A  state    compliant\\u009B31m')
+    expect(text).toContain('h\\x1B[1m')
+    expect(text).toContain('web\\x07@1\\x1B')
+    expect(text.split('\n')).toHaveLength(5)
+  })
+
+  test('fleet host escapes identity, labels, reasons, image and the latest drift', () => {
+    const detail: HostDetailView = {
+      host: { ...hostile, summary: summary({ critical: 1, high: 1 }) },
+      drift: groupDrift([
+        {
+          kind: 'file',
+          change: 'modified',
+          subject: '/usr/bin/\u001b[2Jls',
+          attributes: ['mode'],
+          expected: { mode: '0755' },
+          actual: { mode: '0777\u001b' },
+          severity: 'critical',
+        },
+        {
+          kind: 'config',
+          change: 'modified',
+          subject: 'sysctl:x\u0007',
+          expected: { v: '\u009b' },
+          actual: '1\r',
+          severity: 'high',
+        },
+      ]),
+      latestReport: null,
+      states: [{ from: null, to: 'compliant', reasons: ['r\u001b'], at: 'x\u001b' }],
+      reports: [],
+    }
+    const text = renderHostDetail(detail, plainStyle, now)
+    noControls(text)
+    expect(text).toContain('group=a\\x1Bb')
+    expect(text).toContain('- image x\\x1B[2J@1 is not registered')
+    expect(text).toContain('/usr/bin/\\x1B[2Jls')
+    expect(text).toContain('mode 0755 -> 0777\\x1B')
+    expect(text).toContain('{"v":"\\u009B"} -> 1\\x0D')
+  })
+})

@@ -7,6 +7,7 @@ import { ImageRefSchema } from '../../manifest/schema.js'
 import { loadPrivateKey, loadPublicKey, signatureFileFor } from '../../manifest/signature.js'
 import { resolveRoot } from '../../scan/root.js'
 import { captureManifest, isDeclared } from '../../scan/run.js'
+import { displayText } from '../../util/display.js'
 import { type CommandOutput, formatBytes, formatCount } from '../output.js'
 import { progressReporter } from '../progress.js'
 import { renderDrift } from '../render.js'
@@ -80,7 +81,7 @@ export async function captureCommand(options: {
       ]
       if (signatureFile) lines.push(`  signature ${signatureFile}`)
       for (const e of captured.errors.slice(0, 20))
-        lines.push(style.yellow(`  could not read ${e.subject}: ${e.message}`))
+        lines.push(style.yellow(`  could not read ${displayText(e.subject)}: ${displayText(e.message)}`))
       return `${lines.join('\n')}\n`
     },
   }
@@ -101,7 +102,7 @@ export function verifyCommand(options: { file: string; key?: string }): CommandO
       signature: signedBy ? { keyId: signedBy, verified: true } : null,
     },
     text: (style) =>
-      `${style.green('valid')} ${manifest.image.id}@${manifest.image.version} ${digest}` +
+      `${style.green('valid')} ${displayText(`${manifest.image.id}@${manifest.image.version}`)} ${digest}` +
       (signedBy
         ? `\n  signature verified (key ${signedBy})\n`
         : existsSync(sigFile)
@@ -142,25 +143,25 @@ export function showCommand(options: { file: string }): CommandOutput {
     json: info,
     text: (style) => {
       const lines = [
-        style.bold(`${manifest.image.id}@${manifest.image.version}`) +
-          style.dim(` captured ${manifest.image.capturedAt}`),
+        style.bold(displayText(`${manifest.image.id}@${manifest.image.version}`)) +
+          style.dim(` captured ${displayText(manifest.image.capturedAt)}`),
         `  digest     ${digest}`,
-        `  signature  ${info.signature ?? 'none'}`,
+        `  signature  ${displayText(info.signature ?? 'none')}`,
         `  files      ${formatCount(files.length)} (${Object.entries(byType)
-          .map(([t, n]) => `${formatCount(n)} ${t}`)
+          .map(([t, n]) => `${formatCount(n)} ${displayText(t)}`)
           .join(', ')}), ${formatBytes(bytes)}`,
-        `  setuid/gid ${privileged.length}${privileged.length ? `: ${privileged.slice(0, 10).join(' ')}${privileged.length > 10 ? ' …' : ''}` : ''}`,
+        `  setuid/gid ${privileged.length}${privileged.length ? `: ${privileged.slice(0, 10).map(displayText).join(' ')}${privileged.length > 10 ? ' …' : ''}` : ''}`,
         `  caps       ${withCaps.length}${
           withCaps.length
             ? `: ${withCaps
-                .map((c) => `${c.path} ${c.caps}`)
+                .map((c) => displayText(`${c.path} ${c.caps}`))
                 .slice(0, 10)
                 .join(', ')}`
             : ''
         }`,
         `  packages   ${manifest.packages.length}`,
         `  config     ${manifest.config.length}`,
-        `  policy     watches ${manifest.policy.files.include.join(' ')}`,
+        `  policy     watches ${manifest.policy.files.include.map(displayText).join(' ')}`,
       ]
       return `${lines.join('\n')}\n`
     },
@@ -186,7 +187,9 @@ export function diffCommand(options: { old: string; new: string }): CommandOutpu
       summary,
     },
     text: (style) => {
-      const head = `${before.manifest.image.id}@${before.manifest.image.version} -> ${after.manifest.image.id}@${after.manifest.image.version}`
+      const head = displayText(
+        `${before.manifest.image.id}@${before.manifest.image.version} -> ${after.manifest.image.id}@${after.manifest.image.version}`,
+      )
       const tail = drift.length ? `${drift.length} differences` : 'no differences'
       return `${[style.bold(head), ...renderDrift(drift, style), '', tail].join('\n')}\n`
     },

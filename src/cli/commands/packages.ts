@@ -2,7 +2,7 @@ import { loadPolicy } from '../../config/load.js'
 import { EXIT } from '../../errors.js'
 import { verifyPackages } from '../../probes/verify.js'
 import { resolveRoot } from '../../scan/root.js'
-import { displayPath } from '../../util/pathname.js'
+import { displayText } from '../../util/display.js'
 import type { CommandOutput } from '../output.js'
 
 /** `packages verify`: every package-owned file against the package manager's digests. */
@@ -28,14 +28,18 @@ export async function packagesVerifyCommand(options: {
       const bySubject = new Map<string, typeof findings>()
       for (const f of findings) bySubject.set(f.subject, [...(bySubject.get(f.subject) ?? []), f])
       for (const [subject, list] of [...bySubject].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        lines.push(style.bold(subject))
+        lines.push(style.bold(displayText(subject)))
         for (const f of list)
           lines.push(
-            `  ${style.red(f.kind.padEnd(8))} ${displayPath(f.path)}${f.conffile ? style.dim(' (conffile)') : ''}`,
+            `  ${style.red(f.kind.padEnd(8))} ${displayText(f.path)}${f.conffile ? style.dim(' (conffile)') : ''}`,
           )
       }
       for (const e of errors)
-        lines.push(style.yellow(`could not check ${displayPath(e.path)} (${e.subject}): ${e.message}`))
+        lines.push(
+          style.yellow(
+            `could not check ${displayText(e.path)} (${displayText(e.subject)}): ${displayText(e.message)}`,
+          ),
+        )
       const summary = findings.length
         ? style.red(`${findings.length} package files changed or missing in ${bySubject.size} packages`)
         : style.green('all package files match their packages')

@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { DriftwatchError } from '../../errors.js'
 import { HOST_STATES, type ImageRecord } from '../../fleet/states.js'
 import { keyIdOf, signatureVerifies } from '../../manifest/signature.js'
-import { ImageRegistrationSchema, WireText } from '../../protocol/api.js'
+import { ImageRegistrationSchema, labelKeyProblem, labelValueProblem, WireText } from '../../protocol/api.js'
 import { parseWith, type RouteContext, requireAdmin } from '../app.js'
 import { hostDetailView, hostView, imageView } from '../views.js'
 
@@ -30,7 +30,8 @@ export function adminRoutes(context: RouteContext) {
 
     app.get('/v1/hosts', async (request) => {
       const query = parseWith(HostsQuerySchema, request.query, 'query')
-      const labels: Record<string, string> = {}
+      // No prototype: a key is only a key, `__proto__` included (and that one is refused below).
+      const labels = Object.create(null) as Record<string, string>
       for (const pair of [query.label ?? []].flat()) {
         const at = pair.indexOf('=')
         if (at <= 0) {
@@ -38,7 +39,14 @@ export function adminRoutes(context: RouteContext) {
             hint: 'write it as ?label=group=web-prod',
           })
         }
-        labels[pair.slice(0, at)] = pair.slice(at + 1)
+        const [key, value] = [pair.slice(0, at), pair.slice(at + 1)]
+        const problem = labelKeyProblem(key) ?? labelValueProblem(value)
+        if (problem) {
+          throw new DriftwatchError('INPUT_INVALID', `query.label: "${pair}": ${problem}`, {
+            hint: 'labels follow the Kubernetes label syntax (README, API)',
+          })
+        }
+        labels[key] = value
       }
       const hosts = await context.store.listHosts({
         ...(query.state ? { state: query.state } : {}),
