@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { HostState } from '../collector/states.js'
+import { HostFactsSchema } from './facts.js'
 import type { DriftItem, Summary } from './report.js'
 
 /**
@@ -21,6 +22,8 @@ export const HostIdentitySchema = z.strictObject({
   id: WireText(256).regex(/^[A-Za-z0-9._:@-]+$/, 'letters, digits and . _ : @ - only'),
   hostname: WireText(256),
   labels: z.record(WireText(128), WireText(256)).default({}),
+  /** What the host is, as its agent sees it (see facts.ts). */
+  facts: HostFactsSchema.optional(),
 })
 
 export const EnrollRequestSchema = z.strictObject({
