@@ -76,7 +76,7 @@ async function run(job: ScanJob): Promise<ScanAnswer> {
 }
 
 process.once('message', (job: ScanJob) => {
-  run(job)
+  void run(job)
     .catch(
       (error: unknown): ScanAnswer => ({
         kind: 'failed',
