@@ -194,6 +194,18 @@ export class AgentDaemon {
     }
     const durationMs = Math.round(performance.now() - started)
     const cost = { durationMs, cpuMs: answer.usage.cpuMs, maxRssBytes: answer.usage.maxRssBytes }
+    if (answer.kind === 'failed' && answer.inStateDir) {
+      const full = /ENOSPC/.test(answer.error.message)
+      throw new DriftwatchError(
+        'IO',
+        `stateDir ${config.stateDir}: cannot write the scan cache (${full ? 'the disk is full' : answer.error.message})`,
+        {
+          hint: full
+            ? 'free space on that file system'
+            : 'stateDir in agent.yaml must be a directory the agent can write (systemd: StateDirectory=driftwatch)',
+        },
+      )
+    }
     if (answer.kind === 'failed') {
       this.#logger.error(
         { mode, code: answer.error.code, error: answer.error.message, hint: answer.error.hint },

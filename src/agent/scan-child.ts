@@ -80,6 +80,10 @@ process.once('message', (job: ScanJob) => {
     .catch(
       (error: unknown): ScanAnswer => ({
         kind: 'failed',
+        inStateDir:
+          error instanceof DriftwatchError &&
+          error.code === 'IO' &&
+          error.message.startsWith(`${job.stateDir}/`),
         error:
           error instanceof DriftwatchError
             ? { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) }

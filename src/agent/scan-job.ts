@@ -38,4 +38,10 @@ export type ScanAnswer =
       usage: ScanUsage
     }
   /** The scan could not run (manifest missing, root unreadable, …). */
-  | { kind: 'failed'; error: { code: string; message: string; hint?: string }; usage: ScanUsage }
+  | {
+      kind: 'failed'
+      error: { code: string; message: string; hint?: string }
+      /** It failed writing into the state directory (the scan cache): the agent cannot go on. */
+      inStateDir: boolean
+      usage: ScanUsage
+    }

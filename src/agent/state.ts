@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { mkdirSync, readFileSync, unlinkSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { DriftwatchError, errnoCode } from '../errors.js'
@@ -22,10 +22,11 @@ const TOKEN_FILE = 'token'
 export function prepareStateDir(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
-    writeFileAtomic(join(dir, '.write-check'), '', 0o600)
-    unlinkSync(join(dir, '.write-check'))
+    const probe = join(dir, `.write-check.${process.pid}`)
+    closeSync(openSync(probe, 'w', 0o600))
+    unlinkSync(probe)
   } catch (error) {
-    const code = errnoCode(error instanceof DriftwatchError ? error.cause : error)
+    const code = errnoCode(error)
     throw new DriftwatchError(
       'IO',
       `stateDir ${dir}: cannot write there (${code === 'ENOSPC' ? 'the disk is full' : (code ?? String(error))})`,
