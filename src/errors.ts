@@ -27,8 +27,11 @@ export class DriftwatchError extends Error {
   }
 }
 
-/** Exit codes of the CLI contract: 0 clean, 1 drift, 2 bad usage/config/input, 3 integrity failure. */
-export const EXIT = { clean: 0, drift: 1, usage: 2, integrity: 3, internal: 70 } as const
+/**
+ * Exit codes of the CLI contract: 0 clean, 1 drift, 2 bad usage/config/input, 3 integrity failure,
+ * 4 (`agent --once`) the report was not delivered and stays in the spool.
+ */
+export const EXIT = { clean: 0, drift: 1, usage: 2, integrity: 3, notDelivered: 4, internal: 70 } as const
 
 /** The one place where error codes become exit codes. */
 export function exitCodeFor(error: unknown): number {

@@ -12,6 +12,7 @@ const VERSION = '0.1.0'
  * minutes should not pay for the collector's HTTP server and database drivers.
  */
 const commands = {
+  agent: () => import('./commands/agent.js'),
   collector: () => import('./commands/collector.js'),
   fleet: () => import('./commands/fleet.js'),
   import: () => import('./commands/import.js'),
@@ -283,6 +284,34 @@ export async function main(argv: string[]): Promise<number> {
         (await commands.fleet()).fleetHostCommand({
           ...collectorOptions(o),
           id: String((o.args as string[])[0]),
+        }),
+      ),
+    )
+
+  program
+    .command('agent')
+    .description(
+      'run the agent: scan on schedule, spool and deliver reports to the collector (until SIGTERM; SIGHUP reloads)',
+    )
+    .requiredOption('--config <file>', 'agent.yaml (see config/agent.yaml)')
+    .option(
+      '--once',
+      'one scan, deliver it and anything spooled, exit: 0 clean, 1 drift, 2 bad configuration, 4 not delivered (spooled)',
+      false,
+    )
+    .addOption(
+      new Option('--mode <mode>', 'the scan --once runs: full re-hashes everything, quick only what changed')
+        .choices(['full', 'quick'])
+        .default('full'),
+    )
+    .option('--root <dir>', "the host file system to check, over agent.yaml's root (a container: /host)")
+    .action(
+      run(async (o) =>
+        (await commands.agent()).agentCommand({
+          config: String(o.config),
+          once: o.once === true,
+          mode: String(o.mode),
+          ...(o.root ? { root: String(o.root) } : {}),
         }),
       ),
     )

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { HostState } from '../fleet/states.js'
 import { LabelsSchema } from './labels.js'
+import { HostFactsSchema } from './facts.js'
 import type { DriftItem, Summary } from './report.js'
 
 /**
@@ -23,6 +24,8 @@ export const HostIdentitySchema = z.strictObject({
   id: WireText(256).regex(/^[A-Za-z0-9._:@-]+$/, 'letters, digits and . _ : @ - only'),
   hostname: WireText(256),
   labels: LabelsSchema.default({}),
+  /** What the host is, as its agent sees it (see facts.ts). */
+  facts: HostFactsSchema.optional(),
 })
 
 export const EnrollRequestSchema = z.strictObject({

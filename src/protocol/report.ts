@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { LabelsSchema } from './labels.js'
+import { HostFactsSchema } from './facts.js'
 
 export const REPORT_SCHEMA = 'driftwatch.report/v1'
 
@@ -56,6 +57,8 @@ export const ReportSchema = z
       id: z.string().min(1).max(256),
       hostname: z.string().max(256),
       labels: LabelsSchema.default({}),
+      /** What the host is (OS, kernel, CPU, cloud instance); sent by the agent. */
+      facts: HostFactsSchema.optional(),
     }),
     image: z.strictObject({
       id: z.string().min(1).max(256),
@@ -73,6 +76,8 @@ export const ReportSchema = z
     }),
     drift: z.array(DriftItemSchema),
     summary: SummarySchema,
+    /** The agent's word about its own delivery: reports it had to drop from a full spool before this one. */
+    agent: z.strictObject({ droppedReports: z.number().int().nonnegative() }).optional(),
   })
   .superRefine((report, ctx) => {
     // The summary must count the drift items: the collector judges hosts by it.

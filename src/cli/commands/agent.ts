@@ -1,0 +1,89 @@
+import { createRequire } from 'node:module'
+import { AgentDaemon } from '../../agent/daemon.js'
+import { type AgentConfig, loadAgentConfig } from '../../config/agent.js'
+import { DriftwatchError, EXIT } from '../../errors.js'
+import { createLogger } from '../../telemetry/logger.js'
+import type { CommandOutput } from '../output.js'
+
+const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string }
+
+export interface AgentOptions {
+  config: string
+  once: boolean
+  mode: string
+  root?: string
+}
+
+function load(options: AgentOptions): AgentConfig {
+  const config = loadAgentConfig(options.config)
+  return options.root ? { ...config, root: options.root } : config
+}
+
+/**
+ * `driftwatch agent`: runs the agent until SIGTERM (or, with --once, one scan and its
+ * delivery). SIGHUP reloads agent.yaml; a file that no longer loads is logged and the running
+ * configuration kept. Logs are JSON on stdout.
+ */
+export async function agentCommand(options: AgentOptions): Promise<CommandOutput> {
+  if (options.mode !== 'full' && options.mode !== 'quick') {
+    throw new DriftwatchError('USAGE', `--mode ${options.mode}: expected full or quick`, {
+      hint: 'full re-hashes every file; quick re-hashes only files whose stat changed',
+    })
+  }
+  const mode = options.mode
+  const config = load(options)
+  const logger = createLogger({ name: 'driftwatch-agent', level: config.logLevel })
+  const daemon = await AgentDaemon.create({ config, logger, version })
+  if (options.once) {
+    try {
+      const exitCode = await daemon.once(mode)
+      return { exitCode, json: { exitCode }, text: () => '' }
+    } finally {
+      await daemon.close()
+    }
+  }
+
+  const onHangup = () => {
+    let next: AgentConfig
+    try {
+      next = load(options)
+    } catch (error) {
+      logger.error(
+        { error: error instanceof Error ? error.message : String(error) },
+        'SIGHUP: agent.yaml does not load; the running configuration is kept',
+      )
+      return
+    }
+    daemon
+      .reload(next)
+      .catch((error: unknown) =>
+        logger.error(
+          { error: error instanceof Error ? error.message : String(error) },
+          'SIGHUP: reload failed',
+        ),
+      )
+  }
+  process.on('SIGHUP', onHangup)
+  let stopSignal: (signal: NodeJS.Signals) => void = () => undefined
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    stopSignal = resolve
+  })
+  const onTerm = () => stopSignal('SIGTERM')
+  const onInt = () => stopSignal('SIGINT')
+  process.once('SIGTERM', onTerm)
+  process.once('SIGINT', onInt)
+  try {
+    const signal = await Promise.race([signalled, daemon.start().then(() => undefined)])
+    logger.info({ signal }, 'agent stopping')
+    await daemon.stop()
+  } catch (error) {
+    // A report that cannot be spooled: stop now, say why once (the CLI prints it), exit non-zero.
+    await daemon.stop(0).catch(() => undefined)
+    throw error
+  } finally {
+    process.off('SIGHUP', onHangup)
+    process.off('SIGTERM', onTerm)
+    process.off('SIGINT', onInt)
+  }
+  return { exitCode: EXIT.clean, json: { stopped: true }, text: () => '' }
+}
