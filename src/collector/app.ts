@@ -5,6 +5,7 @@ import { formatPath, zodIssueMessage } from '../config/load.js'
 import { DriftwatchError, type ErrorCode } from '../errors.js'
 import type { ApiError } from '../protocol/api.js'
 import type { Store } from '../store/types.js'
+import { type CollectorMetrics, instrumentCollectorApp } from '../telemetry/collector-metrics.js'
 import { bearerToken, hashSecret, SecretSet, sameHash } from './auth.js'
 import { gunzipLimited, parseJsonBody, tooLarge } from './body.js'
 import { adminRoutes } from './routes/admin.js'
@@ -26,6 +27,8 @@ export interface AppDeps {
   logger?: Logger
   /** Serve HTTPS with these PEM contents. */
   https?: { cert: string | Buffer; key: string | Buffer }
+  /** OpenTelemetry instruments; none in tests that do not look at metrics. */
+  metrics?: CollectorMetrics
 }
 
 /** Who is asking: an operator, one host, or nobody known. */
@@ -67,6 +70,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // One line per request is noise at fleet scale; refusals and failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance
+  if (deps.metrics) instrumentCollectorApp(app, deps.metrics, deps.https ? 'https' : 'http')
   const clock = deps.clock ?? (() => new Date())
   const adminTokens = new SecretSet(deps.adminTokens)
 
