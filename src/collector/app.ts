@@ -7,6 +7,7 @@ import { DriftwatchError, type ErrorCode } from '../errors.js'
 import type { Judge } from '../fleet/states.js'
 import type { ApiError } from '../protocol/api.js'
 import type { Store } from '../store/types.js'
+import { type CollectorMetrics, instrumentCollectorApp } from '../telemetry/collector-metrics.js'
 import { bearerToken, hashSecret, SecretSet, sameHash } from './auth.js'
 import { gunzipLimited, parseJsonBody, tooLarge } from './body.js'
 import { type FleetPageData, fleetPageData } from './page/data.js'
@@ -33,6 +34,8 @@ export interface AppDeps {
   https?: { cert: string | Buffer; key: string | Buffer }
   /** The fleet page's replacement queue and alerts; without them it says there are none. */
   page?: Pick<FleetPageData, 'replacements' | 'recentAlerts'>
+  /** OpenTelemetry instruments; none in tests that do not look at metrics. */
+  metrics?: CollectorMetrics
 }
 
 /** Requests refused for what they say, counted since start (telemetry reads them). */
@@ -83,6 +86,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // One line per request is noise at fleet scale; refusals and failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance
+  if (deps.metrics) instrumentCollectorApp(app, deps.metrics, deps.https ? 'https' : 'http')
   const clock = deps.clock ?? (() => new Date())
   const adminTokens = new SecretSet(deps.adminTokens)
 

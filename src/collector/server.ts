@@ -6,6 +6,7 @@ import { type CollectorConfig, fleetRulesOf } from '../config/collector.js'
 import { DriftwatchError, errnoCode } from '../errors.js'
 import { openStore } from '../store/open.js'
 import type { Store } from '../store/types.js'
+import { type CollectorMetrics, countHosts } from '../telemetry/collector-metrics.js'
 import { buildApp } from './app.js'
 import { makeJudge } from './judge.js'
 
@@ -22,7 +23,11 @@ export interface RunningCollector {
  * Opens the store (running migrations), builds the app and listens, then re-judges the fleet
  * every `sweepEvery` so that hosts go stale even when nothing reports.
  */
-export async function startCollector(config: CollectorConfig, logger?: Logger): Promise<RunningCollector> {
+export async function startCollector(
+  config: CollectorConfig,
+  logger?: Logger,
+  metrics?: CollectorMetrics,
+): Promise<RunningCollector> {
   const https = config.tls
     ? { cert: readPem(config.tls.cert, 'tls.cert'), key: readPem(config.tls.key, 'tls.key') }
     : undefined
@@ -38,7 +43,11 @@ export async function startCollector(config: CollectorConfig, logger?: Logger): 
     clockSkew: config.clockSkew,
     ...(logger ? { logger } : {}),
     ...(https ? { https } : {}),
+    ...(metrics ? { metrics } : {}),
   })
+  // Once stopping, the store is closing: the last export keeps the last count.
+  let storeOpen = true
+  metrics?.observeHosts(async () => (storeOpen ? countHosts(await store.listHosts()) : undefined))
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port })
   } catch (error) {
@@ -85,6 +94,7 @@ export async function startCollector(config: CollectorConfig, logger?: Logger): 
       clearInterval(timer)
       await app.close()
       await sweeping
+      storeOpen = false
       await store.close()
     })()
     return stopping

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { telemetrySchema } from '../telemetry/settings.js'
 import { Duration } from './duration.js'
 import { loadYamlFile } from './load.js'
 import { SEVERITIES } from './policy.js'
@@ -77,6 +78,8 @@ export const CollectorConfigSchema = z.strictObject({
   sweepEvery: Duration.default(30_000),
   staleAfter: FleetRulesSchema.shape.staleAfter,
   snowflake: FleetRulesSchema.shape.snowflake,
+  /** OpenTelemetry metrics; the OTEL_* variables win over these keys (src/telemetry/settings.ts). */
+  telemetry: telemetrySchema.optional(),
   /** Log level of the JSON logs on stdout. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
-import { type Meter, metrics } from '@opentelemetry/api'
+import { DiagLogLevel, diag, type Meter, metrics } from '@opentelemetry/api'
 import { OTLPMetricExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-metrics-otlp-grpc'
 import { OTLPMetricExporter as OtlpJsonExporter } from '@opentelemetry/exporter-metrics-otlp-http'
 import { OTLPMetricExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-metrics-otlp-proto'
@@ -17,6 +17,7 @@ import {
 } from '@opentelemetry/sdk-metrics'
 import { NodeSDK } from '@opentelemetry/sdk-node'
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions'
+import type { Logger } from 'pino'
 import { DriftwatchError, errnoCode } from '../errors.js'
 import { type ResolvedTelemetry, resolveTelemetry, type TelemetrySettings } from './settings.js'
 
@@ -57,8 +58,11 @@ export async function startMetrics(options: {
   facts: ResourceFacts
   settings?: TelemetrySettings
   env?: NodeJS.ProcessEnv
+  /** Where the SDK's own warnings go (an export that failed, an endpoint that refused). */
+  logger?: Logger
 }): Promise<MetricsHandle> {
   const env = options.env ?? process.env
+  if (options.logger) routeDiagnostics(options.logger)
   const resolved = resolveTelemetry(options.settings, env, { serviceName: options.facts.serviceName })
   if (resolved.exporters.length === 0) {
     return {
@@ -121,6 +125,14 @@ export async function startMetrics(options: {
       return stopping
     },
   }
+}
+
+/** The SDK's warnings and errors into our JSON log; without this they are dropped. */
+function routeDiagnostics(logger: Logger): void {
+  const warn = (message: string, ...args: unknown[]) =>
+    logger.warn({ otel: args.length > 0 ? args.map(String) : undefined }, `metrics: ${message}`)
+  const quiet = () => {}
+  diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN)
 }
 
 function otlpExporter(otlp: ResolvedTelemetry['otlp']): PushMetricExporter {
@@ -227,4 +239,14 @@ function readMachineId(): string | undefined {
   } catch {
     return undefined
   }
+}
+
+let packageVersion: string | undefined
+
+/** service.version: the package's version (src/telemetry and dist/telemetry are both two levels down). */
+export function serviceVersion(): string {
+  packageVersion ??= (
+    JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  ).version
+  return packageVersion
 }
