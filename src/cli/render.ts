@@ -10,14 +10,20 @@ const KIND_TITLES: Record<DriftItem['kind'], string> = {
   config: 'Configuration',
 }
 
-/** A drift report for people: grouped by kind, most severe first, with a one-line summary. */
-export function renderReport(report: Report, style: Style): string {
+/**
+ * A drift report for people: grouped by kind, most severe first, with a one-line summary.
+ * `rootDir`: the root scanned; other than `/` it is an image folder, named as such, since its
+ * machine id and hostname are usually absent or the baking machine's.
+ */
+export function renderReport(report: Report, style: Style, rootDir = '/'): string {
   const lines: string[] = []
   const { image, host, scan } = report
-  lines.push(
-    style.bold(displayText(`${image.id}@${image.version}`)) +
-      style.dim(` on ${displayText(host.hostname)} (${displayText(host.id)}), ${scan.mode} scan`),
-  )
+  const known = !host.id.startsWith('unknown:')
+  const where =
+    rootDir === '/'
+      ? `${displayText(host.hostname)} (${displayText(host.id)})`
+      : `image folder ${displayPath(rootDir)}${known ? ` (${displayText(host.hostname)}, ${displayText(host.id)})` : ''}`
+  lines.push(style.bold(displayText(`${image.id}@${image.version}`)) + style.dim(` on ${where}, ${scan.mode} scan`))
   lines.push(...renderDrift(report.drift, style))
   const failing = scan.probes.filter((p) => !p.ok || p.errorCount)
   if (failing.length > 0) {
@@ -110,7 +116,8 @@ function detail(item: DriftItem, style: Style): string {
     ]
       .filter(Boolean)
       .join(' ')
-    return extra ? style.dim(`  (${extra})`) : ''
+    const target = typeof entry?.target === 'string' ? ` -> ${displayPath(entry.target)}` : ''
+    return extra || target ? style.dim(`  ${extra ? `(${extra})` : ''}${target}`) : ''
   }
   if (item.attributes?.[0] === 'type') {
     const e = item.expected as Record<string, unknown>

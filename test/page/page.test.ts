@@ -114,13 +114,13 @@ describe('fleet page without a browser', () => {
     expect(response.headers['set-cookie']).toBeUndefined()
   })
 
-  test('every page carries a CSP with no script, nosniff, no referrer, no framing', async () => {
+  test('every page carries a CSP with no script, nosniff, a same-origin referrer, no framing', async () => {
     const { cookie } = await signIn(app)
     for (const url of ['/login', '/', '/hosts/h-hostile', '/hosts/nobody', '/static/page.css']) {
       const response = await app.inject({ url, headers: { cookie } })
       expect(response.headers['content-security-policy'], url).toBe(CONTENT_SECURITY_POLICY)
       expect(response.headers['x-content-type-options'], url).toBe('nosniff')
-      expect(response.headers['referrer-policy'], url).toBe('no-referrer')
+      expect(response.headers['referrer-policy'], url).toBe('same-origin')
       expect(response.headers['x-frame-options'], url).toBe('DENY')
     }
     expect(CONTENT_SECURITY_POLICY).toMatch(/default-src 'none'/)
@@ -194,6 +194,8 @@ describe('fleet page without a browser', () => {
     expect(crossSite.body).toContain('sent from another site')
     const otherOrigin = await logout({ origin: 'https://evil.example' }, { csrf })
     expect(otherOrigin.statusCode).toBe(403)
+    // A sandboxed frame or a data: page posts with Origin: null.
+    expect((await logout({ origin: 'null' }, { csrf })).statusCode).toBe(403)
     const noToken = await logout({ 'sec-fetch-site': 'same-origin' }, {})
     expect(noToken.statusCode).toBe(403)
     const wrongToken = await logout({ 'sec-fetch-site': 'same-origin' }, { csrf: `${csrf.slice(1)}x` })

@@ -38,6 +38,7 @@ export async function scanCommand(
   // The walk workers boot on the other cores while this thread reads the manifest.
   const walkers = started?.walkers ?? startWalkers()
   let scanned: Awaited<ReturnType<typeof scanHost>>
+  let rootDir = options.root
   const progress = progressReporter(options.progress)
   try {
     if (options.mode !== 'full' && options.mode !== 'quick') {
@@ -45,7 +46,7 @@ export async function scanCommand(
         hint: 'full re-hashes every file; quick re-hashes only files whose stat changed',
       })
     }
-    const rootDir = resolveRoot(options.root)
+    rootDir = resolveRoot(options.root)
     // The key is loaded before the manifest is opened: its signature is checked over the
     // bytes before anything parses them.
     const key = options.key
@@ -80,6 +81,6 @@ export async function scanCommand(
   return {
     exitCode: report.drift.length > 0 ? EXIT.drift : EXIT.clean,
     json: report,
-    text: (style) => renderReport(report, style),
+    text: (style) => renderReport(report, style, rootDir),
   }
 }

@@ -30,7 +30,6 @@ export function layout({ title, csrfToken, body }: LayoutOptions): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <title>${title} · driftwatch</title>
 <link rel="stylesheet" href="/static/page.css">
 </head>
@@ -253,7 +252,7 @@ function packageSection(drift: GroupedDrift): SafeHtml | null {
   if (drift.packages.length === 0) return null
   return html`<h3>Packages</h3><ul class="drift">${drift.packages.map(
     ({ item, files }) =>
-      html`<li>${itemLine(item)}${files.length ? html`<ul>${files.map((file) => html`<li>${itemLine(file)}</li>`)}</ul>` : null}</li>`,
+      html`<li>${itemLine(item)}${files.length ? html`<ul>${files.map((file) => html`<li>${itemLine(file, false)}</li>`)}</ul>` : null}</li>`,
   )}</ul>`
 }
 
@@ -271,9 +270,10 @@ function configSection(items: readonly DriftItem[]): SafeHtml | null {
   )}`
 }
 
-function itemLine(item: DriftItem): SafeHtml {
+/** `owner`: name the package of a file changed behind its back (not under its own package's event). */
+function itemLine(item: DriftItem, owner = true): SafeHtml {
   const change = item.change === 'modified' && item.attributes?.[0] === 'type' ? 'type changed' : item.change
-  return html`<span class="sev sev-${item.severity}">${item.severity}</span> <span class="change">${change}</span> <code class="subject">${item.subject}</code> <span class="detail">${itemDetail(item)}</span>${item.kind === 'file' && item.package && item.package !== '' ? html` <span class="owner">[${item.package}]</span>` : null}`
+  return html`<span class="sev sev-${item.severity}">${item.severity}</span> <span class="change">${change}</span> <code class="subject">${item.subject}</code> <span class="detail">${itemDetail(item)}</span>${owner && item.kind === 'file' && item.package ? html` <span class="owner">[${item.package}]</span>` : null}`
 }
 
 /** The change in a few words, as the text report says it. */
