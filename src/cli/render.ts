@@ -22,8 +22,10 @@ export function renderReport(report: Report, style: Style, rootDir = '/'): strin
   const where =
     rootDir === '/'
       ? `${displayText(host.hostname)} (${displayText(host.id)})`
-      : `image folder ${displayPath(rootDir)}${known ? ` (${displayText(host.hostname)}, ${displayText(host.id)})` : ''}`
-  lines.push(style.bold(displayText(`${image.id}@${image.version}`)) + style.dim(` on ${where}, ${scan.mode} scan`))
+      : `image folder ${displayText(rootDir)}${known ? ` (${displayText(host.hostname)}, ${displayText(host.id)})` : ''}`
+  lines.push(
+    style.bold(displayText(`${image.id}@${image.version}`)) + style.dim(` on ${where}, ${scan.mode} scan`),
+  )
   lines.push(...renderDrift(report.drift, style))
   const failing = scan.probes.filter((p) => !p.ok || p.errorCount)
   if (failing.length > 0) {
@@ -116,7 +118,7 @@ function detail(item: DriftItem, style: Style): string {
     ]
       .filter(Boolean)
       .join(' ')
-    const target = typeof entry?.target === 'string' ? ` -> ${displayPath(entry.target)}` : ''
+    const target = typeof entry?.target === 'string' ? ` -> ${displayText(entry.target)}` : ''
     return extra || target ? style.dim(`  ${extra ? `(${extra})` : ''}${target}`) : ''
   }
   if (item.attributes?.[0] === 'type') {

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { HostState } from '../fleet/states.js'
-import { LabelsSchema } from './labels.js'
 import { HostFactsSchema } from './facts.js'
+import { LabelsSchema } from './labels.js'
 import type { DriftItem, Summary } from './report.js'
 
 /**

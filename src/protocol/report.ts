@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { LabelsSchema } from './labels.js'
 import { HostFactsSchema } from './facts.js'
+import { LabelsSchema } from './labels.js'
 
 export const REPORT_SCHEMA = 'driftwatch.report/v1'
 
