@@ -154,23 +154,21 @@ export function makeNotifiers(
   link: (hostId: string) => string,
   clock: () => Date = () => new Date(),
 ): Notifier[] {
-  return configs.map((config, index) => {
+  return configs.map((config, index): Notifier => {
     const name = notifierName(configs, index)
-    switch (config.type) {
-      case 'alertmanager':
-        return new AlertmanagerNotifier(name, {
-          url: config.url,
-          resendEveryMs: config.resendEvery,
-          timeoutMs: config.timeout,
-        })
-      case 'slack':
-        return new SlackNotifier(name, { url: config.url, timeoutMs: config.timeout, link })
-      case 'webhook':
-        return new WebhookNotifier(
-          name,
-          { url: config.url, secret: config.secret, timeoutMs: config.timeout },
-          clock,
-        )
+    if (config.type === 'alertmanager') {
+      return new AlertmanagerNotifier(name, {
+        url: config.url,
+        resendEveryMs: config.resendEvery,
+        timeoutMs: config.timeout,
+      })
     }
+    if (config.type === 'slack')
+      return new SlackNotifier(name, { url: config.url, timeoutMs: config.timeout, link })
+    return new WebhookNotifier(
+      name,
+      { url: config.url, secret: config.secret, timeoutMs: config.timeout },
+      clock,
+    )
   })
 }
