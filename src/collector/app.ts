@@ -8,7 +8,7 @@ import type { Judge } from '../fleet/states.js'
 import type { ApiError } from '../protocol/api.js'
 import type { Store } from '../store/types.js'
 import { type CollectorMetrics, instrumentCollectorApp } from '../telemetry/collector-metrics.js'
-import { bearerToken, hashSecret, SecretSet, sameHash } from './auth.js'
+import { type AdminToken, AdminTokens, bearerToken, hashSecret, sameHash } from './auth.js'
 import { gunzipLimited, parseJsonBody, tooLarge } from './body.js'
 import { type FleetPageData, fleetPageData } from './page/data.js'
 import { fleetPageRoutes } from './page/routes.js'
@@ -20,7 +20,8 @@ export interface AppDeps {
   /** Applied to every host the collector touches; see judge.ts. */
   judge: Judge
   enrollSecret: string
-  adminTokens: readonly string[]
+  /** Bare tokens, or `{ name, token }`: the name is recorded with the actions taken with it. */
+  adminTokens: readonly AdminToken[]
   /** Largest body accepted, after gzip is undone. */
   bodyLimit: number
   /** Reports kept per host. */
@@ -45,7 +46,7 @@ export interface RefusalCounters {
 }
 
 /** Who is asking: an operator, one host, or nobody known. */
-export type Principal = { kind: 'admin' } | { kind: 'host'; hostId: string }
+export type Principal = { kind: 'admin'; name: string } | { kind: 'host'; hostId: string }
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -88,7 +89,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }) as unknown as FastifyInstance
   if (deps.metrics) instrumentCollectorApp(app, deps.metrics, deps.https ? 'https' : 'http')
   const clock = deps.clock ?? (() => new Date())
-  const adminTokens = new SecretSet(deps.adminTokens)
+  const adminTokens = new AdminTokens(deps.adminTokens)
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
@@ -128,8 +129,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const token = bearerToken(request.headers.authorization)
     if (token === undefined) return
     const hash = hashSecret(token)
-    if (adminTokens.hasHash(hash)) {
-      request.principal = { kind: 'admin' }
+    const admin = adminTokens.nameFor(hash)
+    if (admin !== undefined) {
+      request.principal = { kind: 'admin', name: admin }
       return
     }
     const found = await deps.store.hostForToken(hash)
@@ -209,7 +211,8 @@ export function requireHost(request: FastifyRequest): string {
   return principal.hostId
 }
 
-export function requireAdmin(request: FastifyRequest): void {
+/** Returns the admin token's name, recorded with what the request changes. */
+export function requireAdmin(request: FastifyRequest): string {
   const principal = request.principal
   if (!principal) throw unauthenticated(request)
   if (principal.kind !== 'admin') {
@@ -217,6 +220,7 @@ export function requireAdmin(request: FastifyRequest): void {
       hint: 'a host token speaks for its host only; use one of adminTokens from collector.yaml',
     })
   }
+  return principal.name
 }
 
 function unauthenticated(request: FastifyRequest): DriftwatchError {

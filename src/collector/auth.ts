@@ -48,3 +48,31 @@ export function bearerToken(header: string | undefined): string | undefined {
   const match = /^Bearer[ ]+([A-Za-z0-9._~+/=-]{1,512})$/i.exec(header)
   return match?.[1]
 }
+
+/** An admin token from collector.yaml: bare, or with the name that actions taken with it are recorded under. */
+export type AdminToken = string | { name: string; token: string }
+
+/**
+ * Admin tokens held as hashes with their names. A bare token's name is `token:` and the first
+ * 8 hex digits of its hash: it tells tokens apart in the records without revealing one.
+ */
+export class AdminTokens {
+  readonly #entries: { hash: string; name: string }[]
+
+  constructor(tokens: readonly AdminToken[]) {
+    this.#entries = tokens.map((entry) => {
+      const token = typeof entry === 'string' ? entry : entry.token
+      const hash = hashSecret(token)
+      return { hash, name: typeof entry === 'string' ? `token:${hash.slice(0, 8)}` : entry.name }
+    })
+  }
+
+  /** The name of the token with this hash, or undefined; every entry is compared, matched or not. */
+  nameFor(hash: string): string | undefined {
+    let name: string | undefined
+    for (const entry of this.#entries) {
+      if (sameHash(entry.hash, hash)) name ??= entry.name
+    }
+    return name
+  }
+}

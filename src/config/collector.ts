@@ -3,6 +3,7 @@ import { telemetrySchema } from '../telemetry/settings.js'
 import { Duration } from './duration.js'
 import { loadYamlFile } from './load.js'
 import { SEVERITIES } from './policy.js'
+import { NotifiersSchema, ReplacementConfigSchema } from './replacement.js'
 
 /**
  * When a host stops being merely drifted and becomes a snowflake, to be replaced. Every rule
@@ -49,6 +50,12 @@ const Listen = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port }
 })
 
+const AdminTokenText = z
+  .string()
+  .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`')
+/** Who an admin token speaks for, recorded with every action taken with it. */
+const AdminName = z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ - only, at most 64')
+
 /** collector.yaml (DESIGN.md): where it listens, where it stores, who may speak to it, how the fleet is judged. */
 export const CollectorConfigSchema = z.strictObject({
   listen: Listen.default({ host: '127.0.0.1', port: 8080 }),
@@ -62,7 +69,7 @@ export const CollectorConfigSchema = z.strictObject({
     .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`'),
   /** Tokens for operators (fleet reads, image registration); each at least 16 characters. */
   adminTokens: z
-    .array(z.string().min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`'))
+    .array(z.union([AdminTokenText, z.strictObject({ name: AdminName, token: AdminTokenText })]))
     .min(1),
   /** Largest request body accepted, after gzip is undone. */
   bodyLimit: z
@@ -80,6 +87,12 @@ export const CollectorConfigSchema = z.strictObject({
   snowflake: FleetRulesSchema.shape.snowflake,
   /** OpenTelemetry metrics; the OTEL_* variables win over these keys (src/telemetry/settings.ts). */
   telemetry: telemetrySchema.optional(),
+  /** How snowflakes are replaced: budget, windows, approval, executor (replacement.ts). */
+  replacement: ReplacementConfigSchema.default(ReplacementConfigSchema.parse({})),
+  /** Where people and automation are told about snowflakes and replacements. */
+  notifiers: NotifiersSchema,
+  /** The collector's URL as people reach it, for links in alerts (default: http://<listen>). */
+  publicUrl: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
   /** Log level of the JSON logs on stdout. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })

@@ -22,6 +22,7 @@ import type { Report, Summary } from '../protocol/report.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { GroupCommit } from './group-commit.js'
 import type { Dialect } from './migrations.js'
+import { KyselyReplacementStore } from './replacements.js'
 import type { Database, HostsTable, ImagesTable } from './schema.js'
 import type { HostFilter, ReportRecord, Store } from './types.js'
 
@@ -81,6 +82,7 @@ type JudgedRow = HostRow & {
  */
 export class KyselyStore implements Store {
   readonly dialect: Dialect
+  readonly replacements: KyselyReplacementStore
   readonly #db: Kysely<Database>
   readonly #q: ReturnType<typeof statements>
 
@@ -95,6 +97,7 @@ export class KyselyStore implements Store {
   constructor(db: Kysely<Database>, dialect: Dialect) {
     this.#db = db
     this.dialect = dialect
+    this.replacements = new KyselyReplacementStore(db, dialect)
     this.#q = statements(db, dialect)
     this.#ingests = new GroupCommit(
       (group) =>

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
+import { createReplacementTables } from './replacements.js'
 
 export type Dialect = 'sqlite' | 'postgres'
 
@@ -92,7 +93,10 @@ function initial(dialect: Dialect): Migration {
 
 /** The store's migrations, in order; compiled in, not read from disk. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
-  const migrations: Record<string, Migration> = { '0001_initial': initial(dialect) }
+  const migrations: Record<string, Migration> = {
+    '0001_initial': initial(dialect),
+    '0002_replacements': { up: (db) => createReplacementTables(db, dialect) },
+  }
   return { getMigrations: async () => migrations }
 }
 

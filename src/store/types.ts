@@ -1,5 +1,6 @@
 import type { HostRecord, HostState, ImageRecord, Judge, StateTransition } from '../fleet/states.js'
 import type { Report } from '../protocol/report.js'
+import type { ReplacementStore } from './replacements.js'
 
 /** A report as kept in a host's bounded history (the full body is kept for the latest only). */
 export interface ReportRecord {
@@ -27,6 +28,8 @@ export interface HostFilter {
  */
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres'
+  /** Replacements, the scheduler's lease, notifications and alerts (replacements.ts). */
+  readonly replacements: ReplacementStore
 
   /** Creates the host, or rotates its token (the old token stops working at once). */
   enrollHost(input: {

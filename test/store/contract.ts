@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, test } from 'vitest'
 import { DriftwatchError } from '../../src/errors.js'
+import type { DecideDispatch, FleetEvent, GroupStats } from '../../src/fleet/replacements.js'
 import type { HostRecord, ImageRecord, Judge } from '../../src/fleet/states.js'
 import type { DriftItem, Report } from '../../src/protocol/report.js'
 import type { KyselyStore } from '../../src/store/kysely-store.js'
@@ -643,6 +644,376 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const second = await openStore()
       expect(await second.latestReport('h1')).toEqual(report)
       expect(second.dialect).toBe(first.dialect)
+    })
+  })
+}
+
+/**
+ * Replacements, the scheduler's lease, the notification outbox and alerts
+ * (src/store/replacements.ts): the same behaviour on every store.
+ */
+export function replacementContract(name: string, open: () => Promise<Store>): void {
+  describe(`replacement store contract: ${name}`, () => {
+    const opened: Store[] = []
+    const openStore = async () => {
+      const store = await open()
+      opened.push(store)
+      return store
+    }
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()))
+    })
+    const LEASE = 'scheduler'
+    const always: DecideDispatch = () => ({ dispatch: true, reason: 'go' })
+
+    async function snowflake(store: Store, hostId: string, group = 'web', when = T0) {
+      await store.enrollHost({
+        hostId,
+        hostname: `${hostId}.internal`,
+        labels: { group },
+        tokenHash: `hash-${hostId}`,
+        at: when,
+      })
+      await store.ingestReport(
+        {
+          hostId,
+          report: makeReport({ hostId, startedAt: when, findings: 1, severity: 'critical' }),
+          receivedAt: when,
+          historyLimit: 10,
+        },
+        judge,
+      )
+    }
+    const create = (
+      store: Store,
+      hostId: string,
+      options: { dryRun?: boolean; at?: Date; group?: string } = {},
+    ) =>
+      store.replacements.create({
+        hostId,
+        group: options.group ?? 'web',
+        trigger: 'snowflake',
+        requestedBy: null,
+        dryRun: options.dryRun ?? false,
+        reason: 'critical findings',
+        actor: 'scheduler@a',
+        at: options.at ?? at(1),
+      })
+
+    test('a lease has one holder until it expires; a renewal keeps its start; a release frees it', async () => {
+      const store = await openStore()
+      const other = await openStore()
+      expect(await store.replacements.acquireLease(LEASE, 'a', 60_000, at(0))).toBe(true)
+      expect(await other.replacements.acquireLease(LEASE, 'b', 60_000, at(0.5))).toBe(false)
+      expect(await store.replacements.acquireLease(LEASE, 'a', 60_000, at(0.9))).toBe(true)
+      expect(await other.replacements.lease(LEASE)).toEqual({
+        name: LEASE,
+        holder: 'a',
+        acquiredAt: at(0),
+        expiresAt: new Date(at(0.9).getTime() + 60_000),
+      })
+      expect(await other.replacements.acquireLease(LEASE, 'b', 60_000, at(1.8))).toBe(false)
+      // Expired: the next asker takes it over and its age starts anew.
+      expect(await other.replacements.acquireLease(LEASE, 'b', 60_000, at(2))).toBe(true)
+      expect((await store.replacements.lease(LEASE))?.acquiredAt).toEqual(at(2))
+      await store.replacements.releaseLease(LEASE, 'a')
+      expect((await store.replacements.lease(LEASE))?.holder).toBe('b')
+      await other.replacements.releaseLease(LEASE, 'b')
+      expect(await store.replacements.lease(LEASE)).toBeUndefined()
+      expect(await store.replacements.acquireLease(LEASE, 'a', 60_000, at(2.1))).toBe(true)
+    })
+
+    test('one open replacement per host; the host is scheduled and its transition recorded', async () => {
+      const store = await openStore()
+      await snowflake(store, 'h1')
+      const first = await create(store, 'h1')
+      expect(first.created).toBe(true)
+      expect(first.replacement).toMatchObject({
+        hostId: 'h1',
+        group: 'web',
+        state: 'pending',
+        dryRun: false,
+        trigger: 'snowflake',
+      })
+      const again = await create(store, 'h1', { at: at(2) })
+      expect(again).toEqual({ created: false, replacement: first.replacement })
+      expect((await store.getHost('h1'))?.state).toBe('replacement-scheduled')
+      expect((await store.stateHistory('h1')).map((t) => t.to)).toEqual([
+        'compliant',
+        'snowflake',
+        'replacement-scheduled',
+      ])
+      expect(await store.replacements.events(first.replacement.id)).toEqual([
+        {
+          replacementId: first.replacement.id,
+          from: null,
+          to: 'pending',
+          reason: 'critical findings',
+          actor: 'scheduler@a',
+          at: at(1),
+        },
+      ])
+      // Created at once through two stores: still one.
+      await snowflake(store, 'h2')
+      const other = await openStore()
+      const both = await Promise.all([create(store, 'h2'), create(other, 'h2')])
+      expect(both.filter((b) => b.created)).toHaveLength(1)
+      expect(both[0]?.replacement.id).toBe(both[1]?.replacement.id)
+    })
+
+    test('a dry run changes no host state', async () => {
+      const store = await openStore()
+      await snowflake(store, 'h1')
+      const { replacement } = await create(store, 'h1', { dryRun: true })
+      expect(replacement.dryRun).toBe(true)
+      expect((await store.getHost('h1'))?.state).toBe('snowflake')
+      await store.replacements.acquireLease(LEASE, 'a', 600_000, at(1))
+      const outcome = await store.replacements.dispatch(replacement.id, {
+        lease: { name: LEASE, holder: 'a' },
+        groupLabel: 'group',
+        decide: always,
+        executor: 'webhook',
+        actor: 'scheduler@a',
+        at: at(2),
+      })
+      expect(outcome.outcome).toBe('dispatched')
+      expect((await store.getHost('h1'))?.state).toBe('snowflake')
+    })
+
+    test('snowflakes to schedule: those without an open replacement or one made in their drift run', async () => {
+      const store = await openStore()
+      await snowflake(store, 'h1')
+      await snowflake(store, 'h2')
+      await store.enrollHost({ hostId: 'ok', hostname: 'ok', labels: {}, tokenHash: 'hash-ok', at: T0 })
+      expect((await store.replacements.snowflakesToSchedule(10)).map((h) => h.id)).toEqual(['h1', 'h2'])
+      const { replacement } = await create(store, 'h1', { dryRun: true })
+      expect((await store.replacements.snowflakesToSchedule(10)).map((h) => h.id)).toEqual(['h2'])
+      // Cancelled: not scheduled again within the same drift run.
+      await store.replacements.change(replacement.id, {
+        from: ['pending'],
+        to: 'cancelled',
+        reason: 'no',
+        actor: 'ops',
+        at: at(3),
+      })
+      expect((await store.replacements.snowflakesToSchedule(10)).map((h) => h.id)).toEqual(['h2'])
+      // Clean, then drifted again: a new run, a new replacement.
+      await store.ingestReport(
+        {
+          hostId: 'h1',
+          report: makeReport({ hostId: 'h1', startedAt: at(4) }),
+          receivedAt: at(4),
+          historyLimit: 10,
+        },
+        judge,
+      )
+      await store.ingestReport(
+        {
+          hostId: 'h1',
+          report: makeReport({ hostId: 'h1', startedAt: at(5), findings: 1, severity: 'critical' }),
+          receivedAt: at(5),
+          historyLimit: 10,
+        },
+        judge,
+      )
+      // The longest-standing snowflake first.
+      expect((await store.replacements.snowflakesToSchedule(10)).map((h) => h.id)).toEqual(['h2', 'h1'])
+    })
+
+    test('a dispatch needs the lease, follows the decision with the group read in its transaction, and happens once', async () => {
+      const store = await openStore()
+      for (const id of ['h1', 'h2', 'h3']) await snowflake(store, id)
+      await store.enrollHost({
+        hostId: 'db',
+        hostname: 'db',
+        labels: { group: 'db' },
+        tokenHash: 'hash-db',
+        at: T0,
+      })
+      const r1 = (await create(store, 'h1')).replacement
+      const r2 = (await create(store, 'h2')).replacement
+      const input = {
+        lease: { name: LEASE, holder: 'a' },
+        groupLabel: 'group',
+        executor: 'webhook',
+        actor: 'scheduler@a',
+        at: at(2),
+      }
+      expect(await store.replacements.dispatch(r1.id, { ...input, decide: always })).toEqual({
+        outcome: 'lease-lost',
+      })
+      await store.replacements.acquireLease(LEASE, 'a', 600_000, at(1))
+      const seen: GroupStats[] = []
+      const oneAtATime: DecideDispatch = (_r, stats) => {
+        seen.push(stats)
+        return stats.inFlight < 1
+          ? { dispatch: true, reason: 'go' }
+          : { dispatch: false, waitingFor: 'budget', reason: `${stats.inFlight} in flight` }
+      }
+      const first = await store.replacements.dispatch(r1.id, { ...input, decide: oneAtATime })
+      expect(first).toMatchObject({
+        outcome: 'dispatched',
+        replacement: { state: 'dispatched', executor: 'webhook', dispatchedAt: at(2) },
+      })
+      expect(await store.replacements.dispatch(r1.id, { ...input, decide: always })).toEqual({
+        outcome: 'gone',
+      })
+      const second = await store.replacements.dispatch(r2.id, { ...input, decide: oneAtATime })
+      expect(second).toMatchObject({
+        outcome: 'waiting',
+        replacement: { state: 'waiting', waitingFor: 'budget', reason: '1 in flight' },
+      })
+      // The group as the decision saw it: h1..h3 (db is another group), h1 out of service once dispatched.
+      expect(seen[0]).toEqual({
+        group: 'web',
+        hosts: 3,
+        inServiceOthers: 2,
+        inFlight: 0,
+        lastDispatchedAt: null,
+      })
+      expect(seen[1]).toEqual({
+        group: 'web',
+        hosts: 3,
+        inServiceOthers: 1,
+        inFlight: 1,
+        lastDispatchedAt: at(2),
+      })
+      expect((await store.getHost('h1'))?.state).toBe('replacing')
+      expect((await store.replacements.events(r2.id)).map((e) => [e.from, e.to])).toEqual([
+        [null, 'pending'],
+        ['pending', 'waiting'],
+      ])
+      expect(await store.replacements.groupStats('', 'group')).toEqual({
+        group: '',
+        hosts: 0,
+        inServiceOthers: 0,
+        inFlight: 0,
+        lastDispatchedAt: null,
+      })
+    })
+
+    test('changes apply only from the states named; who and when are recorded; the host follows', async () => {
+      const store = await openStore()
+      await snowflake(store, 'h1')
+      const { replacement } = await create(store, 'h1')
+      expect(
+        await store.replacements.change(replacement.id, {
+          from: ['dispatched'],
+          to: 'completed',
+          reason: 'x',
+          actor: 'a',
+          at: at(2),
+        }),
+      ).toBeUndefined()
+      const approved = await store.replacements.change(replacement.id, {
+        from: ['pending', 'waiting'],
+        to: 'pending',
+        reason: 'approved by alice',
+        approvedBy: 'alice',
+        actor: 'alice',
+        at: at(2),
+      })
+      expect(approved).toMatchObject({ approvedBy: 'alice', approvedAt: at(2), state: 'pending' })
+      const cancelled = await store.replacements.change(replacement.id, {
+        from: ['pending', 'waiting'],
+        to: 'cancelled',
+        reason: 'cancelled by bob',
+        actor: 'bob',
+        at: at(3),
+        hostState: { state: 'snowflake', reasons: ['critical findings'] },
+      })
+      expect(cancelled).toMatchObject({ state: 'cancelled', finishedAt: at(3) })
+      expect((await store.getHost('h1'))?.state).toBe('snowflake')
+      expect((await store.replacements.events(replacement.id)).map((e) => `${e.to} by ${e.actor}`)).toEqual([
+        'pending by scheduler@a',
+        'pending by alice',
+        'cancelled by bob',
+      ])
+      expect((await store.replacements.list({ states: ['cancelled'] })).map((r) => r.id)).toEqual([
+        replacement.id,
+      ])
+      expect(await store.replacements.list({ states: ['pending'] })).toEqual([])
+    })
+
+    test('notifications are recorded once per notifier and key, and delivered when due', async () => {
+      const store = await openStore()
+      const event: FleetEvent = {
+        kind: 'snowflake',
+        key: 'r1:snowflake',
+        at: at(1),
+        group: 'web',
+        replacement: null,
+        summary: 'h1 is a snowflake',
+        host: { id: 'h1', hostname: 'h1', labels: { group: 'web' }, image: 'web-base@1', summary: null },
+      }
+      expect(await store.replacements.enqueueNotification('slack', event, at(1))).toBe(true)
+      expect(await store.replacements.enqueueNotification('slack', event, at(2))).toBe(false)
+      expect(await store.replacements.enqueueNotification('webhook', event, at(1))).toBe(true)
+      const due = await store.replacements.dueNotifications(at(1), 10)
+      expect(due.map((n) => [n.notifier, n.key, n.status])).toEqual([
+        ['slack', 'r1:snowflake', 'pending'],
+        ['webhook', 'r1:snowflake', 'pending'],
+      ])
+      expect(due[0]?.event).toEqual(event)
+      await store.replacements.markNotification(due[0]?.id ?? 0, {
+        status: 'sent',
+        attempts: 1,
+        nextAttemptAt: at(1),
+        lastError: null,
+        sentAt: at(1),
+      })
+      await store.replacements.markNotification(due[1]?.id ?? 0, {
+        status: 'pending',
+        attempts: 1,
+        nextAttemptAt: at(5),
+        lastError: 'HTTP 503',
+        sentAt: null,
+      })
+      expect(await store.replacements.dueNotifications(at(2), 10)).toEqual([])
+      expect(
+        (await store.replacements.dueNotifications(at(5), 10)).map((n) => [n.notifier, n.lastError]),
+      ).toEqual([['webhook', 'HTTP 503']])
+      expect((await store.replacements.listNotifications({ notifier: 'slack' }))[0]).toMatchObject({
+        status: 'sent',
+        sentAt: at(1),
+        attempts: 1,
+      })
+    })
+
+    test('alerts fire, are re-sent while firing, resolved once, and fire anew', async () => {
+      const store = await openStore()
+      const fire = (key: string, when: Date) =>
+        store.replacements.fireAlert({
+          notifier: 'am',
+          key,
+          labels: { alertname: 'X', host: key },
+          annotations: { summary: key },
+          at: when,
+        })
+      await fire('snowflake:h1', at(1))
+      await fire('snowflake:h2', at(1))
+      expect((await store.replacements.alertsToSend('am', at(1), 60_000)).map((a) => a.key)).toEqual([
+        'snowflake:h1',
+        'snowflake:h2',
+      ])
+      await store.replacements.markAlertsSent('am', ['snowflake:h1', 'snowflake:h2'], at(1))
+      await fire('snowflake:h1', at(1.5))
+      expect(await store.replacements.alertsToSend('am', at(1.5), 60_000)).toEqual([])
+      expect((await store.replacements.alertsToSend('am', at(2), 60_000)).map((a) => a.key)).toEqual([
+        'snowflake:h1',
+        'snowflake:h2',
+      ])
+      await store.replacements.markAlertsSent('am', ['snowflake:h1', 'snowflake:h2'], at(2))
+      expect(await store.replacements.resolveAlerts('am', ['snowflake:h1', 'snowflake:h9'], at(2.5))).toBe(1)
+      const resolved = await store.replacements.alertsToSend('am', at(2.5), 60_000)
+      expect(resolved).toMatchObject([{ key: 'snowflake:h1', startsAt: at(1), resolvedAt: at(2.5) }])
+      await store.replacements.markAlertsSent('am', ['snowflake:h1'], at(2.5))
+      expect(await store.replacements.alertsToSend('am', at(2.6), 60_000)).toEqual([])
+      await fire('snowflake:h1', at(4))
+      expect(await store.replacements.alertsToSend('am', at(4), 60_000)).toMatchObject([
+        { key: 'snowflake:h1', startsAt: at(4), resolvedAt: null, lastSentAt: null },
+        { key: 'snowflake:h2' },
+      ])
     })
   })
 }

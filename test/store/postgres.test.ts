@@ -5,7 +5,7 @@ import { DriftwatchError } from '../../src/errors.js'
 import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
 import { POSTGRES_URL, postgresUnreachable, schemaUrl } from '../helpers/stores.js'
-import { storeContract } from './contract.js'
+import { replacementContract, storeContract } from './contract.js'
 
 const unreachable = await postgresUnreachable()
 
@@ -26,6 +26,7 @@ describe.skipIf(unreachable !== undefined)('postgres', () => {
   })
 
   storeContract('postgres', () => openStore(schemaUrl(schema)))
+  replacementContract('postgres', () => openStore(schemaUrl(schema)))
 
   describe('postgres store', () => {
     test('?schema= creates the schema and keeps every table in it', async () => {
@@ -37,10 +38,15 @@ describe.skipIf(unreachable !== undefined)('postgres', () => {
           [schema],
         )
         expect(rows.map((r) => r.table_name)).toEqual([
+          'alerts',
           'hosts',
           'images',
           'kysely_migration',
           'kysely_migration_lock',
+          'leases',
+          'notifications',
+          'replacement_events',
+          'replacements',
           'reports',
           'state_transitions',
         ])
@@ -53,7 +59,7 @@ describe.skipIf(unreachable !== undefined)('postgres', () => {
       const stores: Store[] = await Promise.all(Array.from({ length: 4 }, () => openStore(schemaUrl(schema))))
       try {
         const { rows } = await (admin as pg.Pool).query(`select name from "${schema}".kysely_migration`)
-        expect(rows).toEqual([{ name: '0001_initial' }])
+        expect(rows).toEqual([{ name: '0001_initial' }, { name: '0002_replacements' }])
         await Promise.all(stores.map((s) => s.ping()))
       } finally {
         await Promise.all(stores.map((s) => s.close()))

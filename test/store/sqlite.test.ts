@@ -9,7 +9,7 @@ import { DriftwatchError } from '../../src/errors.js'
 import { openStore, parseStoreUrl } from '../../src/store/open.js'
 import { BUSY_TIMEOUT_MS, createSqliteKysely } from '../../src/store/sqlite.js'
 import { REPO } from '../helpers/cli.js'
-import { storeContract } from './contract.js'
+import { replacementContract, storeContract } from './contract.js'
 
 let dir = ''
 beforeEach(() => {
@@ -20,6 +20,7 @@ afterEach(() => {
 })
 
 storeContract('sqlite', () => openStore(`sqlite://${join(dir, 'store.db')}`))
+replacementContract('sqlite', () => openStore(`sqlite://${join(dir, 'store.db')}`))
 
 describe('sqlite store', () => {
   test('the file and its directory are created private on first start, with WAL', async () => {
@@ -69,7 +70,7 @@ describe('sqlite store', () => {
     const db = createSqliteKysely(path)
     try {
       const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db)
-      expect(rows.map((r) => r.name)).toEqual(['0001_initial'])
+      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_replacements'])
     } finally {
       await db.destroy()
     }

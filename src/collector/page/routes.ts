@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DriftwatchError } from '../../errors.js'
 import { HOST_STATES, type HostState } from '../../fleet/states.js'
-import type { SecretSet } from '../auth.js'
+import { type AdminTokens, hashSecret } from '../auth.js'
 import type { FleetPageData } from './data.js'
 import type { SafeHtml } from './html.js'
 import {
@@ -24,7 +24,7 @@ const RECENT_ALERTS = 20
 
 export interface FleetPageContext {
   data: FleetPageData
-  adminTokens: SecretSet
+  adminTokens: AdminTokens
   clock: () => Date
   /** The collector serves HTTPS: the cookie is then Secure. */
   tls: boolean
@@ -119,7 +119,7 @@ export function fleetPageRoutes(context: FleetPageContext) {
     app.post('/login', async (request, reply) => {
       const current = checkForm(request, sessionOf(request))
       const token = formField(request, 'token')
-      if (!context.adminTokens.has(token)) {
+      if (context.adminTokens.nameFor(hashSecret(token)) === undefined) {
         request.log.info({ url: request.url }, 'page sign-in refused')
         return page(
           reply.code(401),

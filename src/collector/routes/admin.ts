@@ -26,7 +26,9 @@ const DETAIL_REPORTS = 20
 /** The routes operators call with an admin token: read the fleet, register images. */
 export function adminRoutes(context: RouteContext) {
   return async (app: FastifyInstance) => {
-    app.addHook('preHandler', async (request) => requireAdmin(request))
+    app.addHook('preHandler', async (request) => {
+      requireAdmin(request)
+    })
 
     app.get('/v1/hosts', async (request) => {
       const query = parseWith(HostsQuerySchema, request.query, 'query')
