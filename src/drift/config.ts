@@ -1,6 +1,6 @@
 import picomatch from 'picomatch'
 import type { Policy } from '../config/policy.js'
-import type { ConfigEntry } from '../manifest/schema.js'
+import { type ConfigEntry, isConfigChoice, type ManifestConfigEntry } from '../manifest/schema.js'
 import type { DriftItem } from '../protocol/report.js'
 import { sameValue } from './compare.js'
 import { normalizeConfigValue } from './config-values.js'
@@ -13,7 +13,7 @@ import { normalizeConfigValue } from './config-values.js'
  * only, and a null value means the key must be absent.
  */
 export function compareConfig(
-  expected: readonly ConfigEntry[],
+  expected: readonly ManifestConfigEntry[],
   observed: readonly ConfigEntry[],
   policy: Policy['config'],
   options: { complete: boolean },
@@ -25,9 +25,17 @@ export function compareConfig(
   }
   const items: DriftItem[] = []
   const observedByKey = new Map(observed.map((entry) => [entry.key, entry.value]))
-  for (const { key, value } of expected) {
+  for (const entry of expected) {
+    const { key } = entry
     const severity = severityOf(key)
     if (!severity || ignored(key)) continue
+    if (isConfigChoice(entry)) {
+      const item = compareChoice(entry.oneOf, key, observedByKey, options.complete)
+      if (item) items.push({ ...item, severity })
+      observedByKey.delete(key)
+      continue
+    }
+    const { value } = entry
     if (value === null && !options.complete) {
       // Declared absent (a Goss user with `exists: false`): only its presence is drift.
       if (observedByKey.has(key))
@@ -57,6 +65,27 @@ export function compareConfig(
     items.push({ kind: 'config', change: 'added', subject: key, actual, severity })
   }
   return items
+}
+
+/**
+ * A key that may take any of several values (a null among them: or be absent), compared as a
+ * set: drift only when the observed value is none of them.
+ */
+function compareChoice(
+  oneOf: readonly unknown[],
+  key: string,
+  observedByKey: ReadonlyMap<string, unknown>,
+  complete: boolean,
+): Omit<DriftItem, 'severity'> | undefined {
+  const expected = { oneOf }
+  if (!observedByKey.has(key))
+    return oneOf.includes(null) ? undefined : { kind: 'config', change: 'removed', subject: key, expected }
+  const observed = observedByKey.get(key)
+  const accepted = oneOf.some(
+    (value) => value !== null && sameValue(value, complete ? observed : statedFields(value, observed)),
+  )
+  if (accepted) return undefined
+  return { kind: 'config', change: 'modified', subject: key, expected, actual: observed }
 }
 
 /** The fields of an observed object value that the expected object states; anything else as it is. */

@@ -33,7 +33,8 @@ const BomSchema = z.looseObject({
 
 /** Component types that are packages; the rest (operating-system, file, container, …) are not. */
 const PACKAGE_COMPONENTS = new Set(['library', 'application'])
-const PURL_MANAGERS: Record<string, PackageManager> = { deb: 'deb', rpm: 'rpm', apk: 'apk' }
+/** purl types by package manager; syft before 0.60 wrote `pkg:alpine/…` for apk packages. */
+const PURL_MANAGERS: Record<string, PackageManager> = { deb: 'deb', rpm: 'rpm', apk: 'apk', alpine: 'apk' }
 
 /**
  * Reads a CycloneDX JSON SBOM (1.4 to 1.6, as `syft -o cyclonedx-json` or Trivy write it) into

@@ -1,10 +1,10 @@
 import type { Policy } from '../config/policy.js'
 import { DriftwatchError } from '../errors.js'
 import {
-  type ConfigEntry,
   type FileEntry,
   MANIFEST_SCHEMA,
   type Manifest,
+  type ManifestConfigEntry,
   type PackageRecord,
   packageSubject,
 } from '../manifest/schema.js'
@@ -22,7 +22,7 @@ import { compareCodeUnits } from '../util/compare.js'
 export interface DeclaredContent {
   files: FileEntry[]
   packages: PackageRecord[]
-  config: ConfigEntry[]
+  config: ManifestConfigEntry[]
   /** Paths that must not exist (Goss `exists: false`): on a host, each is drift. */
   absent: string[]
   /** Stated attributes a manifest cannot check, counted by `<resource>.<attribute>`. */
@@ -32,6 +32,25 @@ export interface DeclaredContent {
 }
 
 export type DeclaredFormat = 'goss' | 'cyclonedx'
+
+/**
+ * Refuses a description from which nothing checkable came: a manifest of it would scan any
+ * root clean, which is worse than no manifest at all.
+ */
+export function requireSomething(content: DeclaredContent, source: string): void {
+  if (content.files.length + content.absent.length + content.packages.length + content.config.length > 0)
+    return
+  const skipped = Object.entries(content.skipped)
+    .sort(([a], [b]) => compareCodeUnits(a, b))
+    .map(([what, n]) => `${n} ${what}`)
+  throw new DriftwatchError(
+    'INPUT_INVALID',
+    `${source}: nothing driftwatch can check${skipped.length ? ` (skipped: ${skipped.join(', ')})` : ''}`,
+    {
+      hint: 'a declared manifest needs packages, files, services, users, groups or kernel parameters it can compare',
+    },
+  )
+}
 
 /**
  * The policy of a declared manifest: the given one, watching exactly the declared paths (and

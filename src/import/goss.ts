@@ -136,6 +136,53 @@ const GOSS_UNCHECKED: Record<GossResource, readonly string[]> = {
   'kernel-param': [],
 }
 
+/**
+ * Goss's `enabled` is whether `systemctl is-enabled` exits 0; systemctl(1)'s table of its
+ * states says which do. A unit that is not installed (null: its key absent) is not enabled.
+ */
+export const IS_ENABLED = [
+  'alias',
+  'enabled',
+  'enabled-runtime',
+  'generated',
+  'indirect',
+  'static',
+  'transient',
+]
+export const IS_NOT_ENABLED = [
+  'bad',
+  'disabled',
+  'linked',
+  'linked-runtime',
+  'masked',
+  'masked-runtime',
+  null,
+]
+
+/** Goss's other resource types: they test what runs on a host, not what an image holds. */
+const GOSS_OTHER_RESOURCES = [
+  'addr',
+  'command',
+  'dns',
+  'gossfile',
+  'http',
+  'interface',
+  'matching',
+  'mount',
+  'port',
+  'process',
+] as const
+
+/** The attributes without which a resource says nothing driftwatch can check. */
+const REQUIRED: Record<GossResource, readonly string[]> = {
+  package: ['installed', 'name'],
+  file: ['exists', 'path'],
+  service: ['name'],
+  user: ['exists', 'username'],
+  group: ['exists', 'groupname'],
+  'kernel-param': ['value', 'name'],
+}
+
 const UNIT_SUFFIX = /\.(service|socket|device|mount|automount|swap|target|path|timer|slice|scope)$/
 
 /**
@@ -158,7 +205,8 @@ export function fromGoss(
     })
   }
   const lines = new LineCounter()
-  const doc = parseDocument(yamlText, { prettyErrors: false, lineCounter: lines })
+  // Goss reads YAML with go-yaml, which merges `<<: *anchor` keys (YAML 1.1's merge type).
+  const doc = parseDocument(yamlText, { prettyErrors: false, lineCounter: lines, merge: true })
   const syntax = doc.errors[0]
   if (syntax) {
     const pos = lines.linePos(syntax.pos[0])
@@ -172,22 +220,6 @@ export function fromGoss(
       hint: `a Goss file maps resource types (${GOSS_RESOURCES.join(', ')}) to resources`,
     })
   }
-  const unsupported = Object.keys(top).filter((type) => !(GOSS_RESOURCES as readonly string[]).includes(type))
-  if (unsupported.length > 0) {
-    const plural = unsupported.length > 1 ? 's' : ''
-    throw invalid(
-      source,
-      '(top level)',
-      `unsupported resource type${plural} ${unsupported.map((t) => `"${t}"`).join(', ')}`,
-      {
-        hint:
-          `driftwatch imports ${GOSS_RESOURCES.join(', ')}: what an image holds. Keep the other tests in a ` +
-          'separate gossfile' +
-          (unsupported.includes('gossfile') ? '; inline included gossfiles with `goss render`' : ''),
-      },
-    )
-  }
-
   const content = emptyContent()
   const seen = new Map<string, string>()
   const claim = (what: string, where: string) => {
@@ -198,29 +230,74 @@ export function fromGoss(
       })
     seen.set(what, where)
   }
-  for (const type of GOSS_RESOURCES) {
-    const resources = top[type]
-    if (resources === undefined || resources === null) continue
-    if (!isRecord(resources))
-      throw invalid(source, type, `expected a mapping of names to attributes, got ${shown(resources)}`, {
-        hint: `write it as ${type}:\\n  <name>:\\n    <attribute>: <value>`,
-      })
-    for (const [key, attributes] of Object.entries(resources)) {
-      const where = `${type}[${JSON.stringify(key)}]`
-      const result = GossSchemas[type].safeParse(attributes ?? {})
-      if (!result.success) throw gossIssue(source, type, where, result.error)
-      const stated = result.data as Record<string, unknown>
-      if (stated.skip === true) {
-        count(content.skipped, `${type} with skip: true`)
-        continue
-      }
-      for (const attribute of GOSS_UNCHECKED[type])
-        if (stated[attribute] !== undefined && !isEmptyList(stated[attribute]))
-          count(content.unchecked, `${type}.${attribute}`)
-      addGossResource(content, type, key, stated, { source, where, manager, claim })
+  for (const [type, resources] of Object.entries(top)) {
+    if (!(GOSS_RESOURCES as readonly string[]).includes(type)) {
+      // What driftwatch cannot check is skipped and counted, as CycloneDX components are: a
+      // Goss file mixes what an image holds with tests of what runs on it.
+      if ((GOSS_OTHER_RESOURCES as readonly string[]).includes(type)) {
+        const n = isRecord(resources) ? Object.keys(resources).length : 1
+        content.skipped[`${type} resource`] = (content.skipped[`${type} resource`] ?? 0) + n
+      } else count(content.skipped, `${type} (not a Goss resource type)`)
+      continue
     }
+    addGossResources(content, type as GossResource, resources, { source, manager, claim })
   }
   return sortContent(content)
+}
+
+function addGossResources(
+  content: DeclaredContent,
+  type: GossResource,
+  resources: unknown,
+  context: { source: string; manager: PackageManager; claim: (what: string, where: string) => void },
+): void {
+  const { source } = context
+  if (resources === undefined || resources === null) return
+  if (!isRecord(resources))
+    throw invalid(source, type, `expected a mapping of names to attributes, got ${shown(resources)}`, {
+      hint: `write it as ${type}:\\n  <name>:\\n    <attribute>: <value>`,
+    })
+  for (const [key, attributes] of Object.entries(resources)) {
+    const where = `${type}[${JSON.stringify(key)}]`
+    if (isRecord(attributes) && attributes.skip === true) {
+      count(content.skipped, `${type} with skip: true`)
+      continue
+    }
+    const { values, matched } = withoutMatchers(type, attributes ?? {})
+    if (matched.some((attribute) => REQUIRED[type].includes(attribute))) {
+      count(content.skipped, `${type} with a Goss matcher for ${matched.join(', ')}`)
+      continue
+    }
+    for (const attribute of matched) count(content.unchecked, `${type}.${attribute}`)
+    const result = GossSchemas[type].safeParse(values)
+    if (!result.success) throw gossIssue(source, type, where, result.error)
+    const stated = result.data as Record<string, unknown>
+    for (const attribute of GOSS_UNCHECKED[type])
+      if (stated[attribute] !== undefined && !isEmptyList(stated[attribute]))
+        count(content.unchecked, `${type}.${attribute}`)
+    addGossResource(content, type, key, stated, { ...context, where })
+  }
+}
+
+/**
+ * A resource's attributes without the Goss matchers (`size: {gt: 1152}`, `versions: {or: …}`)
+ * that stand where a value belongs: a manifest states values, so a matcher's attribute is left
+ * unchecked rather than refusing the file. Attributes only Goss checks keep whatever they hold.
+ */
+function withoutMatchers(type: GossResource, attributes: unknown): { values: unknown; matched: string[] } {
+  if (!isRecord(attributes)) return { values: attributes, matched: [] }
+  const values: Record<string, unknown> = {}
+  const matched: string[] = []
+  for (const [attribute, value] of Object.entries(attributes)) {
+    const onlyGoss = attribute === 'title' || attribute === 'meta' || GOSS_UNCHECKED[type].includes(attribute)
+    if (!onlyGoss && isMatcher(value)) matched.push(attribute)
+    else values[attribute] = value
+  }
+  return { values, matched }
+}
+
+function isMatcher(value: unknown): boolean {
+  return isRecord(value) || (Array.isArray(value) && value.some((v) => isRecord(v) || Array.isArray(v)))
 }
 
 function addGossResource(
@@ -291,7 +368,10 @@ function addGossResource(
       const name = s.name ?? key
       const unit = UNIT_SUFFIX.test(name) ? name : `${name}.service`
       claim(`unit ${unit}`, where)
-      content.config.push({ key: `systemd:${unit}`, value: s.enabled ? 'enabled' : 'disabled' })
+      content.config.push({
+        key: `systemd:${unit}`,
+        oneOf: s.enabled ? [...IS_ENABLED] : [...IS_NOT_ENABLED],
+      })
       return
     }
     case 'user': {

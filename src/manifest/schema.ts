@@ -66,10 +66,28 @@ export interface ConfigEntry {
   value: unknown
 }
 
-export const ConfigEntrySchema = z.strictObject({
-  key: z.string().regex(/^[a-z]+:.+/, 'expected <namespace>:<name>'),
-  value: z.unknown(),
-})
+/**
+ * A declared configuration key that accepts any of several values, compared as a set: Goss's
+ * `service: {enabled: true}` means `systemctl is-enabled` exits 0, which five of its words do.
+ * A null among them accepts the key's absence (a unit that is not installed is not enabled).
+ */
+export interface ConfigChoice {
+  key: string
+  oneOf: unknown[]
+}
+
+/** What a manifest states of one configuration key: its value, or the values it may take. */
+export type ManifestConfigEntry = ConfigEntry | ConfigChoice
+
+const ConfigKey = z.string().regex(/^[a-z]+:.+/, 'expected <namespace>:<name>')
+export const ConfigEntrySchema: z.ZodType<ManifestConfigEntry> = z.union([
+  z.strictObject({ key: ConfigKey, value: z.unknown() }).transform((e): ConfigEntry => e),
+  z.strictObject({ key: ConfigKey, oneOf: z.array(z.unknown()).min(1) }),
+])
+
+export function isConfigChoice(entry: ManifestConfigEntry): entry is ConfigChoice {
+  return 'oneOf' in entry
+}
 
 export const ImageRefSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected letters, digits, ".", "_" or "-"'),

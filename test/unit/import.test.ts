@@ -6,8 +6,8 @@ import { compareConfig } from '../../src/drift/config.js'
 import { ANY_ARCH, ANY_VERSION, comparePackages, NOT_INSTALLED } from '../../src/drift/packages.js'
 import { DriftwatchError } from '../../src/errors.js'
 import { fromCycloneDx } from '../../src/import/cyclonedx.js'
-import { declaredManifest, declaredPolicy, literalGlob } from '../../src/import/declared.js'
-import { fromGoss } from '../../src/import/goss.js'
+import { declaredManifest, declaredPolicy, literalGlob, requireSomething } from '../../src/import/declared.js'
+import { fromGoss, IS_ENABLED, IS_NOT_ENABLED } from '../../src/import/goss.js'
 import { packageFromPurl, parsePurl } from '../../src/import/purl.js'
 import type { PackageRecord } from '../../src/manifest/schema.js'
 import { ManifestSchema } from '../../src/manifest/schema.js'
@@ -141,15 +141,15 @@ describe('fromGoss: each resource type', () => {
     {
       name: 'service enabled, running left unchecked',
       yaml: 'service:\n  ssh:\n    enabled: true\n    running: true\n',
-      config: [{ key: 'systemd:ssh.service', value: 'enabled' }],
+      config: [{ key: 'systemd:ssh.service', oneOf: IS_ENABLED }],
       unchecked: { 'service.running': 1 },
     },
     {
       name: 'service disabled; a unit type other than service keeps its suffix',
       yaml: 'service:\n  cron:\n    enabled: false\n  docker.socket:\n    enabled: true\n',
       config: [
-        { key: 'systemd:cron.service', value: 'disabled' },
-        { key: 'systemd:docker.socket', value: 'enabled' },
+        { key: 'systemd:cron.service', oneOf: IS_NOT_ENABLED },
+        { key: 'systemd:docker.socket', oneOf: IS_ENABLED },
       ],
       unchecked: {},
     },
@@ -257,6 +257,70 @@ describe('fromGoss: each resource type', () => {
   })
 })
 
+describe('fromGoss: what cannot be checked is skipped and counted, not refused', () => {
+  test.each([
+    {
+      name: 'resource types that test a running host',
+      yaml: 'command:\n  uptime:\n    exit-status: 0\n  id:\n    exit-status: 0\nport:\n  tcp:22:\n    listening: true\nfile:\n  /etc:\n    exists: true\n',
+      skipped: { 'command resource': 2, 'port resource': 1 },
+      unchecked: {},
+    },
+    {
+      name: 'an include, and a key that is no Goss resource type (an anchor holder)',
+      yaml: 'gossfile:\n  base.yaml: {}\nversions_anchor:\n  versions: [1]\nfile:\n  /etc:\n    exists: true\n',
+      skipped: { 'gossfile resource': 1, 'versions_anchor (not a Goss resource type)': 1 },
+      unchecked: {},
+    },
+    {
+      name: 'a matcher for a mode and for a size',
+      yaml: 'file:\n  /etc/passwd:\n    exists: true\n    mode:\n      have-prefix: "06"\n    size:\n      gt: 1152\n    uid: 0\n',
+      skipped: {},
+      unchecked: { 'file.mode': 1, 'file.size': 1 },
+      files: [{ path: '/etc/passwd', uid: 0 }],
+    },
+    {
+      name: 'a matcher for versions: the package is still stated installed',
+      yaml: 'package:\n  kubeadm:\n    installed: true\n    versions:\n      or:\n      - contain-element: "1.30.1"\n',
+      skipped: {},
+      unchecked: { 'package.versions': 1 },
+      packages: [{ manager: 'deb', name: 'kubeadm', arch: ANY_ARCH, version: ANY_VERSION }],
+    },
+    {
+      name: 'a matcher where the resource needs a value: the resource is skipped',
+      yaml: 'package:\n  curl:\n    installed:\n      not: false\nfile:\n  /etc:\n    exists: true\n',
+      skipped: { 'package with a Goss matcher for installed': 1 },
+      unchecked: {},
+      packages: [],
+    },
+  ])('$name', ({ yaml, skipped, unchecked, ...want }) => {
+    const content = fromGoss(yaml, 'goss.yaml')
+    expect(content.skipped).toEqual(skipped)
+    expect(content.unchecked).toEqual(unchecked)
+    if ('files' in want) expect(content.files).toEqual(want.files)
+    if ('packages' in want) expect(content.packages).toEqual(want.packages)
+  })
+
+  test('YAML merge keys are merged, as go-yaml does for Goss', () => {
+    const yaml = [
+      'versions: &pinned',
+      '  versions: ["1.30.1-1.1"]',
+      'package:',
+      '  kubeadm:',
+      '    installed: true',
+      '    <<: *pinned',
+      '  kubelet:',
+      '    <<: *pinned',
+      '    installed: true',
+      '',
+    ].join('\n')
+    const content = fromGoss(yaml, 'goss.yaml')
+    expect(content.packages.map((p) => [p.name, p.version])).toEqual([
+      ['kubeadm', '1.30.1-1.1'],
+      ['kubelet', '1.30.1-1.1'],
+    ])
+  })
+})
+
 describe('fromGoss: bad input', () => {
   test.each([
     {
@@ -278,18 +342,6 @@ describe('fromGoss: bad input', () => {
       hint: /package, file, service, user, group, kernel-param/,
     },
     {
-      name: 'resource types driftwatch does not import',
-      yaml: 'command:\n  uptime:\n    exit-status: 0\nport:\n  tcp:22:\n    listening: true\nfile: {}\n',
-      message: 'goss.yaml: (top level): unsupported resource types "command", "port"',
-      hint: /^driftwatch imports package, file, service, user, group, kernel-param: .*separate gossfile$/,
-    },
-    {
-      name: 'an include',
-      yaml: 'gossfile:\n  base.yaml: {}\n',
-      message: 'goss.yaml: (top level): unsupported resource type "gossfile"',
-      hint: /goss render/,
-    },
-    {
       name: 'a resource type that is not a mapping',
       yaml: 'file:\n  - /etc/passwd\n',
       message: 'goss.yaml: file: expected a mapping of names to attributes, got a list ["/etc/passwd"]',
@@ -306,13 +358,6 @@ describe('fromGoss: bad input', () => {
       yaml: 'file:\n  /etc/passwd:\n    mode: "0644"\n',
       message: 'goss.yaml: file["/etc/passwd"].exists: required: true or false',
       hint: /goss add/,
-    },
-    {
-      name: 'a matcher for a mode',
-      yaml: 'file:\n  /etc/passwd:\n    exists: true\n    mode:\n      have-prefix: "06"\n',
-      message:
-        'goss.yaml: file["/etc/passwd"].mode: expected a mode like "0644", got a Goss matcher {"have-prefix":"06"}',
-      hint: /matchers .* cannot be imported/,
     },
     {
       name: 'a mode that is not octal',
@@ -500,6 +545,38 @@ describe('fromCycloneDx', () => {
     const content = fromCycloneDx(JSON.stringify(bom), 'sbom.json')
     expect(content.packages.map((p) => p.version)).toEqual(['5.14.0-362.el9', '5.14.0-427.el9'])
     expect(content.skipped).toEqual({ 'no purl': 1, 'not a package URL': 1, 'type file': 1 })
+  })
+
+  test('syft before 0.60 wrote apk packages as pkg:alpine: they are apk packages', () => {
+    const bom = {
+      bomFormat: 'CycloneDX',
+      specVersion: '1.4',
+      components: [
+        {
+          type: 'library',
+          name: 'musl',
+          purl: 'pkg:alpine/musl@1.2.2-r7?arch=x86_64&upstream=musl&distro=alpine-3.15.0',
+        },
+      ],
+    }
+    expect(fromCycloneDx(JSON.stringify(bom), 'sbom.json').packages).toEqual([
+      { manager: 'apk', name: 'musl', arch: 'x86_64', version: '1.2.2-r7' },
+    ])
+  })
+
+  test('an import from which nothing checkable came is refused, with what was skipped', () => {
+    const bom = {
+      bomFormat: 'CycloneDX',
+      specVersion: '1.5',
+      components: [{ type: 'library', name: 'x', purl: 'pkg:npm/x@1' }],
+    }
+    const content = fromCycloneDx(JSON.stringify(bom), 'sbom.json')
+    const error = failure(() => requireSomething(content, 'sbom.json'))
+    expect(error.code).toBe('INPUT_INVALID')
+    expect(error.message).toBe('sbom.json: nothing driftwatch can check (skipped: 1 pkg:npm)')
+    expect(() =>
+      requireSomething(fromGoss('file:\n  /etc:\n    exists: true\n', 'g.yaml'), 'g.yaml'),
+    ).not.toThrow()
   })
 
   test('1.4 without components is an empty package list', () => {
@@ -807,5 +884,33 @@ describe('comparing declared configuration', () => {
     expect(items.map((i) => [i.subject, i.expected, i.actual])).toEqual([
       ['systemd:ssh.service', 'enabled', 'disabled'],
     ])
+  })
+
+  // systemctl(1): is-enabled exits 0 for enabled, enabled-runtime, alias, static, indirect,
+  // generated and transient; Goss's `enabled: true` asks exactly that.
+  test.each([
+    { enabled: true, state: 'enabled', drift: false },
+    { enabled: true, state: 'static', drift: false },
+    { enabled: true, state: 'alias', drift: false },
+    { enabled: true, state: 'indirect', drift: false },
+    { enabled: true, state: 'enabled-runtime', drift: false },
+    { enabled: true, state: 'disabled', drift: true },
+    { enabled: true, state: 'masked', drift: true },
+    { enabled: true, state: undefined, drift: true },
+    { enabled: false, state: 'disabled', drift: false },
+    { enabled: false, state: 'masked', drift: false },
+    { enabled: false, state: undefined, drift: false },
+    { enabled: false, state: 'static', drift: true },
+    { enabled: false, state: 'alias', drift: true },
+  ])('a Goss service with enabled: $enabled, the unit $state: drift $drift', ({ enabled, state, drift }) => {
+    const declared = fromGoss(`service:\n  sshd:\n    enabled: ${enabled}\n`, 'goss.yaml').config
+    const observed = state === undefined ? [] : [{ key: 'systemd:sshd.service', value: state }]
+    const items = compareConfig(declared, observed, policy, { complete: false })
+    expect(items.length > 0).toBe(drift)
+    if (drift)
+      expect(items[0]).toMatchObject({
+        subject: 'systemd:sshd.service',
+        expected: { oneOf: declared[0] && 'oneOf' in declared[0] ? declared[0].oneOf : [] },
+      })
   })
 })

@@ -2,7 +2,12 @@ import { basename } from 'node:path'
 import { loadPolicy, readTextFile } from '../../config/load.js'
 import { DriftwatchError, EXIT } from '../../errors.js'
 import { fromCycloneDx } from '../../import/cyclonedx.js'
-import { type DeclaredContent, type DeclaredFormat, declaredManifest } from '../../import/declared.js'
+import {
+  type DeclaredContent,
+  type DeclaredFormat,
+  declaredManifest,
+  requireSomething,
+} from '../../import/declared.js'
 import { fromGoss } from '../../import/goss.js'
 import { encodeManifest, writeSignedManifest } from '../../manifest/io.js'
 import type { PackageManager } from '../../manifest/schema.js'
@@ -60,6 +65,7 @@ export function importCommand(options: {
     from === 'goss'
       ? fromGoss(text, options.file, manager ? { manager } : {})
       : fromCycloneDx(text, options.file)
+  requireSomething(content, options.file)
   const manifest = declaredManifest(content, {
     image,
     policy,
