@@ -1,6 +1,8 @@
+import { readlinkSync } from 'node:fs'
 import { posix } from 'node:path'
 import type { ConfigEntry } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
+import { joinRoot } from './files/root-path.js'
 import { DEV_NULL, listRootDir, readRootTextConfined, resolveInRoot } from './root-fs.js'
 import type { Probe } from './types.js'
 
@@ -8,7 +10,7 @@ import type { Probe } from './types.js'
  * Unit enablement read from files, as `systemctl is-enabled` would answer it, so it works on an
  * image folder as well as on a host. Keys:
  *   systemd:<unit>                 enabled | enabled-runtime | disabled | static | indirect |
- *                                  masked | masked-runtime | alias | linked | bad
+ *                                  masked | masked-runtime | alias | linked | linked-runtime | bad
  *                                  (systemctl is-enabled's words; bad: a dangling link)
  *   systemd:<unit>/wanted-by       targets whose .wants/ links the unit   (also required-by,
  *   systemd:<unit>/required-by     upheld-by for .requires/ and .upholds/)
@@ -51,6 +53,7 @@ export type UnitState =
   | 'masked-runtime'
   | 'alias'
   | 'linked'
+  | 'linked-runtime'
   | 'bad'
 
 /** The [Install] section of a unit file: what `systemctl enable` would link. */
@@ -60,6 +63,8 @@ export interface InstallSection {
   upheldBy: string[]
   alias: string[]
   also: string[]
+  /** DefaultInstance= of a template: the instance `systemctl enable` links. */
+  defaultInstance?: string
 }
 
 /**
@@ -69,7 +74,7 @@ export interface InstallSection {
  */
 export function parseInstallSection(text: string): InstallSection {
   const install: InstallSection = { wantedBy: [], requiredBy: [], upheldBy: [], alias: [], also: [] }
-  const fields: Record<string, keyof InstallSection> = {
+  const fields: Record<string, 'wantedBy' | 'requiredBy' | 'upheldBy' | 'alias' | 'also'> = {
     WantedBy: 'wantedBy',
     RequiredBy: 'requiredBy',
     UpheldBy: 'upheldBy',
@@ -86,6 +91,12 @@ export function parseInstallSection(text: string): InstallSection {
     if (!inInstall) continue
     const eq = line.indexOf('=')
     if (eq === -1) continue
+    if (line.slice(0, eq).trim() === 'DefaultInstance') {
+      const instance = line.slice(eq + 1).trim()
+      if (instance === '') delete install.defaultInstance
+      else install.defaultInstance = instance
+      continue
+    }
     const field = fields[line.slice(0, eq).trim()]
     if (field === undefined) continue
     const words = line
@@ -123,6 +134,8 @@ export interface UnitFile {
   resolved: string | undefined
   /** True when the name is a symbolic link in its directory. */
   link: boolean
+  /** The link's own target, as readlink gives it (install.c compares its basename). */
+  target?: string
   /** File content; undefined for a dangling link or a masked unit. */
   text: string | undefined
 }
@@ -133,6 +146,8 @@ export interface DependencyLink {
   target: string
   dependency: Dependency
   runtime: boolean
+  /** The unit directory the `.wants/` is in; /etc/systemd/system or /run/systemd/system by `runtime` when left out. */
+  dir?: string
 }
 
 /** Everything the enablement states are computed from; collected by the probe, built by hand in tests. */
@@ -142,41 +157,27 @@ export interface UnitTree {
   links: DependencyLink[]
 }
 
-/** The enablement entries of every unit in a tree. Pure. */
+/**
+ * The enablement entries of every unit in a tree, as `systemctl is-enabled` decides them
+ * (src/shared/install.c, unit_file_lookup_state and find_symlinks_in_scope). Pure. A name known
+ * only from a dependency link whose unit does not exist has no state (systemctl: "No such file
+ * or directory"); its dependency keys are kept.
+ */
 export function unitEntries(tree: UnitTree): ConfigEntry[] {
   const entries: ConfigEntry[] = []
   const dependencies = new Map<string, Map<Dependency, Set<string>>>()
-  const enabledBy = new Map<string, { runtime: boolean }[]>()
-  const noteEnabled = (unit: string, runtime: boolean) => {
-    enabledBy.set(unit, [...(enabledBy.get(unit) ?? []), { runtime }])
-  }
-  for (const link of tree.links) {
+  for (const link of enablementLinks(tree)) {
     const byKind = dependencies.get(link.unit) ?? new Map<Dependency, Set<string>>()
     byKind.set(link.dependency, (byKind.get(link.dependency) ?? new Set()).add(link.target))
     dependencies.set(link.unit, byKind)
-    noteEnabled(link.unit, link.runtime)
-    const template = templateOf(link.unit)
-    if (template !== undefined) noteEnabled(template, link.runtime)
   }
-  // Alias= links count as enablement of the unit that lists them (systemctl enable made them).
-  for (const [name, file] of tree.units) {
-    const aliasOf = aliasTarget(name, file)
-    if (aliasOf === undefined || !(file.dir.startsWith('/etc/') || file.dir.startsWith('/run/'))) continue
-    const target = tree.units.get(aliasOf)
-    if (target?.text !== undefined && parseInstallSection(target.text).alias.includes(name)) {
-      noteEnabled(aliasOf, file.dir.startsWith('/run/'))
-    }
-  }
-
-  const names = new Set([...tree.units.keys(), ...tree.links.map((l) => l.unit)])
+  const names = new Set([...tree.units.keys(), ...enablementLinks(tree).map((l) => l.unit)])
   for (const name of [...names].sort(compareCodeUnits)) {
-    // An instance (getty@tty1.service) has no file of its own: its template's file stands for it.
-    const fileName = tree.units.has(name) ? name : templateOf(name)
-    const file = fileName === undefined ? undefined : tree.units.get(fileName)
-    const aliasOf = file === undefined || fileName === undefined ? undefined : aliasTarget(fileName, file)
-    const state = unitState(file, aliasOf, enabledBy.get(name))
-    entries.push({ key: `systemd:${name}`, value: state })
-    if (state === 'alias') entries.push({ key: `systemd:${name}/alias-of`, value: aliasOf })
+    const state = unitFileState(tree, name)
+    if (state !== undefined) {
+      entries.push({ key: `systemd:${name}`, value: state.state })
+      if (state.state === 'alias') entries.push({ key: `systemd:${name}/alias-of`, value: state.aliasOf })
+    }
     for (const [dependency, targets] of dependencies.get(name) ?? []) {
       entries.push({ key: `systemd:${name}/${dependency}`, value: [...targets].sort(compareCodeUnits) })
     }
@@ -184,30 +185,114 @@ export function unitEntries(tree: UnitTree): ConfigEntry[] {
   return entries.sort((a, b) => compareCodeUnits(a.key, b.key))
 }
 
-function unitState(
-  file: UnitFile | undefined,
-  aliasOf: string | undefined,
-  enabled: { runtime: boolean }[] | undefined,
-): UnitState {
-  // systemd.unit(5): a unit file that is empty (size 0) or linked to /dev/null is masked.
-  if (file !== undefined && (file.resolved === DEV_NULL || file.text === '')) {
-    return file.dir.startsWith('/run/') ? 'masked-runtime' : 'masked'
-  }
-  if (aliasOf !== undefined) return 'alias'
-  if (enabled !== undefined && enabled.length > 0) {
-    return enabled.some((e) => !e.runtime) ? 'enabled' : 'enabled-runtime'
-  }
-  // A dangling link: the unit cannot be loaded.
-  if (file === undefined || file.text === undefined) return 'bad'
-  if (file.link && file.dir.startsWith('/etc/')) return 'linked'
-  return installState(parseInstallSection(file.text))
+/** The links `systemctl enable` makes, in /etc and /run: the ones recorded as `/wanted-by` keys. */
+function enablementLinks(tree: UnitTree): DependencyLink[] {
+  return tree.links.filter((link) => ENABLEMENT_DIRS.some(({ dir }) => dir === linkDir(link)))
 }
 
-/** The unit an alias name stands for: a link whose resolved file has another name. */
-function aliasTarget(name: string, file: UnitFile): string | undefined {
-  if (!file.link || file.resolved === undefined || file.resolved === DEV_NULL) return undefined
+function linkDir(link: DependencyLink): string {
+  return link.dir ?? (link.runtime ? '/run/systemd/system' : '/etc/systemd/system')
+}
+
+/** What install.c knows of the unit being looked up. */
+interface LookupInfo {
+  name: string
+  /** The file the name resolves to, links followed. */
+  path: string
+  install: InstallSection
+}
+
+/** unit_file_lookup_state: the state of one name, or undefined when no unit file has it. */
+function unitFileState(tree: UnitTree, name: string): { state: UnitState; aliasOf?: string } | undefined {
+  const instance = templateOf(name) !== undefined
+  // An instance (getty@tty1.service) has no file of its own: its template's file stands for it.
+  const file = tree.units.get(name) ?? (instance ? tree.units.get(templateOf(name) as string) : undefined)
+  if (file === undefined) return undefined
+  // systemd.unit(5): a unit file that is empty (size 0) or linked to /dev/null is masked.
+  if (file.resolved === DEV_NULL || file.text === '') {
+    return { state: file.dir.startsWith('/run/') ? 'masked-runtime' : 'masked' }
+  }
+  // A dangling link: the unit cannot be loaded.
+  if (file.resolved === undefined || file.text === undefined) return { state: 'bad' }
   const target = posix.basename(file.resolved)
-  return target === name ? undefined : target
+  if (!instance && target !== name) return { state: 'alias', aliasOf: target }
+  const info: LookupInfo = { name, path: file.resolved, install: parseInstallSection(file.text) }
+  const found = findSymlinksInScope(tree, info, true)
+  if (found !== undefined) return { state: found }
+  if (findSymlinksInScope(tree, info, false) !== undefined) return { state: 'indirect' }
+  return { state: installState(info.install) }
+}
+
+/**
+ * find_symlinks_in_scope: where links to the unit are, directory by directory of the search
+ * path. With `matchName`, only links with a name `systemctl enable` would make count (the unit's
+ * own name, an Alias=, a template's DefaultInstance); without, any link to the unit does.
+ */
+function findSymlinksInScope(tree: UnitTree, info: LookupInfo, matchName: boolean): UnitState | undefined {
+  let enabledInRuntime = false
+  let enabledAtAll = false
+  let sameNameConfig = false
+  let sameNameRuntime = false
+  let ignoreSameName = false
+  for (const dir of UNIT_DIRS) {
+    const found = findSymlinks(tree, info, dir, matchName, ignoreSameName)
+    if (found === 'found') {
+      if (dir === '/etc/systemd/system') return 'enabled'
+      if (dir.startsWith('/run/')) enabledInRuntime = true
+      else enabledAtAll = true
+    } else if (found === 'same-name') {
+      if (dir === '/etc/systemd/system') sameNameConfig = true
+      else if (dir.startsWith('/run/')) sameNameRuntime = true
+    }
+    // Links in directories below the unit file's own are shadowed by it.
+    if (!ignoreSameName && info.path.startsWith(`${dir}/`)) ignoreSameName = true
+  }
+  if (enabledInRuntime) return 'enabled-runtime'
+  // An instance linked from a vendor directory is "statically enabled".
+  if (enabledAtAll && templateOf(info.name) !== undefined) return 'static'
+  if (sameNameConfig) return 'linked'
+  if (sameNameRuntime) return 'linked-runtime'
+  return undefined
+}
+
+/**
+ * find_symlinks for one directory: the links in its .wants/, .requires/ and .upholds/ (judged by
+ * their names only: the unit's name, or an instance of it when it is a template), then the links
+ * at its top (judged by the base name of what they point to; one with the unit's own name that
+ * points to a file of that name is a "same name" link: `linked`).
+ */
+function findSymlinks(
+  tree: UnitTree,
+  info: LookupInfo,
+  dir: string,
+  matchName: boolean,
+  ignoreSameName: boolean,
+): 'found' | 'same-name' | undefined {
+  const counts = (linkName: string) => !matchName || isKnownName(info, linkName)
+  for (const link of tree.links) {
+    if (linkDir(link) !== dir) continue
+    const foundPath = link.unit === info.name
+    const foundDest = !foundPath && templateOf(link.unit) === info.name
+    if ((foundPath || foundDest) && counts(link.unit)) return 'found'
+  }
+  let sameName = false
+  for (const [linkName, file] of tree.units) {
+    if (file.dir !== dir || !file.link || file.target === undefined) continue
+    const foundDest = posix.basename(file.target) === info.name
+    const foundPath = !ignoreSameName && linkName === info.name
+    if (foundPath && foundDest) sameName = true
+    else if ((foundPath || foundDest) && counts(linkName)) return 'found'
+  }
+  return sameName ? 'same-name' : undefined
+}
+
+/** is_symlink_with_known_name: a link name `systemctl enable` would make for the unit. */
+function isKnownName(info: LookupInfo, linkName: string): boolean {
+  if (linkName === info.name || info.install.alias.includes(linkName)) return true
+  const { defaultInstance } = info.install
+  if (defaultInstance === undefined || templateOf(info.name) !== undefined) return false
+  const at = info.name.indexOf('@')
+  return at !== -1 && linkName === `${info.name.slice(0, at + 1)}${defaultInstance}${info.name.slice(at + 1)}`
 }
 
 /** Unit enablement from the unit directories and the links in /etc/systemd/system (and /run). */
@@ -229,22 +314,27 @@ export function readUnitTree(rootDir: string): UnitTree {
       const resolved = resolveInRoot(rootDir, path)
       const text =
         resolved === undefined || resolved === DEV_NULL ? undefined : readRootTextConfined(rootDir, path)
-      units.set(entry.name, { dir, resolved, link: entry.type === 'symlink', text })
+      const file: UnitFile = { dir, resolved, link: entry.type === 'symlink', text }
+      const realDir = resolveInRoot(rootDir, dir)
+      if (file.link && realDir !== undefined)
+        file.target = readlinkSync(joinRoot(rootDir, `${realDir}/${entry.name}`), 'utf8')
+      units.set(entry.name, file)
     }
   }
 
+  // install.c looks at the dependency links of every unit directory (a vendor one only matters
+  // for instances); only those in /etc and /run are `systemctl enable`'s and become keys.
   const links: DependencyLink[] = []
-  for (const { dir, runtime } of ENABLEMENT_DIRS) {
+  for (const dir of UNIT_DIRS) {
+    const runtime = dir.startsWith('/run/')
     for (const entry of listRootDir(rootDir, dir)) {
-      if (entry.type !== 'dir' && entry.type !== 'symlink') continue
+      if (entry.type !== 'dir') continue
       const kind = DEPENDENCY_DIRS.find(({ suffix }) => entry.name.endsWith(suffix))
       if (kind === undefined) continue
       const target = entry.name.slice(0, -kind.suffix.length)
       for (const link of listRootDir(rootDir, `${dir}/${entry.name}`)) {
-        if (!UNIT_SUFFIX.test(link.name)) continue
-        // A dependency linked to /dev/null pulls nothing in.
-        if (resolveInRoot(rootDir, `${dir}/${entry.name}/${link.name}`) === DEV_NULL) continue
-        links.push({ unit: link.name, target, dependency: kind.dependency, runtime })
+        if (!UNIT_SUFFIX.test(link.name) || link.type !== 'symlink') continue
+        links.push({ unit: link.name, target, dependency: kind.dependency, runtime, dir })
       }
     }
   }

@@ -75,6 +75,7 @@ test.each([
 describe('enablement states from a unit tree', () => {
   const file = (dir: string, text: string | undefined, extra: Partial<UnitFile> = {}): UnitFile => ({
     dir,
+    // Named after its map key by `named` below: a file whose name differs is an alias.
     resolved: `${dir}/x`,
     link: false,
     text,
@@ -82,13 +83,20 @@ describe('enablement states from a unit tree', () => {
   })
   const lib = '/usr/lib/systemd/system'
   const etc = '/etc/systemd/system'
+  const named = (units: [string, UnitFile][]) =>
+    new Map(
+      units.map(([name, f]) => [
+        name,
+        f.resolved === `${f.dir}/x` ? { ...f, resolved: `${f.dir}/${name}` } : f,
+      ]),
+    )
 
   test.each([
     { name: 'runtime-only enablement', runtime: true, state: 'enabled-runtime' },
     { name: 'persistent enablement', runtime: false, state: 'enabled' },
   ])('$name', ({ runtime, state }) => {
     const entries = unitEntries({
-      units: new Map([['cron.service', file(lib, '[Install]\nWantedBy=multi-user.target\n')]]),
+      units: named([['cron.service', file(lib, '[Install]\nWantedBy=multi-user.target\n')]]),
       links: [{ unit: 'cron.service', target: 'multi-user.target', dependency: 'wanted-by', runtime }],
     })
     expect(valuesOf(entries)).toEqual({
@@ -99,7 +107,7 @@ describe('enablement states from a unit tree', () => {
 
   test('masking wins over enablement links; an empty unit file is masked too', () => {
     const entries = unitEntries({
-      units: new Map([
+      units: named([
         ['cron.service', file(etc, undefined, { resolved: '/dev/null', link: true })],
         ['old.service', file(lib, '')],
         ['rt.service', file('/run/systemd/system', undefined, { resolved: '/dev/null', link: true })],
@@ -116,7 +124,7 @@ describe('enablement states from a unit tree', () => {
 
   test('a masked template masks its instances', () => {
     const entries = unitEntries({
-      units: new Map([['getty@.service', file(etc, undefined, { resolved: '/dev/null', link: true })]]),
+      units: named([['getty@.service', file(etc, undefined, { resolved: '/dev/null', link: true })]]),
       links: [
         { unit: 'getty@tty1.service', target: 'getty.target', dependency: 'wanted-by', runtime: false },
       ],
@@ -130,10 +138,14 @@ describe('enablement states from a unit tree', () => {
 
   test('linked, dangling and required-by', () => {
     const entries = unitEntries({
-      units: new Map([
+      units: named([
         [
           'app.service',
-          file(etc, '[Install]\nRequiredBy=app.target\n', { resolved: '/opt/app/app.service', link: true }),
+          file(etc, '[Install]\nRequiredBy=app.target\n', {
+            resolved: '/opt/app/app.service',
+            target: '/opt/app/app.service',
+            link: true,
+          }),
         ],
         ['gone.service', file(etc, undefined, { resolved: undefined, link: true })],
         ['db.service', file(lib, '[Install]\nRequiredBy=app.target\n')],
@@ -178,7 +190,8 @@ describe('systemd probe on an image root', () => {
     )
     // Masked by the image: apt upgrades happen by replacing the image.
     link('/dev/null', 'etc/systemd/system/apt-daily-upgrade.timer')
-    // A dependency linked to /dev/null pulls nothing in.
+    // A dependency link to /dev/null: systemctl judges .wants/ links by their names alone, so it
+    // calls the unit enabled (test/differential/systemd.test.ts checks that with systemctl).
     link('/dev/null', 'etc/systemd/system/sockets.target.wants/ssh.socket')
     // Vendor alias and vendor mask, as Debian's packages ship them.
     link('multi-user.target', 'usr/lib/systemd/system/default.target')
@@ -217,7 +230,8 @@ describe('systemd probe on an image root', () => {
       'systemd:rescue-ssh.target': 'static',
       'systemd:ssh.service': 'enabled',
       'systemd:ssh.service/wanted-by': ['multi-user.target'],
-      'systemd:ssh.socket': 'disabled',
+      'systemd:ssh.socket': 'enabled',
+      'systemd:ssh.socket/wanted-by': ['sockets.target'],
       'systemd:sshd.service': 'alias',
       'systemd:sshd.service/alias-of': 'ssh.service',
       'systemd:systemd-timesyncd.service': 'enabled',
