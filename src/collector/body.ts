@@ -1,6 +1,7 @@
 import { type Readable, Transform } from 'node:stream'
 import { createGunzip } from 'node:zlib'
 import { DriftwatchError } from '../errors.js'
+import { isPathText, strayCodeUnit } from '../protocol/text.js'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
@@ -9,9 +10,10 @@ export const MAX_JSON_DEPTH = 32
 
 /**
  * Parses a request body as JSON and refuses what no protocol document holds: nesting deeper
- * than MAX_JSON_DEPTH and NUL characters in any string or key (PostgreSQL text cannot
- * store them, and no path, package or key contains one). Iterative, so a hostile document
- * cannot exhaust the stack.
+ * than MAX_JSON_DEPTH, NUL characters in any string or key (PostgreSQL text cannot
+ * store them, and no path, package or key contains one), and lone surrogates other than
+ * PEP 383's escaped bytes (no store keeps them). Iterative, so a hostile document cannot
+ * exhaust the stack.
  */
 export function parseJsonBody(body: Buffer): unknown {
   let text: string
@@ -47,6 +49,7 @@ function findProblem(root: unknown): DriftwatchError | undefined {
     const depth = depths.pop() as number
     if (typeof node === 'string') {
       if (node.includes('\u0000')) return nulError(pathTo(root, (v) => v === node))
+      if (!isPathText(node)) return surrogateError(pathTo(root, (v) => v === node), node)
       continue
     }
     if (typeof node !== 'object' || node === null) continue
@@ -66,6 +69,7 @@ function findProblem(root: unknown): DriftwatchError | undefined {
     }
     for (const key in node) {
       if (key.includes('\u0000')) return nulError(pathTo(root, (v) => v === node))
+      if (!isPathText(key)) return surrogateError(`${pathTo(root, (v) => v === node)} key`, key)
       values.push((node as Record<string, unknown>)[key])
       depths.push(depth + 1)
     }
@@ -85,6 +89,16 @@ function pathTo(root: unknown, matches: (value: unknown) => boolean): string {
     }
   }
   return 'body'
+}
+
+function surrogateError(path: string, text: string): DriftwatchError {
+  return new DriftwatchError(
+    'INPUT_INVALID',
+    `${path}: holds a lone surrogate ${strayCodeUnit(text) ?? ''} that is no character`,
+    {
+      hint: 'send well-formed Unicode; a file name that is not UTF-8 carries its bytes as U+DC80..U+DCFF (PEP 383)',
+    },
+  )
 }
 
 function nulError(path: string): DriftwatchError {

@@ -3,6 +3,7 @@ import type { HostState } from '../fleet/states.js'
 import { HostFactsSchema } from './facts.js'
 import { LabelsSchema } from './labels.js'
 import type { DriftItem, Summary } from './report.js'
+import { WireText } from './text.js'
 
 /**
  * Collector API v1: request bodies (validated) and response shapes. Reports themselves are
@@ -12,12 +13,7 @@ import type { DriftItem, Summary } from './report.js'
 export { DEFAULT_COLLECTOR } from './defaults.js'
 export { LabelsSchema, labelKeyProblem, labelValueProblem, MAX_LABELS } from './labels.js'
 
-/** Text from the wire: bounded, and never a NUL (PostgreSQL text cannot hold one; no identifier needs it). */
-export const WireText = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine((s) => !s.includes('\u0000'), { message: 'must not contain NUL characters' })
+export { PathText, WireText } from './text.js'
 
 export const HostIdentitySchema = z.strictObject({
   /** The machine id (/etc/machine-id) or another id stable for the host's life. */

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { HostFactsSchema } from './facts.js'
 import { LabelsSchema } from './labels.js'
+import { PathText, WireText } from './text.js'
 
 export const REPORT_SCHEMA = 'driftwatch.report/v1'
 
@@ -12,26 +13,26 @@ export const DriftItemSchema = z.strictObject({
   kind: z.enum(['file', 'package', 'config']),
   change: z.enum(['added', 'removed', 'modified']),
   /** An absolute path, `deb|rpm|apk:<name>:<arch>`, or `<namespace>:<key>`. */
-  subject: z.string().min(1).max(4096),
+  subject: PathText(4096).min(1),
   /** For a modified item: the attributes that differ ("type" when the file type changed). */
-  attributes: z.array(z.string().min(1).max(64)).max(32).optional(),
+  attributes: z.array(WireText(64).min(1)).max(32).optional(),
   expected: z.unknown().optional(),
   actual: z.unknown().optional(),
   severity: z.enum(SEVERITIES),
   /** The package whose change explains this file change. */
-  package: z.string().min(1).max(512).optional(),
+  package: WireText(512).min(1).optional(),
 })
 export type DriftItem = z.infer<typeof DriftItemSchema>
 
 export const ProbeRunSchema = z.strictObject({
-  name: z.string().min(1).max(64),
+  name: WireText(64).min(1),
   ok: z.boolean(),
   durationMs: z.number().nonnegative(),
   /** Why the probe failed as a whole. */
-  error: z.string().max(4096).optional(),
+  error: PathText(4096).optional(),
   /** Entries the probe could not read (permission denied, changed while read); the scan went on. */
   errors: z
-    .array(z.strictObject({ subject: z.string().max(4096), message: z.string().max(1024) }))
+    .array(z.strictObject({ subject: PathText(4096), message: PathText(1024) }))
     .max(1000)
     .optional(),
   errorCount: z.number().int().nonnegative().optional(),
@@ -54,15 +55,15 @@ export const ReportSchema = z
     schema: z.literal(REPORT_SCHEMA),
     reportId: z.uuid(),
     host: z.strictObject({
-      id: z.string().min(1).max(256),
-      hostname: z.string().max(256),
+      id: WireText(256).min(1),
+      hostname: WireText(256),
       labels: LabelsSchema.default({}),
       /** What the host is (OS, kernel, CPU, cloud instance); sent by the agent. */
       facts: HostFactsSchema.optional(),
     }),
     image: z.strictObject({
-      id: z.string().min(1).max(256),
-      version: z.string().min(1).max(256),
+      id: WireText(256).min(1),
+      version: WireText(256).min(1),
       manifestDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
     }),
     scan: z.strictObject({

@@ -19,6 +19,7 @@ import {
   type StateTransition,
 } from '../fleet/states.js'
 import type { Report, Summary } from '../protocol/report.js'
+import { isWellFormedText } from '../protocol/text.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { GroupCommit } from './group-commit.js'
 import type { Dialect } from './migrations.js'
@@ -128,6 +129,9 @@ export class KyselyStore implements Store {
     tokenHash: string
     at: Date
   }): Promise<{ created: boolean }> {
+    keptExactly(input.hostname, `host ${input.hostId}: hostname`)
+    for (const [key, value] of Object.entries(input.labels))
+      keptExactly(key + value, `host ${input.hostId}: label ${key}`)
     const at = this.#t(input.at)
     const labels = JSON.stringify(input.labels)
     return this.#db.transaction().execute(async (trx) => {
@@ -181,6 +185,7 @@ export class KyselyStore implements Store {
   async #ingestOne(trx: Transaction<Database>, { input, judge }: Ingest): Promise<IngestResult> {
     const { hostId, report, receivedAt } = input
     const scanStartedAt = scanStart(report)
+    keptExactly(report.image.id + report.image.version, `report ${report.reportId}: image`)
     const orderedAt = orderTime(scanStartedAt, receivedAt)
     const historyLimit = Math.max(1, Math.floor(input.historyLimit))
     const row = await this.#judgedRow(trx, hostId)
@@ -284,6 +289,7 @@ export class KyselyStore implements Store {
       }
       owners.set(report.reportId, hostId)
       const scanStartedAt = scanStart(report)
+      keptExactly(report.image.id + report.image.version, `report ${report.reportId}: image`)
       const orderedAt = orderTime(scanStartedAt, receivedAt)
       const before = state.host
       const { isLatest, facts } = hostFactsAfter(before, state.latestScan, report, orderedAt, receivedAt)
@@ -838,6 +844,18 @@ function applyJudgement(host: HostRecord, judgement: Judgement, at: Date): HostR
     stateReasons: judgement.reasons,
     stateSince: changed ? at : host.stateSince,
   }
+}
+
+/**
+ * Text the store keeps in a column of its own must be well-formed Unicode: PostgreSQL's jsonb
+ * refuses a lone surrogate and a text parameter, like SQLite, turns it into U+FFFD. Reports are
+ * kept as JSON text, where lone surrogates (PEP 383 file names) are escapes, byte for byte.
+ */
+function keptExactly(text: string, what: string): void {
+  if (isWellFormedText(text)) return
+  throw new DriftwatchError('INPUT_INVALID', `${what}: holds a lone surrogate, which the store cannot keep`, {
+    hint: 'send well-formed Unicode; only file names carry bytes as U+DC80..U+DCFF (PEP 383)',
+  })
 }
 
 function scanStart(report: Report): Date {

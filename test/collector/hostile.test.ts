@@ -155,4 +155,51 @@ describe.each(targets)('hostile input on $name', ({ url }) => {
     const web = (await list('label=group=web')).json() as { hosts: { id: string }[] }
     expect(web.hosts.map((h) => h.id)).toContain('h-query')
   })
+
+  test('a report about /usr/bin/caf\\udce9 is stored and read back exactly; other lone surrogates are a 400', async () => {
+    const { body } = await enroll('h-bytes')
+    const sent = makeReport({ hostId: 'h-bytes', findings: 3, startedAt: now })
+    const file = sent.drift.find((d) => d.kind === 'file' && d.change === 'added')
+    if (!file) throw new Error('the report has no added file')
+    file.subject = '/usr/bin/caf\udce9'
+    file.actual = { type: 'symlink', target: '/opt/\udcff' }
+    const stored = await report(body.token, sent)
+    expect(stored.statusCode).toBe(201)
+    const detail = await app.inject({ url: '/v1/hosts/h-bytes', headers: admin })
+    expect(detail.body).toContain('"/usr/bin/caf\\udce9"')
+    const drift = (detail.json() as HostDetailView).drift
+    const files = [...(drift?.files ?? []), ...(drift?.packages.flatMap((p) => p.files) ?? [])]
+    expect(files.map((f) => f.subject)).toContain('/usr/bin/caf\udce9')
+    expect(await store.latestReport('h-bytes')).toEqual(sent)
+
+    const text = JSON.stringify(makeReport({ hostId: 'h-bytes', findings: 3, startedAt: now }))
+    for (const [name, mutated] of [
+      ['a high surrogate alone in a subject', text.replace('/usr/bin/tool0', '/usr/bin/\\ud800')],
+      ['a low surrogate below DC80 in a subject', text.replace('/usr/bin/tool0', '/usr/bin/\\udc41')],
+      [
+        'an escaped byte in the hostname',
+        text.replace('"hostname":"host-h-bytes"', '"hostname":"caf\\udce9"'),
+      ],
+      ['an escaped byte in the image id', text.replace('"id":"web-base"', '"id":"web\\udce9"')],
+      ['a lone surrogate in a key of actual', text.replace('"actual":{', '"actual":{"\\ud800":1,')],
+    ] as const) {
+      expect(mutated, name).not.toBe(text)
+      const response = await report(body.token, mutated)
+      expect(response.statusCode, name).toBe(400)
+      expect(response.json(), name).toMatchObject({ code: 'INPUT_INVALID', hint: expect.any(String) })
+    }
+    expect((await host('h-bytes')).reports).toHaveLength(1)
+
+    for (const identity of [
+      '"hostname":"web\\udce9"',
+      '"hostname":"web\\ud800"',
+      '"hostname":"w","labels":{"g":"\\udce9"}',
+    ]) {
+      const response = await enrollRaw(
+        `{"secret":${JSON.stringify(ENROLL_SECRET)},"host":{"id":"h-sur",${identity}}}`,
+      )
+      expect(response.statusCode, identity).toBe(400)
+    }
+    expect((await app.inject({ url: '/v1/hosts/h-sur', headers: admin })).statusCode).toBe(404)
+  })
 })

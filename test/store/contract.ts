@@ -628,6 +628,50 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       })
     })
 
+    test('a report about a file name that is not UTF-8 (PEP 383) is kept byte for byte', async () => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      const report = makeReport({ hostId: 'h1', startedAt: at(1), findings: 2 })
+      const [file, config] = report.drift as [DriftItem, DriftItem]
+      file.subject = '/usr/bin/caf\udce9'
+      file.expected = { type: 'symlink', target: '/opt/\udcff\udc80x' }
+      file.actual = { type: 'symlink', target: '/opt/caf\u00e9 ✓ 😀' }
+      config.subject = 'systemd:caf\udce9.service'
+      const probe = report.scan.probes[1]
+      if (probe?.errors?.[0]) probe.errors[0].subject = '/var/lib/\udcfe'
+      await ingest(store, report, at(2))
+      const read = await store.latestReport('h1')
+      expect(read).toEqual(report)
+      expect(JSON.stringify(read)).toBe(JSON.stringify(report))
+      expect(read?.drift[0]?.subject).toBe('/usr/bin/caf\udce9')
+      // Through a group commit too (PostgreSQL writes groups as one jsonb document).
+      await enrolled(store, 'h2')
+      const twin = { ...structuredClone(report), reportId: randomUUID(), host: { ...report.host, id: 'h2' } }
+      const other = makeReport({ hostId: 'h1', startedAt: at(3) })
+      await Promise.all([ingest(store, twin, at(4)), ingest(store, other, at(4))])
+      expect(JSON.stringify(await store.latestReport('h2'))).toBe(JSON.stringify(twin))
+    })
+
+    test('a hostname, label or image with a lone surrogate is refused, not mangled', async () => {
+      const store = await openStore()
+      for (const [hostname, labels] of [
+        ['web\udce9', {}],
+        ['web\ud800', {}],
+        ['web', { group: 'a\udce9' }],
+        ['web', { 'g\udc80': 'a' }],
+      ] as const) {
+        await expect(
+          store.enrollHost({ hostId: 'h1', hostname, labels, tokenHash: 't', at: T0 }),
+        ).rejects.toMatchObject({ code: 'INPUT_INVALID' })
+      }
+      expect(await store.getHost('h1')).toBeUndefined()
+      await enrolled(store, 'h2')
+      const report = makeReport({ hostId: 'h2', startedAt: at(1) })
+      report.image = { ...report.image, id: 'web\udce9' }
+      await expect(ingest(store, report, at(2))).rejects.toMatchObject({ code: 'INPUT_INVALID' })
+      expect(await store.reportHistory('h2', 10)).toEqual([])
+    })
+
     test('ping answers while open; close closes', async () => {
       const store = await openStore()
       await expect(store.ping()).resolves.toBeUndefined()
