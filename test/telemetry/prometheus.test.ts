@@ -76,7 +76,7 @@ describe.runIf(hasTool('prometheus', 'prometheus'))('scraped by a real Prometheu
     return body.data.result
   }
   /** The query's single value once Prometheus has it, as a number. */
-  const valueOf = (promql: string, expected?: number) =>
+  const scalar = (promql: string, expected?: number) =>
     until(`${promql}${expected !== undefined ? ` == ${expected}` : ''}`, async () => {
       const result = await query(promql)
       const value = result.length === 1 ? Number(result[0]?.value[1]) : undefined
@@ -211,34 +211,34 @@ describe.runIf(hasTool('prometheus', 'prometheus'))('scraped by a real Prometheu
   }, 30_000)
 
   test('both targets are up', async () => {
-    expect(await valueOf('up{job="driftwatch-collector"}', 1)).toBe(1)
-    expect(await valueOf('up{job="driftwatch-agent"}', 1)).toBe(1)
+    expect(await scalar('up{job="driftwatch-collector"}', 1)).toBe(1)
+    expect(await scalar('up{job="driftwatch-agent"}', 1)).toBe(1)
   }, 60_000)
 
   test('the collector: hosts by state, image and group; reports; HTTP durations by route', async () => {
     expect(
-      await valueOf(
+      await scalar(
         'driftwatch_hosts{state="snowflake",image_id="web-base",image_version="2026.11.27-1",group="web"}',
         1,
       ),
     ).toBe(1)
-    expect(await valueOf('driftwatch_hosts{state="compliant",image_id="web-base",group="web"}', 1)).toBe(1)
+    expect(await scalar('driftwatch_hosts{state="compliant",image_id="web-base",group="web"}', 1)).toBe(1)
     // Enrolled, never reported: no image label.
-    expect(await valueOf('driftwatch_hosts{state="compliant",image_id="",group="db"}', 1)).toBe(1)
-    expect(await valueOf('sum(driftwatch_hosts)', 3)).toBe(3)
-    expect(await valueOf('driftwatch_reports_ingested_total{duplicate="false"}', 2)).toBe(2)
-    expect(await valueOf('driftwatch_reports_ingested_total{duplicate="true"}', 1)).toBe(1)
-    expect(await valueOf('driftwatch_reports_rejected_total{reason="FORBIDDEN"}', 1)).toBe(1)
-    expect(await valueOf('driftwatch_report_ingest_duration_count', 3)).toBe(3)
+    expect(await scalar('driftwatch_hosts{state="compliant",image_id="",group="db"}', 1)).toBe(1)
+    expect(await scalar('sum(driftwatch_hosts)', 3)).toBe(3)
+    expect(await scalar('driftwatch_reports_ingested_total{duplicate="false"}', 2)).toBe(2)
+    expect(await scalar('driftwatch_reports_ingested_total{duplicate="true"}', 1)).toBe(1)
+    expect(await scalar('driftwatch_reports_rejected_total{reason="FORBIDDEN"}', 1)).toBe(1)
+    expect(await scalar('driftwatch_report_ingest_duration_count', 3)).toBe(3)
     expect(
-      await valueOf(
+      await scalar(
         'http_server_request_duration_count{http_route="/v1/reports",http_request_method="POST",http_response_status_code="201"}',
         2,
       ),
     ).toBe(2)
-    expect(await valueOf('http_server_request_duration_count{http_route="/v1/enroll"}', 3)).toBe(3)
-    expect(await valueOf('driftwatch_replacements{state="failed"}', 1)).toBe(1)
-    expect(await valueOf('driftwatch_notifications_total{notifier="alertmanager",outcome="sent"}', 1)).toBe(1)
+    expect(await scalar('http_server_request_duration_count{http_route="/v1/enroll"}', 3)).toBe(3)
+    expect(await scalar('driftwatch_replacements{state="failed"}', 1)).toBe(1)
+    expect(await scalar('driftwatch_notifications_total{notifier="alertmanager",outcome="sent"}', 1)).toBe(1)
     // Cardinality: no label of any driftwatch series names a host.
     const series = await query('{job="driftwatch-collector"}')
     const labelValues = series.flatMap((s) => Object.values(s.metric))
@@ -246,23 +246,23 @@ describe.runIf(hasTool('prometheus', 'prometheus'))('scraped by a real Prometheu
   }, 60_000)
 
   test('the agent: scans by mode, findings, probes, deliveries, spool, report age', async () => {
-    expect(await valueOf('driftwatch_scan_duration_count{scan_mode="full"}', 1)).toBe(1)
-    expect(await valueOf('driftwatch_scan_duration_sum{scan_mode="full"}', 3.75)).toBe(3.75)
-    expect(await valueOf('driftwatch_scan_files_total{scan_mode="quick"}', 117_346)).toBe(117_346)
-    expect(await valueOf('driftwatch_scan_bytes_total{scan_mode="quick"}', 48_213_504)).toBe(48_213_504)
-    expect(await valueOf('sum(driftwatch_scan_findings{drift_severity="critical"})', 3)).toBe(3)
-    expect(await valueOf('driftwatch_probe_duration_count{probe_name="files",outcome="ok"}', 2)).toBe(2)
-    expect(await valueOf('driftwatch_deliveries_total{outcome="failed"}', 1)).toBe(1)
-    expect(await valueOf('driftwatch_spool_depth', 2)).toBe(2)
-    expect(await valueOf('driftwatch_spool_drops_total', 5)).toBe(5)
+    expect(await scalar('driftwatch_scan_duration_count{scan_mode="full"}', 1)).toBe(1)
+    expect(await scalar('driftwatch_scan_duration_sum{scan_mode="full"}', 3.75)).toBe(3.75)
+    expect(await scalar('driftwatch_scan_files_total{scan_mode="quick"}', 117_346)).toBe(117_346)
+    expect(await scalar('driftwatch_scan_bytes_total{scan_mode="quick"}', 48_213_504)).toBe(48_213_504)
+    expect(await scalar('sum(driftwatch_scan_findings{drift_severity="critical"})', 3)).toBe(3)
+    expect(await scalar('driftwatch_probe_duration_count{probe_name="files",outcome="ok"}', 2)).toBe(2)
+    expect(await scalar('driftwatch_deliveries_total{outcome="failed"}', 1)).toBe(1)
+    expect(await scalar('driftwatch_spool_depth', 2)).toBe(2)
+    expect(await scalar('driftwatch_spool_drops_total', 5)).toBe(5)
     // The agent's clock runs 7 hours ahead of its last delivery.
-    expect(await valueOf('driftwatch_report_age')).toBeGreaterThan(7 * 3600 - 60)
+    expect(await scalar('driftwatch_report_age')).toBeGreaterThan(7 * 3600 - 60)
   }, 60_000)
 
   test('every metric the dashboard and the alert rules use is one Prometheus scraped from driftwatch', async () => {
     // Every instrument has been scraped before the names are compared.
-    await valueOf('driftwatch_spool_drops_total', 5)
-    await valueOf('driftwatch_reports_rejected_total{reason="FORBIDDEN"}', 1)
+    await scalar('driftwatch_spool_drops_total', 5)
+    await scalar('driftwatch_reports_rejected_total{reason="FORBIDDEN"}', 1)
     const response = await fetch(`${prometheusUrl}/api/v1/label/__name__/values`)
     const scraped = new Set(((await response.json()) as { data: string[] }).data)
 
