@@ -14,6 +14,7 @@ const VERSION = '0.1.0'
 const commands = {
   agent: () => import('./commands/agent.js'),
   collector: () => import('./commands/collector.js'),
+  demo: () => import('./commands/demo.js'),
   fleet: () => import('./commands/fleet.js'),
   import: () => import('./commands/import.js'),
   keygen: () => import('./commands/keygen.js'),
@@ -321,6 +322,22 @@ export async function main(argv: string[]): Promise<number> {
     .description('run the collector: the fleet API, its store and its judgement (until SIGTERM)')
     .requiredOption('--config <file>', 'collector.yaml (see config/collector.yaml)')
     .action(run(async (o) => (await commands.collector()).collectorCommand({ config: String(o.config) })))
+
+  program
+    .command('demo')
+    .description(
+      'show the whole loop in a temporary folder: bake and sign an image, start a collector and four agents, change two hosts, watch them flagged, replaced one at a time and alerted',
+    )
+    .option(
+      '--keep',
+      'keep the collector running at the end, to explore the fleet page (Ctrl-C ends it)',
+      false,
+    )
+    .addHelpText(
+      'after',
+      '\nExample:\n  driftwatch demo --keep\n\nExit codes: 0 the loop ran as narrated, 1 a step did not happen (its files are kept)',
+    )
+    .action(run(async (o) => (await commands.demo()).demoCommand({ keep: o.keep === true })))
 
   try {
     await program.parseAsync(argv)
