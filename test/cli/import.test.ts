@@ -171,7 +171,10 @@ describe('manifest import --from goss', () => {
       expected: { mode: '0644' },
       actual: { mode: '0666' },
     })
-    expect(drift[2]).toMatchObject({ expected: { oneOf: expect.arrayContaining(['enabled', 'static']) }, actual: 'disabled' })
+    expect(drift[2]).toMatchObject({
+      expected: { oneOf: expect.arrayContaining(['enabled', 'static']) },
+      actual: 'disabled',
+    })
     expect(drift[1]).toMatchObject({ expected: { version: '3.23+nmu1' } })
   })
 
