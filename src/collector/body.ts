@@ -49,7 +49,11 @@ function findProblem(root: unknown): DriftwatchError | undefined {
     const depth = depths.pop() as number
     if (typeof node === 'string') {
       if (node.includes('\u0000')) return nulError(pathTo(root, (v) => v === node))
-      if (!isPathText(node)) return surrogateError(pathTo(root, (v) => v === node), node)
+      if (!isPathText(node))
+        return surrogateError(
+          pathTo(root, (v) => v === node),
+          node,
+        )
       continue
     }
     if (typeof node !== 'object' || node === null) continue

@@ -11,7 +11,8 @@ import { z } from 'zod'
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 /** A lone surrogate that is not an escaped byte: a high one, or a low one outside DC80..DCFF. */
-const LONE_NOT_BYTE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])(?:[\udc00-\udc7f]|[\udd00-\udfff])/
+const LONE_NOT_BYTE =
+  /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])(?:[\udc00-\udc7f]|[\udd00-\udfff])/
 
 /** True when the string is well-formed Unicode: no lone surrogate. */
 export function isWellFormedText(text: string): boolean {
@@ -33,20 +34,12 @@ const noNul = (s: string) => !s.includes('\u0000')
 
 /** Text from the wire: bounded, well-formed Unicode, and never a NUL (PostgreSQL text cannot hold one). */
 export const WireText = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine(noNul, { message: 'must not contain NUL characters' })
-    .refine(isWellFormedText, {
-      message: 'must be well-formed Unicode (a lone surrogate is allowed in file names only)',
-    })
+  z.string().max(max).refine(noNul, { message: 'must not contain NUL characters' }).refine(isWellFormedText, {
+    message: 'must be well-formed Unicode (a lone surrogate is allowed in file names only)',
+  })
 
 /** A path or a text that may name one: bytes that are not UTF-8 as PEP 383 lone surrogates U+DC80..U+DCFF. */
 export const PathText = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine(noNul, { message: 'must not contain NUL characters' })
-    .refine(isPathText, {
-      message: 'must be well-formed Unicode, with bytes that are not UTF-8 as U+DC80..U+DCFF (PEP 383)',
-    })
+  z.string().max(max).refine(noNul, { message: 'must not contain NUL characters' }).refine(isPathText, {
+    message: 'must be well-formed Unicode, with bytes that are not UTF-8 as U+DC80..U+DCFF (PEP 383)',
+  })
