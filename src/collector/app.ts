@@ -46,7 +46,7 @@ export interface RefusalCounters {
 }
 
 /** Who is asking: an operator, one host, or nobody known. */
-export type Principal = { kind: 'admin' } | { kind: 'host'; hostId: string }
+export type Principal = { kind: 'admin' } | { kind: 'host'; hostId: string; tokenHash: string }
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -143,7 +143,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return
     }
     const found = await deps.store.hostForToken(hash)
-    if (found && sameHash(found.tokenHash, hash)) request.principal = { kind: 'host', hostId: found.hostId }
+    if (found && sameHash(found.tokenHash, hash))
+      request.principal = { kind: 'host', hostId: found.hostId, tokenHash: found.tokenHash }
   })
 
   // Shutting down: answers still in flight close their connection, so that no keep-alive
@@ -207,7 +208,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 export type RouteContext = AppDeps & { clock: () => Date; clockSkew: number; refusals: RefusalCounters }
 
 /** The principal a route needs, or a 401/403 that says why not. */
-export function requireHost(request: FastifyRequest): string {
+export function requireHost(request: FastifyRequest): { hostId: string; tokenHash: string } {
   const principal = request.principal
   if (!principal) throw unauthenticated(request)
   if (principal.kind !== 'host') {
@@ -215,7 +216,7 @@ export function requireHost(request: FastifyRequest): string {
       hint: 'agents enrol with POST /v1/enroll and use the token it returns',
     })
   }
-  return principal.hostId
+  return { hostId: principal.hostId, tokenHash: principal.tokenHash }
 }
 
 export function requireAdmin(request: FastifyRequest): void {
