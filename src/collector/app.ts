@@ -1,4 +1,12 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest, LogController } from 'fastify'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
 import type { Logger } from 'pino'
 import type { z } from 'zod'
 import { DEFAULT_CLOCK_SKEW_MS } from '../config/collector.js'
@@ -46,7 +54,7 @@ export interface RefusalCounters {
 }
 
 /** Who is asking: an operator, one host, or nobody known. */
-export type Principal = { kind: 'admin'; name: string } | { kind: 'host'; hostId: string }
+export type Principal = { kind: 'admin'; name: string } | { kind: 'host'; hostId: string; tokenHash: string }
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -83,7 +91,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: deps.bodyLimit,
     // Agents send small documents; a client that takes longer than this to send one is gone or hostile.
     requestTimeout: 30_000,
-    return503OnClosing: true,
+    // Host ids, image ids and versions are up to 256 characters (protocol/api.ts), percent-encoded.
+    maxParamLength: 768,
+    // Answered by the onRequest hook below, in the one error shape.
+    return503OnClosing: false,
+    // Errors raised before a route runs (a bad percent-encoding, …) get the one shape too.
+    frameworkErrors: (error, _request, reply) => {
+      const { status, body } = errorResponse(error, deps.bodyLimit)
+      void (reply as unknown as FastifyReply).code(status).send(body)
+    },
+    // Requests Node's HTTP parser refuses, or that time out: answered on the raw socket.
+    clientErrorHandler: answerClientError,
     // One line per request is noise at fleet scale; refusals and failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
   }) as unknown as FastifyInstance
@@ -135,7 +153,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return
     }
     const found = await deps.store.hostForToken(hash)
-    if (found && sameHash(found.tokenHash, hash)) request.principal = { kind: 'host', hostId: found.hostId }
+    if (found && sameHash(found.tokenHash, hash))
+      request.principal = { kind: 'host', hostId: found.hostId, tokenHash: found.tokenHash }
   })
 
   // Shutting down: answers still in flight close their connection, so that no keep-alive
@@ -143,6 +162,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   let closing = false
   app.addHook('preClose', async () => {
     closing = true
+  })
+  app.addHook('onRequest', async () => {
+    if (closing) {
+      throw new DriftwatchError('IO', 'collector: shutting down', {
+        hint: 'retry: another collector, or this one once restarted, will answer',
+      })
+    }
   })
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close')
@@ -200,7 +226,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 export type RouteContext = AppDeps & { clock: () => Date; clockSkew: number; refusals: RefusalCounters }
 
 /** The principal a route needs, or a 401/403 that says why not. */
-export function requireHost(request: FastifyRequest): string {
+export function requireHost(request: FastifyRequest): { hostId: string; tokenHash: string } {
   const principal = request.principal
   if (!principal) throw unauthenticated(request)
   if (principal.kind !== 'host') {
@@ -208,7 +234,7 @@ export function requireHost(request: FastifyRequest): string {
       hint: 'agents enrol with POST /v1/enroll and use the token it returns',
     })
   }
-  return principal.hostId
+  return { hostId: principal.hostId, tokenHash: principal.tokenHash }
 }
 
 /** Returns the admin token's name, recorded with what the request changes. */
@@ -245,16 +271,39 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, source
   return result.data
 }
 
-function errorResponse(error: unknown, bodyLimit: number): { status: number; body: ApiError } {
+/** The hint of an error raised without one: every answer has a hint. */
+const DEFAULT_HINT = 'see the README for the API (v1) and its error codes'
+
+function errorResponse(error: unknown, bodyLimit: number): { status: number; body: Required<ApiError> } {
   if (error instanceof DriftwatchError) {
     return {
       status: STATUS[error.code],
-      body: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) },
+      body: { code: error.code, message: error.message, hint: error.hint ?? DEFAULT_HINT },
     }
   }
   const fastifyCode = (error as FastifyError).code
   const statusCode = (error as FastifyError).statusCode
   if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') return errorResponse(tooLarge(bodyLimit), bodyLimit)
+  if (fastifyCode === 'FST_ERR_BAD_URL') {
+    return {
+      status: 400,
+      body: {
+        code: 'INPUT_INVALID',
+        message: 'url: not a valid percent-encoded path',
+        hint: 'encode each byte of a path segment as %XX, and only UTF-8',
+      },
+    }
+  }
+  if (fastifyCode === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return {
+      status: 414,
+      body: {
+        code: 'INPUT_INVALID',
+        message: 'url: a path parameter is too long',
+        hint: 'host ids, image ids and versions are at most 256 characters',
+      },
+    }
+  }
   if (fastifyCode === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return {
       status: 415,
@@ -275,5 +324,58 @@ function errorResponse(error: unknown, bodyLimit: number): { status: number; bod
       },
     }
   }
-  return { status: 500, body: { code: 'INTERNAL', message: 'internal error; the collector logged it' } }
+  return {
+    status: 500,
+    body: {
+      code: 'INTERNAL',
+      message: 'internal error; the collector logged it',
+      hint: 'retry later; if it persists, the collector log says why',
+    },
+  }
+}
+
+/** What Node's HTTP server reports before fastify sees a request, as a status and one error body. */
+function clientErrorBody(error: NodeJS.ErrnoException): { status: number; body: Required<ApiError> } {
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return {
+      status: 431,
+      body: {
+        code: 'INPUT_INVALID',
+        message: 'request: the URL and headers are larger than the collector accepts (16 KiB)',
+        hint: 'send a shorter URL; filters take a few labels, not thousands',
+      },
+    }
+  }
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return {
+      status: 408,
+      body: {
+        code: 'INPUT_INVALID',
+        message: 'request: not received in time',
+        hint: 'send the whole request within the timeouts of collector.yaml',
+      },
+    }
+  }
+  return {
+    status: 400,
+    body: {
+      code: 'INPUT_INVALID',
+      message: `request: not valid HTTP/1.1 (${error.code ?? 'parse error'})`,
+      hint: 'send a well-formed HTTP/1.1 request',
+    },
+  }
+}
+
+/** Answers what the HTTP parser refused on the raw socket, in the one shape, and closes it. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  // A reset or destroyed socket has no one left to answer (Node's own handler does the same).
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  if (socket.writable) {
+    const { status, body } = clientErrorBody(error)
+    const text = JSON.stringify(body)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${text}`,
+    )
+  }
+  socket.destroy()
 }

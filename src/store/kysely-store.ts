@@ -28,7 +28,7 @@ import type { Database, HostsTable, ImagesTable } from './schema.js'
 import type { HostFilter, ReportRecord, Store } from './types.js'
 
 interface Ingest {
-  input: { hostId: string; report: Report; receivedAt: Date; historyLimit: number }
+  input: { hostId: string; tokenHash?: string; report: Report; receivedAt: Date; historyLimit: number }
   judge: Judge
 }
 type IngestResult = { duplicate: boolean; ownerId: string; host: HostRecord }
@@ -66,8 +66,9 @@ const IMAGE_COLUMNS = [
 
 type HostRow = Omit<Selectable<HostsTable>, 'token_hash' | 'latest_report'>
 
-/** A host row with the registered image of its latest report, when there is one. */
+/** A host row with its token and the registered image of its latest report, when there is one. */
 type JudgedRow = HostRow & {
+  token_hash: string
   image_manifest_digest: string | null
   image_public_keys: string | null
   image_signed_by: string | null
@@ -176,7 +177,7 @@ export class KyselyStore implements Store {
   }
 
   ingestReport(
-    input: { hostId: string; report: Report; receivedAt: Date; historyLimit: number },
+    input: { hostId: string; tokenHash?: string; report: Report; receivedAt: Date; historyLimit: number },
     judge: Judge,
   ): Promise<IngestResult> {
     return this.#ingests.run({ input, judge })
@@ -194,6 +195,7 @@ export class KyselyStore implements Store {
         hint: 'the agent enrols again with the enrolment secret',
       })
     }
+    checkToken(row, input.tokenHash)
     const before = toHost(row)
     const latestScan = row.latest_scan_started_at === null ? null : toDate(row.latest_scan_started_at)
     const { isLatest, facts } = hostFactsAfter(before, latestScan, report, orderedAt, receivedAt)
@@ -267,6 +269,7 @@ export class KyselyStore implements Store {
         {
           before: toHost(row),
           host: toHost(row),
+          tokenHash: row.token_hash,
           latestScan: row.latest_scan_started_at === null ? null : toDate(row.latest_scan_started_at),
           latestReport: null as string | null,
           changed: false,
@@ -282,6 +285,9 @@ export class KyselyStore implements Store {
       const { hostId, report, receivedAt } = input
       const state = hosts.get(hostId)
       if (!state) throw new Error(`group: host ${hostId} is not enrolled`)
+      // A revoked token: run one at a time, where it fails alone.
+      if (input.tokenHash !== undefined && state.tokenHash !== input.tokenHash)
+        throw new Error(`group: host ${hostId} has a new token`)
       const owner = owners.get(report.reportId)
       if (owner !== undefined) {
         results.push({ duplicate: true, ownerId: owner, host: state.host })
@@ -360,10 +366,16 @@ export class KyselyStore implements Store {
     return results
   }
 
-  async recordHeartbeat(hostId: string, at: Date, judge: Judge): Promise<HostRecord | undefined> {
+  async recordHeartbeat(
+    hostId: string,
+    at: Date,
+    judge: Judge,
+    tokenHash?: string,
+  ): Promise<HostRecord | undefined> {
     return this.#db.transaction().execute(async (trx) => {
       const row = await this.#judgedRow(trx, hostId)
       if (row === undefined) return undefined
+      checkToken(row, tokenHash)
       const before = toHost(row)
       const facts: HostRecord = { ...before, lastSeenAt: later(before.lastSeenAt, at), lastHeartbeatAt: at }
       const host = applyJudgement(facts, judge(facts, imageOf(row), at), at)
@@ -596,7 +608,7 @@ export class KyselyStore implements Store {
 
 /** Locks a group's hosts in id order; with them, the report ids already stored and the images the group needs. */
 const GROUP_READ_SQL = `
-select h.id, h.hostname, h.labels, h.image_id, h.image_version, h.manifest_digest, h.state,
+select h.id, h.hostname, h.labels, h.token_hash, h.image_id, h.image_version, h.manifest_digest, h.state,
        h.state_reasons, h.state_since, h.enrolled_at, h.last_seen_at, h.last_report_at,
        h.last_heartbeat_at, h.drift_since, h.summary, h.latest_report_id, h.latest_scan_started_at,
        (select coalesce(json_agg(json_build_array(r.report_id, r.host_id)), '[]')
@@ -655,6 +667,7 @@ function judgedRows(db: Kysely<Database>) {
       join.onRef('images.id', '=', 'hosts.image_id').onRef('images.version', '=', 'hosts.image_version'),
     )
     .select(HOST_COLUMNS)
+    .select('hosts.token_hash')
     .select([
       'images.manifest_digest as image_manifest_digest',
       'images.public_keys as image_public_keys',
@@ -851,6 +864,23 @@ function applyJudgement(host: HostRecord, judgement: Judgement, at: Date): HostR
  * refuses a lone surrogate and a text parameter, like SQLite, turns it into U+FFFD. Reports are
  * kept as JSON text, where lone surrogates (PEP 383 file names) are escapes, byte for byte.
  */
+/**
+ * The token a request was authenticated with must still be the host's when its report or
+ * heartbeat is written: checked under the host row's lock, so a host that re-enrolled while a
+ * request's body was on its way revokes that request too. Hashes of random tokens: no secret
+ * to time.
+ */
+function checkToken(row: { token_hash: string }, tokenHash: string | undefined): void {
+  if (tokenHash === undefined || row.token_hash === tokenHash) return
+  throw new DriftwatchError(
+    'UNAUTHENTICATED',
+    'Authorization: the token was revoked while the request was sent',
+    {
+      hint: 'the host re-enrolled; send again with its new token',
+    },
+  )
+}
+
 function keptExactly(text: string, what: string): void {
   if (isWellFormedText(text)) return
   throw new DriftwatchError('INPUT_INVALID', `${what}: holds a lone surrogate, which the store cannot keep`, {

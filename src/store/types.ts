@@ -52,12 +52,22 @@ export interface Store {
    * that stored it (a retry from the same host, or a collision from another one).
    */
   ingestReport(
-    input: { hostId: string; report: Report; receivedAt: Date; historyLimit: number },
+    input: {
+      hostId: string
+      /** The hash of the token the request came with: when given, it must still be the host's (else UNAUTHENTICATED). */
+      tokenHash?: string
+      report: Report
+      receivedAt: Date
+      historyLimit: number
+    },
     judge: Judge,
   ): Promise<{ duplicate: boolean; ownerId: string; host: HostRecord }>
 
-  /** Marks the host seen now, then judges it (a stale host that beats again is judged anew). */
-  recordHeartbeat(hostId: string, at: Date, judge: Judge): Promise<HostRecord | undefined>
+  /**
+   * Marks the host seen now, then judges it (a stale host that beats again is judged anew).
+   * With `tokenHash`, the host's token must still be that one (else UNAUTHENTICATED).
+   */
+  recordHeartbeat(hostId: string, at: Date, judge: Judge, tokenHash?: string): Promise<HostRecord | undefined>
 
   /** Judges every host whose state could change with time alone (staleness, drift age); returns those that changed. */
   sweep(now: Date, judge: Judge): Promise<StateTransition[]>

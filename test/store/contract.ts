@@ -125,11 +125,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       store: Store,
       report: Report,
       receivedAt: Date,
-      options: { hostId?: string; historyLimit?: number; judge?: Judge } = {},
+      options: { hostId?: string; historyLimit?: number; judge?: Judge; tokenHash?: string } = {},
     ) {
       return store.ingestReport(
         {
           hostId: options.hostId ?? report.host.id,
+          ...(options.tokenHash === undefined ? {} : { tokenHash: options.tokenHash }),
           report,
           receivedAt,
           historyLimit: options.historyLimit ?? 100,
@@ -670,6 +671,39 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       report.image = { ...report.image, id: 'web\udce9' }
       await expect(ingest(store, report, at(2))).rejects.toMatchObject({ code: 'INPUT_INVALID' })
       expect(await store.reportHistory('h2', 10)).toEqual([])
+    })
+
+    test('a token revoked while its request was on the way writes nothing', async () => {
+      const store = await openStore()
+      await enrolled(store, 'h1')
+      await enrolled(store, 'h2')
+      await enrolled(store, 'h3')
+      // h1 re-enrols: its old token stops, even for a request authenticated before.
+      await store.enrollHost({ hostId: 'h1', hostname: 'h1', labels: {}, tokenHash: 'rotated', at: at(1) })
+      const stale = makeReport({ hostId: 'h1', startedAt: at(2), findings: 1 })
+      await expect(ingest(store, stale, at(3), { tokenHash: 'hash-h1' })).rejects.toMatchObject({
+        code: 'UNAUTHENTICATED',
+      })
+      await expect(store.recordHeartbeat('h1', at(3), judge, 'hash-h1')).rejects.toMatchObject({
+        code: 'UNAUTHENTICATED',
+      })
+      expect(await store.reportHistory('h1', 10)).toEqual([])
+      expect(await store.getHost('h1')).toMatchObject({ lastHeartbeatAt: null, latestReportId: null })
+      // Committed together with others, it fails alone.
+      const others = ['h2', 'h3'].map((id) => makeReport({ hostId: id, startedAt: at(2) }))
+      const results = await Promise.allSettled([
+        ingest(store, others[0] as Report, at(3), { tokenHash: 'hash-h2' }),
+        ingest(store, makeReport({ hostId: 'h1', startedAt: at(2) }), at(3), { tokenHash: 'hash-h1' }),
+        ingest(store, others[1] as Report, at(3), { tokenHash: 'hash-h3' }),
+      ])
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+      expect(await store.reportHistory('h1', 10)).toEqual([])
+      // With the new token it lands.
+      await ingest(store, stale, at(4), { tokenHash: 'rotated' })
+      expect((await store.reportHistory('h1', 10)).map((r) => r.reportId)).toEqual([stale.reportId])
+      expect(await store.recordHeartbeat('h1', at(5), judge, 'rotated')).toMatchObject({
+        lastHeartbeatAt: at(5),
+      })
     })
 
     test('ping answers while open; close closes', async () => {

@@ -31,7 +31,7 @@ export function agentRoutes(context: RouteContext) {
     })
 
     app.post('/v1/reports', async (request, reply) => {
-      const hostId = requireHost(request)
+      const { hostId, tokenHash } = requireHost(request)
       const report = parseWith(ReportSchema, request.body, 'report')
       if (report.host.id !== hostId) {
         throw new DriftwatchError(
@@ -51,7 +51,7 @@ export function agentRoutes(context: RouteContext) {
         )
       }
       const { duplicate, ownerId, host } = await context.store.ingestReport(
-        { hostId, report, receivedAt, historyLimit: context.reportHistory },
+        { hostId, tokenHash, report, receivedAt, historyLimit: context.reportHistory },
         context.judge,
       )
       if (duplicate && ownerId !== hostId) {
@@ -69,7 +69,7 @@ export function agentRoutes(context: RouteContext) {
     })
 
     app.post('/v1/heartbeats', async (request) => {
-      const hostId = requireHost(request)
+      const { hostId, tokenHash } = requireHost(request)
       const body = parseWith(HeartbeatRequestSchema, request.body ?? {}, 'body')
       if (body.hostId !== hostId) {
         throw new DriftwatchError(
@@ -80,7 +80,7 @@ export function agentRoutes(context: RouteContext) {
           },
         )
       }
-      const host = await context.store.recordHeartbeat(hostId, context.clock(), context.judge)
+      const host = await context.store.recordHeartbeat(hostId, context.clock(), context.judge, tokenHash)
       if (!host)
         throw new DriftwatchError('NOT_FOUND', `host ${hostId}: not enrolled`, { hint: 'enrol again' })
       return { state: host.state }
