@@ -162,7 +162,7 @@ describe('driftwatch agent --once and the daemon', () => {
     },
     {
       name: 'a variable that is not set',
-      extra: ['hostId: ${DRIFTWATCH_TEST_UNSET_VARIABLE}'],
+      extra: [`hostId: ${'$'}{DRIFTWATCH_TEST_UNSET_VARIABLE}`],
       error: /\$\{DRIFTWATCH_TEST_UNSET_VARIABLE\} is not set in the environment/,
     },
   ])(
