@@ -257,6 +257,7 @@ export class AgentDaemon {
 
   /** The report, as the host names itself, written durably to the spool before anything is sent. */
   #spoolReport(report: Report): void {
+    this.#spool.makeRoom()
     const carried = this.#spool.dropped
     report.host = {
       id: this.#host.id,
@@ -309,9 +310,9 @@ export class AgentDaemon {
     for (const entry of [...this.#spool.entries()]) {
       if (!token) {
         const enrolled = await this.#enrol()
-        if (enrolled === 'refused') result.enrolmentRefused = true
-        if (typeof enrolled !== 'string') break
-        token = enrolled
+        if (enrolled.refused) result.enrolmentRefused = true
+        if (!enrolled.token) break
+        token = enrolled.token
         enrolledNow = true
       }
       const started = performance.now()
@@ -323,9 +324,9 @@ export class AgentDaemon {
         )
         forgetToken(this.#config.stateDir)
         const enrolled = await this.#enrol()
-        if (enrolled === 'refused') result.enrolmentRefused = true
-        if (typeof enrolled !== 'string') break
-        token = enrolled
+        if (enrolled.refused) result.enrolmentRefused = true
+        if (!enrolled.token) break
+        token = enrolled.token
         enrolledNow = true
         outcome = await this.#client.sendReport(token, this.#spool.read(entry))
       }
@@ -341,7 +342,15 @@ export class AgentDaemon {
         this.#events.delivered?.({ reportId: entry.reportId, duplicate, durationMs })
         continue
       }
-      if (outcome.kind === 'rejected' || outcome.kind === 'unauthorized') {
+      if (outcome.kind === 'unauthorized') {
+        // Refused with a token just given: nothing to set aside for, the report waits.
+        this.#logger.warn(
+          { reason: outcome.message },
+          'the collector refused a fresh host token; reports stay in the spool',
+        )
+        break
+      }
+      if (outcome.kind === 'rejected') {
         const keptAt = this.#spool.reject(entry)
         this.#logger.error(
           { reportId: entry.reportId, status: outcome.status, reason: outcome.message, keptAt },
@@ -373,8 +382,8 @@ export class AgentDaemon {
     return readToken(this.#config.stateDir, { hostId: this.#host.id, collector: this.#client.url })
   }
 
-  /** Enrols with the secret; the token, or why not ('refused': the secret is wrong). */
-  async #enrol(): Promise<string | 'refused' | 'unavailable'> {
+  /** Enrols with the secret: the token, or `refused` when the collector refused the secret. */
+  async #enrol(): Promise<{ token?: string; refused?: boolean }> {
     const outcome = await this.#client.enroll({
       secret: this.#config.collector.enrollSecret,
       host: {
@@ -393,17 +402,17 @@ export class AgentDaemon {
       })
       this.#logger.info({ hostId: this.#host.id, rotated: outcome.body.rotated === true }, 'enrolled')
       this.#events.enrolled?.({ rotated: outcome.body.rotated === true })
-      return outcome.body.token
+      return { token: outcome.body.token }
     }
     if (outcome.kind === 'unavailable') {
       this.#logger.warn({ reason: outcome.reason }, 'cannot enrol: the collector is unavailable')
-      return 'unavailable'
+      return {}
     }
     this.#logger.error(
       { status: outcome.status, reason: outcome.message },
       'the collector refused the enrolment: check collector.enrollSecret',
     )
-    return 'refused'
+    return { refused: true }
   }
 
   /** Delivers what is spooled, then tells the collector the host is alive. */
@@ -413,8 +422,8 @@ export class AgentDaemon {
     let token = this.#token()
     if (!token) {
       const enrolled = await this.#enrol()
-      if (typeof enrolled !== 'string') return
-      token = enrolled
+      if (!enrolled.token) return
+      token = enrolled.token
     }
     const beat = () =>
       this.#client.heartbeat(token ?? '', {
@@ -426,8 +435,8 @@ export class AgentDaemon {
     if (outcome.kind === 'unauthorized') {
       forgetToken(this.#config.stateDir)
       const enrolled = await this.#enrol()
-      if (typeof enrolled !== 'string') return
-      token = enrolled
+      if (!enrolled.token) return
+      token = enrolled.token
       outcome = await beat()
     }
     const ok = outcome.kind === 'ok'

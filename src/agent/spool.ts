@@ -143,6 +143,18 @@ export class Spool {
     return entry
   }
 
+  /**
+   * Drops the oldest entries until one more report fits under maxReports: called before a
+   * report is made, so that it carries the count of the drops its own arrival caused.
+   */
+  makeRoom(): void {
+    while (this.#entries.length >= this.#limits.maxReports) {
+      const oldest = this.#entries.shift()
+      if (!oldest) break
+      this.#drop(oldest, 'maxReports')
+    }
+  }
+
   read(entry: SpoolEntry): Buffer {
     return readFileSync(entry.file)
   }
@@ -182,12 +194,16 @@ export class Spool {
       const over =
         this.#entries.length > maxReports ? 'maxReports' : bytes > maxBytes ? 'maxBytes' : undefined
       if (!over) break
-      tryUnlink(oldest.file)
       this.#entries.shift()
       bytes -= oldest.bytes
-      this.#setDropped(this.#dropped + 1 + oldest.carried)
-      this.#observer.dropped?.(oldest, `the spool is over spool.${over}`)
+      this.#drop(oldest, over)
     }
+  }
+
+  #drop(entry: SpoolEntry, limit: string): void {
+    tryUnlink(entry.file)
+    this.#setDropped(this.#dropped + 1 + entry.carried)
+    this.#observer.dropped?.(entry, `the spool is at spool.${limit}`)
   }
 
   #setDropped(count: number): void {

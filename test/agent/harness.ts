@@ -17,6 +17,10 @@ export { ADMIN_TOKEN, ENROLL_SECRET }
 export async function makeImage(dir: string): Promise<{ root: string; manifest: string; publicKey: string }> {
   const root = join(dir, 'root')
   buildImageRoot(root)
+  writeFileSync(
+    join(root, 'etc/os-release'),
+    'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n',
+  )
   const key = join(dir, 'image')
   const manifest = join(dir, 'manifest.json')
   const keygen = await runCli(['keygen', '--out', key])
