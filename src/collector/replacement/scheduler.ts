@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { formatSpan } from '../../config/duration.js'
-import { effectiveDryRun, type ReplacementConfig } from '../../config/replacement.js'
+import type { ReplacementConfig } from '../../config/replacement.js'
 import { DriftwatchError } from '../../errors.js'
 import type {
   AlertCondition,
@@ -64,7 +64,8 @@ export class ReplacementScheduler {
   }
 
   get dryRun(): boolean {
-    return this.#deps.executor === undefined || effectiveDryRun(this.#deps.config)
+    // Without an executor nothing can run; with one, dryRun: true still holds it back.
+    return this.#deps.executor === undefined || this.#deps.config.dryRun === true
   }
 
   get #actor(): string {
