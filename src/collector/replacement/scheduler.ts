@@ -217,30 +217,23 @@ export class ReplacementScheduler {
   async #dispatchOpen(now: Date, result: TickResult): Promise<void> {
     const { store, config } = this.#deps
     const open = await store.replacements.list({ states: ['pending', 'waiting'] })
+    // Groups the budget, cooldown or window held back in this tick: their other waiting
+    // replacements would get the same answer, so they are not asked again until the next.
+    const held = new Set<string>()
     for (const replacement of open) {
-      const host = await store.getHost(replacement.hostId)
-      if (!host) continue
-      if (config.cancelWhenClean && replacement.trigger === 'snowflake' && host.summary?.total === 0) {
-        const changed = await store.replacements.change(replacement.id, {
-          from: ['pending', 'waiting'],
-          to: 'cancelled',
-          reason: 'the host scanned clean before its dispatch (cancelWhenClean)',
-          actor: this.#actor,
-          at: now,
-          ...(await this.#release(host.id, now)),
-        })
-        if (changed) {
-          result.cancelled++
-          await this.#publish(
-            'replacement-cancelled',
-            host,
-            changed,
-            now,
-            'scanned clean before dispatch; replacement cancelled',
-          )
+      if (config.cancelWhenClean && replacement.trigger === 'snowflake') {
+        const host = await store.getHost(replacement.hostId)
+        if (host?.summary?.total === 0) {
+          await this.#cancelClean(replacement, host, now, result)
+          continue
         }
-        continue
       }
+      if (
+        replacement.state === 'waiting' &&
+        replacement.waitingFor !== 'approval' &&
+        held.has(replacement.group)
+      )
+        continue
       const outcome = await store.replacements.dispatch(replacement.id, {
         lease: { name: SCHEDULER_LEASE, holder: this.#deps.holder },
         groupLabel: config.groupLabel,
@@ -256,9 +249,35 @@ export class ReplacementScheduler {
         )
         return
       }
+      if (outcome.outcome === 'waiting') {
+        if (outcome.replacement.waitingFor !== 'approval') held.add(replacement.group)
+        continue
+      }
       if (outcome.outcome !== 'dispatched') continue
       result.dispatched++
-      await this.#execute(outcome.replacement, host, now, result)
+      const host = await store.getHost(replacement.hostId)
+      if (host) await this.#execute(outcome.replacement, host, now, result)
+    }
+  }
+
+  async #cancelClean(replacement: ReplacementRecord, host: HostRecord, now: Date, result: TickResult) {
+    const changed = await this.#deps.store.replacements.change(replacement.id, {
+      from: ['pending', 'waiting'],
+      to: 'cancelled',
+      reason: 'the host scanned clean before its dispatch (cancelWhenClean)',
+      actor: this.#actor,
+      at: now,
+      ...(await this.#release(host.id, now)),
+    })
+    if (changed) {
+      result.cancelled++
+      await this.#publish(
+        'replacement-cancelled',
+        host,
+        changed,
+        now,
+        'scanned clean before dispatch; replacement cancelled',
+      )
     }
   }
 
