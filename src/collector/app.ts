@@ -8,8 +8,10 @@ import type { ApiError } from '../protocol/api.js'
 import type { Store } from '../store/types.js'
 import { type AdminToken, AdminTokens, bearerToken, hashSecret, sameHash } from './auth.js'
 import { gunzipLimited, parseJsonBody, tooLarge } from './body.js'
+import type { ReplacementScheduler } from './replacement/scheduler.js'
 import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agent.js'
+import { replacementRoutes } from './routes/replacements.js'
 
 export interface AppDeps {
   store: Store
@@ -25,6 +27,8 @@ export interface AppDeps {
   clock?: () => Date
   /** Pino logger; none in tests. */
   logger?: Logger
+  /** The replacement scheduler behind the /v1/replacements routes; none: they answer 404. */
+  scheduler?: ReplacementScheduler
   /** Serve HTTPS with these PEM contents. */
   https?: { cert: string | Buffer; key: string | Buffer }
 }
@@ -159,6 +163,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const context = { ...deps, clock }
   app.register(agentRoutes(context))
   app.register(adminRoutes(context))
+  app.register(replacementRoutes(context))
   return app
 }
 

@@ -63,6 +63,10 @@ export class ReplacementScheduler {
     this.#decide = dispatchPolicy(deps.config, this.windows)
   }
 
+  get config(): ReplacementConfig {
+    return this.#deps.config
+  }
+
   get dryRun(): boolean {
     // Without an executor nothing can run; with one, dryRun: true still holds it back.
     return this.#deps.executor === undefined || this.#deps.config.dryRun === true
@@ -469,7 +473,7 @@ export class ReplacementScheduler {
           severity: (host.summary?.critical ?? 0) > 0 ? 'critical' : 'warning',
           host: shown,
           group,
-          summary: `${host.hostname} is a snowflake (${host.state}): ${host.stateReasons.join('; ')}`,
+          summary: `${host.hostname} is a snowflake (${host.state}): ${findingsText(host) || host.stateReasons.join('; ')}`,
           since: host.stateSince,
         })
       }
@@ -574,4 +578,14 @@ function eventHost(host: HostRecord): FleetEvent['host'] {
 
 function later(a: Date, b: Date): Date {
   return b.getTime() > a.getTime() ? b : a
+}
+
+/** "2 critical, 1 high findings" from the host's latest summary; empty without findings. */
+function findingsText(host: HostRecord): string {
+  const summary = host.summary
+  if (!summary || summary.total === 0) return ''
+  const parts = (['critical', 'high', 'medium', 'low', 'info'] as const)
+    .filter((s) => summary[s] > 0)
+    .map((s) => `${summary[s]} ${s}`)
+  return `${parts.join(', ') || summary.total} ${summary.total === 1 ? 'finding' : 'findings'}`
 }
