@@ -20,8 +20,10 @@ import { type AdminToken, AdminTokens, bearerToken, hashSecret, sameHash } from 
 import { gunzipLimited, parseJsonBody, tooLarge } from './body.js'
 import { type FleetPageData, fleetPageData } from './page/data.js'
 import { fleetPageRoutes } from './page/routes.js'
+import type { ReplacementScheduler } from './replacement/scheduler.js'
 import { adminRoutes } from './routes/admin.js'
 import { agentRoutes } from './routes/agent.js'
+import { replacementRoutes } from './routes/replacements.js'
 
 export interface AppDeps {
   store: Store
@@ -39,6 +41,8 @@ export interface AppDeps {
   clock?: () => Date
   /** Pino logger; none in tests. */
   logger?: Logger
+  /** The replacement scheduler behind the /v1/replacements routes; none: they answer 404. */
+  scheduler?: ReplacementScheduler
   /** Serve HTTPS with these PEM contents. */
   https?: { cert: string | Buffer; key: string | Buffer }
   /** The fleet page's replacement queue and alerts; without them it says there are none. */
@@ -220,6 +224,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       tls: deps.https !== undefined,
     }),
   )
+  app.register(replacementRoutes(context))
   return app
 }
 

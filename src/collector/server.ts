@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { type CollectorConfig, fleetRulesOf } from '../config/collector.js'
@@ -8,13 +10,17 @@ import { openStore } from '../store/open.js'
 import type { Store } from '../store/types.js'
 import { type CollectorMetrics, countHosts } from '../telemetry/collector-metrics.js'
 import { buildApp } from './app.js'
+import { makeExecutor } from './executors/index.js'
 import { makeJudge } from './judge.js'
+import { makeNotifiers, Notifications } from './notifiers/hub.js'
+import { ReplacementScheduler, SCHEDULER_LEASE } from './replacement/scheduler.js'
 
 export interface RunningCollector {
   app: FastifyInstance
   store: Store
   /** The URL it listens on, e.g. http://127.0.0.1:8080. */
   url: string
+  scheduler: ReplacementScheduler
   /** Stops taking requests, lets in-flight ones finish, stops the sweep and closes the store. */
   stop(): Promise<void>
 }
@@ -33,7 +39,28 @@ export async function startCollector(
     : undefined
   const store = await openStore(config.store)
   const judge = makeJudge(fleetRulesOf(config))
+  const holder = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
+  // The link in alerts; the real address is known only once listening, hence the indirection.
+  let base = config.publicUrl?.replace(/\/+$/, '') ?? ''
+  const link = (hostId: string) => `${base}/v1/hosts/${encodeURIComponent(hostId)}`
+  const notifications = new Notifications(
+    store.replacements,
+    makeNotifiers(config.notifiers, link),
+    logger?.child({ part: 'notifiers' }),
+  )
+  const scheduler = new ReplacementScheduler({
+    store,
+    judge,
+    config: config.replacement,
+    ...(config.replacement.executor ? { executor: makeExecutor(config.replacement.executor) } : {}),
+    notifications,
+    holder,
+    link,
+    clock: () => new Date(),
+    ...(logger ? { logger: logger.child({ part: 'scheduler' }) } : {}),
+  })
   const app = buildApp({
+    scheduler,
     store,
     judge,
     enrollSecret: config.enrollSecret,
@@ -67,6 +94,35 @@ export async function startCollector(
   const address = app.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `${https ? 'https' : 'http'}://${host}:${address.port}`
+  if (base === '') base = url
+
+  // The scheduler and the notifiers' delivery run apart: a notifier that is down never
+  // holds up a dispatch. Only the lease holder delivers, so that each event goes out once.
+  const loop = (every: number, what: string, run: () => Promise<unknown>) => {
+    let running: Promise<void> | undefined
+    const timer = setInterval(() => {
+      if (running) return
+      running = run()
+        .then(() => undefined)
+        .catch((error: unknown) => logger?.error({ err: error }, `${what} failed`))
+        .finally(() => {
+          running = undefined
+        })
+    }, every)
+    timer.unref()
+    return { stop: async () => (clearInterval(timer), await running) }
+  }
+  const scheduling = loop(config.replacement.every, 'replacement scheduling', async () => {
+    const result = await scheduler.tick(new Date())
+    if (result.created + result.dispatched + result.completed + result.failed + result.cancelled > 0) {
+      logger?.info(result, 'replacements moved')
+    }
+  })
+  const delivering = loop(Math.min(5_000, config.replacement.every), 'notification delivery', async () => {
+    if (notifications.empty) return
+    const lease = await store.replacements.lease(SCHEDULER_LEASE)
+    if (lease?.holder === holder) await notifications.deliver(new Date())
+  })
 
   let sweeping: Promise<void> | undefined
   const timer = setInterval(() => {
@@ -94,12 +150,16 @@ export async function startCollector(
       clearInterval(timer)
       await app.close()
       await sweeping
+      await scheduling.stop()
+      await delivering.stop()
+      await scheduler.release().catch(() => {})
+      scheduler.close()
       storeOpen = false
       await store.close()
     })()
     return stopping
   }
-  return { app, store, url, stop }
+  return { app, store, scheduler, url, stop }
 }
 
 function readPem(file: string, key: string): Buffer {

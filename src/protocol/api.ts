@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { ReplacementState, WaitingFor } from '../fleet/replacements.js'
 import type { HostState } from '../fleet/states.js'
 import { HostFactsSchema } from './facts.js'
 import { LabelsSchema } from './labels.js'
@@ -115,4 +116,54 @@ export interface ImageView {
   publicKeys: string[]
   signedBy: string | null
   registeredAt: string
+}
+
+/** One replacement as the API shows it (`GET /v1/replacements`, `fleet replacements`). */
+export interface ReplacementView {
+  id: string
+  hostId: string
+  hostname: string | null
+  group: string
+  state: ReplacementState
+  reason: string
+  waitingFor: WaitingFor | null
+  trigger: 'snowflake' | 'manual'
+  requestedBy: string | null
+  approvedBy: string | null
+  approvedAt: string | null
+  dryRun: boolean
+  executor: string | null
+  output: string | null
+  createdAt: string
+  updatedAt: string
+  dispatchedAt: string | null
+  finishedAt: string | null
+  /** Every change, with who made it; in the detail view only. */
+  events?: {
+    from: ReplacementState | null
+    to: ReplacementState
+    reason: string
+    actor: string
+    at: string
+  }[]
+}
+
+/** The replacement queue: the replacements, each group's budget, the windows and who schedules. */
+export interface ReplacementQueueView {
+  dryRun: boolean
+  replacements: ReplacementView[]
+  groups: {
+    group: string
+    hosts: number
+    inService: number
+    inFlight: number
+    maxConcurrent: number
+    minHealthyPercent: number
+    /** How many more may be dispatched now by the budget alone. */
+    budgetLeft: number
+    lastDispatchedAt: string | null
+  }[]
+  window: { open: boolean; openUntil: string | null; nextOpening: string | null; windows: string }
+  /** The collector that holds the scheduler's lease, and for how long it has. */
+  lease: { holder: string; acquiredAt: string; expiresAt: string; ageMs: number } | null
 }

@@ -350,7 +350,7 @@ export class KyselyReplacementStore implements ReplacementStore {
       .$if(filter.states !== undefined, (qb) => qb.where('state', 'in', [...(filter.states ?? []), '']))
       .$if(filter.hostId !== undefined, (qb) => qb.where('host_id', '=', filter.hostId ?? ''))
       .orderBy('created_at')
-      .orderBy('id')
+      .orderBy('host_id')
       .$if(filter.limit !== undefined, (qb) => qb.limit(filter.limit ?? 0))
       .execute()
     return rows.map(toReplacement)

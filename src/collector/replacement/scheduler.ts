@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { formatSpan } from '../../config/duration.js'
-import { effectiveDryRun, type ReplacementConfig } from '../../config/replacement.js'
+import type { ReplacementConfig } from '../../config/replacement.js'
 import { DriftwatchError } from '../../errors.js'
 import type {
   AlertCondition,
@@ -63,8 +63,13 @@ export class ReplacementScheduler {
     this.#decide = dispatchPolicy(deps.config, this.windows)
   }
 
+  get config(): ReplacementConfig {
+    return this.#deps.config
+  }
+
   get dryRun(): boolean {
-    return this.#deps.executor === undefined || effectiveDryRun(this.#deps.config)
+    // Without an executor nothing can run; with one, dryRun: true still holds it back.
+    return this.#deps.executor === undefined || this.#deps.config.dryRun === true
   }
 
   get #actor(): string {
@@ -216,30 +221,23 @@ export class ReplacementScheduler {
   async #dispatchOpen(now: Date, result: TickResult): Promise<void> {
     const { store, config } = this.#deps
     const open = await store.replacements.list({ states: ['pending', 'waiting'] })
+    // Groups the budget, cooldown or window held back in this tick: their other waiting
+    // replacements would get the same answer, so they are not asked again until the next.
+    const held = new Set<string>()
     for (const replacement of open) {
-      const host = await store.getHost(replacement.hostId)
-      if (!host) continue
-      if (config.cancelWhenClean && replacement.trigger === 'snowflake' && host.summary?.total === 0) {
-        const changed = await store.replacements.change(replacement.id, {
-          from: ['pending', 'waiting'],
-          to: 'cancelled',
-          reason: 'the host scanned clean before its dispatch (cancelWhenClean)',
-          actor: this.#actor,
-          at: now,
-          ...(await this.#release(host.id, now)),
-        })
-        if (changed) {
-          result.cancelled++
-          await this.#publish(
-            'replacement-cancelled',
-            host,
-            changed,
-            now,
-            'scanned clean before dispatch; replacement cancelled',
-          )
+      if (config.cancelWhenClean && replacement.trigger === 'snowflake') {
+        const host = await store.getHost(replacement.hostId)
+        if (host?.summary?.total === 0) {
+          await this.#cancelClean(replacement, host, now, result)
+          continue
         }
-        continue
       }
+      if (
+        replacement.state === 'waiting' &&
+        replacement.waitingFor !== 'approval' &&
+        held.has(replacement.group)
+      )
+        continue
       const outcome = await store.replacements.dispatch(replacement.id, {
         lease: { name: SCHEDULER_LEASE, holder: this.#deps.holder },
         groupLabel: config.groupLabel,
@@ -255,9 +253,35 @@ export class ReplacementScheduler {
         )
         return
       }
+      if (outcome.outcome === 'waiting') {
+        if (outcome.replacement.waitingFor !== 'approval') held.add(replacement.group)
+        continue
+      }
       if (outcome.outcome !== 'dispatched') continue
       result.dispatched++
-      await this.#execute(outcome.replacement, host, now, result)
+      const host = await store.getHost(replacement.hostId)
+      if (host) await this.#execute(outcome.replacement, host, now, result)
+    }
+  }
+
+  async #cancelClean(replacement: ReplacementRecord, host: HostRecord, now: Date, result: TickResult) {
+    const changed = await this.#deps.store.replacements.change(replacement.id, {
+      from: ['pending', 'waiting'],
+      to: 'cancelled',
+      reason: 'the host scanned clean before its dispatch (cancelWhenClean)',
+      actor: this.#actor,
+      at: now,
+      ...(await this.#release(host.id, now)),
+    })
+    if (changed) {
+      result.cancelled++
+      await this.#publish(
+        'replacement-cancelled',
+        host,
+        changed,
+        now,
+        'scanned clean before dispatch; replacement cancelled',
+      )
     }
   }
 
@@ -449,7 +473,7 @@ export class ReplacementScheduler {
           severity: (host.summary?.critical ?? 0) > 0 ? 'critical' : 'warning',
           host: shown,
           group,
-          summary: `${host.hostname} is a snowflake (${host.state}): ${host.stateReasons.join('; ')}`,
+          summary: `${host.hostname} is a snowflake (${host.state}): ${findingsText(host) || host.stateReasons.join('; ')}`,
           since: host.stateSince,
         })
       }
@@ -554,4 +578,14 @@ function eventHost(host: HostRecord): FleetEvent['host'] {
 
 function later(a: Date, b: Date): Date {
   return b.getTime() > a.getTime() ? b : a
+}
+
+/** "2 critical, 1 high findings" from the host's latest summary; empty without findings. */
+function findingsText(host: HostRecord): string {
+  const summary = host.summary
+  if (!summary || summary.total === 0) return ''
+  const parts = (['critical', 'high', 'medium', 'low', 'info'] as const)
+    .filter((s) => summary[s] > 0)
+    .map((s) => `${summary[s]} ${s}`)
+  return `${parts.join(', ') || summary.total} ${summary.total === 1 ? 'finding' : 'findings'}`
 }
