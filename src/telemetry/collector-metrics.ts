@@ -1,4 +1,13 @@
 import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api'
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_URL_SCHEME,
+  HTTP_REQUEST_METHOD_VALUE_OTHER,
+  METRIC_HTTP_SERVER_REQUEST_DURATION,
+} from '@opentelemetry/semantic-conventions'
 import type { FastifyInstance } from 'fastify'
 
 /** Hosts of one state, image version and replacement group: one data point of driftwatch.hosts. */
@@ -178,12 +187,13 @@ export class CollectorMetrics {
   }): void {
     const method = request.method.toUpperCase()
     const attributes: Attributes = {
-      'http.request.method': KNOWN_METHODS.has(method) ? method : '_OTHER',
-      'http.response.status_code': request.status,
-      'url.scheme': request.scheme,
+      [ATTR_HTTP_REQUEST_METHOD]: KNOWN_METHODS.has(method) ? method : HTTP_REQUEST_METHOD_VALUE_OTHER,
+      [ATTR_HTTP_RESPONSE_STATUS_CODE]: request.status,
+      [ATTR_URL_SCHEME]: request.scheme,
     }
-    if (request.route !== undefined) attributes['http.route'] = request.route
-    if (request.status >= 500) attributes['error.type'] = String(request.status)
+    if (request.route !== undefined) attributes[ATTR_HTTP_ROUTE] = request.route
+    // A server error's type is its status code (HTTP semantic conventions, error.type).
+    if (request.status >= 500) attributes[ATTR_ERROR_TYPE] = String(request.status)
     this.#httpDuration.record(request.seconds, attributes)
   }
 }

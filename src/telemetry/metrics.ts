@@ -4,18 +4,8 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { DiagLogLevel, diag, type Meter, metrics } from '@opentelemetry/api'
-import { OTLPMetricExporter as OtlpGrpcExporter } from '@opentelemetry/exporter-metrics-otlp-grpc'
-import { OTLPMetricExporter as OtlpJsonExporter } from '@opentelemetry/exporter-metrics-otlp-http'
-import { OTLPMetricExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-metrics-otlp-proto'
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
-import { resourceFromAttributes } from '@opentelemetry/resources'
-import {
-  ConsoleMetricExporter,
-  type IMetricReader,
-  PeriodicExportingMetricReader,
-  type PushMetricExporter,
-} from '@opentelemetry/sdk-metrics'
-import { NodeSDK } from '@opentelemetry/sdk-node'
+import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
+import type { IMetricReader, PushMetricExporter } from '@opentelemetry/sdk-metrics'
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions'
 import type { Logger } from 'pino'
 import { DriftwatchError, errnoCode } from '../errors.js'
@@ -62,7 +52,6 @@ export async function startMetrics(options: {
   logger?: Logger
 }): Promise<MetricsHandle> {
   const env = options.env ?? process.env
-  if (options.logger) routeDiagnostics(options.logger)
   const resolved = resolveTelemetry(options.settings, env, { serviceName: options.facts.serviceName })
   if (resolved.exporters.length === 0) {
     return {
@@ -73,6 +62,20 @@ export async function startMetrics(options: {
     }
   }
 
+  if (options.logger) routeDiagnostics(options.logger)
+  const diagnostics = options.logger !== undefined
+  // The SDK and its exporters are loaded only when metrics are on: they take a while to load.
+  const [
+    { NodeSDK },
+    { ConsoleMetricExporter, PeriodicExportingMetricReader },
+    { PrometheusExporter },
+    { resourceFromAttributes },
+  ] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/sdk-metrics'),
+    import('@opentelemetry/exporter-prometheus'),
+    import('@opentelemetry/resources'),
+  ])
   const readers: IMetricReader[] = []
   let prometheusServer: Server | undefined
   let prometheusUrl: string | undefined
@@ -87,7 +90,7 @@ export async function startMetrics(options: {
     } else {
       readers.push(
         new PeriodicExportingMetricReader({
-          exporter: name === 'console' ? new ConsoleMetricExporter() : otlpExporter(resolved.otlp),
+          exporter: name === 'console' ? new ConsoleMetricExporter() : await otlpExporter(resolved.otlp),
           exportIntervalMillis: resolved.exportIntervalMs,
           exportTimeoutMillis: Math.min(30_000, resolved.exportIntervalMs),
         }),
@@ -102,7 +105,11 @@ export async function startMetrics(options: {
     // Metrics only: no span processor means no tracer provider; no log processor exports nothing.
     spanProcessors: [],
     logRecordProcessors: [],
+    // No spans, so no context to carry across async calls or requests. The SDK takes null as
+    // "register none" (sdk-node's setupContextManager), though its type leaves null out; a
+    // registered one would also outlive shutdown and refuse the next start in the process.
     textMapPropagator: null,
+    contextManager: null as unknown as undefined,
   })
   sdk.start()
   const meter = metrics.getMeterProvider().getMeter(METER_NAME, options.facts.serviceVersion)
@@ -120,6 +127,7 @@ export async function startMetrics(options: {
           if (prometheusServer) await closeServer(prometheusServer)
           // The global provider is the SDK's; unset it so that a later start registers its own.
           metrics.disable()
+          if (diagnostics) diag.disable()
         }
       })()
       return stopping
@@ -130,23 +138,36 @@ export async function startMetrics(options: {
 /** The SDK's warnings and errors into our JSON log; without this they are dropped. */
 function routeDiagnostics(logger: Logger): void {
   const warn = (message: string, ...args: unknown[]) =>
-    logger.warn({ otel: args.length > 0 ? args.map(String) : undefined }, `metrics: ${message}`)
+    logger.warn(args.length > 0 ? { otel: args.map(String) } : {}, `metrics: ${readableDiagnostic(message)}`)
   const quiet = () => {}
   diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, DiagLogLevel.WARN)
 }
 
-function otlpExporter(otlp: ResolvedTelemetry['otlp']): PushMetricExporter {
+/** The SDK's error handler hands over a whole error as JSON (stack and all); its message is what a reader needs. */
+function readableDiagnostic(message: string): string {
+  if (!message.startsWith('{')) return message
+  try {
+    const parsed = JSON.parse(message) as { message?: unknown }
+    return typeof parsed.message === 'string' ? parsed.message : message
+  } catch {
+    return message
+  }
+}
+
+async function otlpExporter(otlp: ResolvedTelemetry['otlp']): Promise<PushMetricExporter> {
   const config = {
     ...(otlp.url !== undefined ? { url: otlp.url } : {}),
     ...(Object.keys(otlp.headers).length > 0 ? { headers: otlp.headers } : {}),
   }
   switch (otlp.protocol) {
     case 'grpc':
-      return new OtlpGrpcExporter(config.url !== undefined ? { url: config.url } : {})
+      return new (await import('@opentelemetry/exporter-metrics-otlp-grpc')).OTLPMetricExporter(
+        config.url !== undefined ? { url: config.url } : {},
+      )
     case 'http/json':
-      return new OtlpJsonExporter(config)
+      return new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter(config)
     case 'http/protobuf':
-      return new OtlpProtobufExporter(config)
+      return new (await import('@opentelemetry/exporter-metrics-otlp-proto')).OTLPMetricExporter(config)
   }
 }
 

@@ -1,8 +1,11 @@
+import { createServer } from 'node:net'
+import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCollector } from '../../src/collector/server.js'
 import { CollectorConfigSchema } from '../../src/config/collector.js'
 import { AGENT_INSTRUMENTS, AgentMetrics } from '../../src/telemetry/agent-metrics.js'
 import { COLLECTOR_INSTRUMENTS, CollectorMetrics } from '../../src/telemetry/collector-metrics.js'
+import { createLogger } from '../../src/telemetry/logger.js'
 import { startMetrics } from '../../src/telemetry/metrics.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
@@ -247,4 +250,35 @@ describe('OTLP/HTTP protobuf export, decoded with the OTLP protobuf definitions'
     const values = [...exported.values()].flatMap((m) => m.points.flatMap((p) => Object.values(p.attributes)))
     for (const id of hostIds) expect(values).not.toContain(id)
   })
+})
+
+test('an export that fails is one warning line in the JSON log, and the process goes on', async () => {
+  // A port that was free a moment ago: nothing answers there.
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+  const output = new PassThrough()
+  let logs = ''
+  output.on('data', (d: Buffer) => {
+    logs += d.toString()
+  })
+  const handle = await startMetrics({
+    facts: { serviceName: 'driftwatch-collector', serviceVersion: '0.1.0' },
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_METRIC_EXPORT_INTERVAL: '3600000' },
+    logger: createLogger({ name: 'driftwatch-collector', level: 'info', destination: output }),
+  })
+  handle.meter.createCounter('driftwatch.test.exports').add(1)
+  await handle.shutdown()
+  const lines = logs
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { level: number; msg: string })
+  expect(lines).toHaveLength(1)
+  expect(lines[0]?.level).toBe(40)
+  expect(lines[0]?.msg).toMatch(
+    /^metrics: PeriodicExportingMetricReader: metrics export failed .*ECONNREFUSED/,
+  )
 })
