@@ -1,7 +1,8 @@
-import { Command, CommanderError, Option } from 'commander'
+import { Argument, Command, CommanderError, Option } from 'commander'
 import { HOST_STATES } from '../collector/states.js'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
 import { DEFAULT_COLLECTOR } from '../protocol/defaults.js'
+import { addCommandHelp } from './help.js'
 import { type CommandOutput, emit, type Format, parseFormat, styleFor } from './output.js'
 
 const VERSION = '0.1.0'
@@ -11,6 +12,7 @@ const VERSION = '0.1.0'
  * minutes should not pay for the collector's HTTP server and database drivers.
  */
 const commands = {
+  completion: () => import('./commands/completion.js'),
   collector: () => import('./commands/collector.js'),
   fleet: () => import('./commands/fleet.js'),
   import: () => import('./commands/import.js'),
@@ -291,6 +293,17 @@ export async function main(argv: string[]): Promise<number> {
     .description('run the collector: the fleet API, its store and its judgement (until SIGTERM)')
     .requiredOption('--config <file>', 'collector.yaml (see config/collector.yaml)')
     .action(run(async (o) => (await commands.collector()).collectorCommand({ config: String(o.config) })))
+
+  program
+    .command('completion')
+    .description('print a shell completion script for bash or zsh')
+    .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh']))
+    .action(
+      run(async (o) =>
+        (await commands.completion()).completionCommand(program, String((o.args as string[])[0])),
+      ),
+    )
+  addCommandHelp(program)
 
   try {
     await program.parseAsync(argv)
