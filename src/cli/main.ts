@@ -1,8 +1,9 @@
-import { Command, CommanderError, Option } from 'commander'
+import { Argument, Command, CommanderError, Option } from 'commander'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
 import { HOST_STATES } from '../fleet/states.js'
 import { DEFAULT_COLLECTOR } from '../protocol/defaults.js'
 import { displayText } from '../util/display.js'
+import { addCommandHelp } from './help.js'
 import { type CommandOutput, emit, type Format, parseFormat, styleFor } from './output.js'
 
 const VERSION = '0.1.0'
@@ -13,6 +14,7 @@ const VERSION = '0.1.0'
  */
 const commands = {
   agent: () => import('./commands/agent.js'),
+  completion: () => import('./commands/completion.js'),
   collector: () => import('./commands/collector.js'),
   demo: () => import('./commands/demo.js'),
   fleet: () => import('./commands/fleet.js'),
@@ -338,6 +340,17 @@ export async function main(argv: string[]): Promise<number> {
       '\nExample:\n  driftwatch demo --keep\n\nExit codes: 0 the loop ran as narrated, 1 a step did not happen (its files are kept)',
     )
     .action(run(async (o) => (await commands.demo()).demoCommand({ keep: o.keep === true })))
+
+  program
+    .command('completion')
+    .description('print a shell completion script for bash or zsh')
+    .addArgument(new Argument('<shell>', 'the shell to complete in').choices(['bash', 'zsh']))
+    .action(
+      run(async (o) =>
+        (await commands.completion()).completionCommand(program, String((o.args as string[])[0])),
+      ),
+    )
+  addCommandHelp(program)
 
   try {
     await program.parseAsync(argv)
