@@ -1,7 +1,6 @@
 import picomatch from 'picomatch'
 import { SSHD_VALUE_KINDS, sshdSeconds } from '../drift/config-values.js'
 import { DriftwatchError } from '../errors.js'
-import type { ConfigEntry } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
 import type { SourcedConfigEntry } from './config.js'
 import { listRootDir, readRootTextConfined } from './root-fs.js'

@@ -129,9 +129,8 @@ function ioReached(file: string): string[] {
   return out
 }
 
-// Issue 13: the fleet's host states and records still live in collector/states.ts; they move
-// below store/ and protocol/ there, and this exception goes with them.
-const KNOWN_EXCEPTIONS = new Set(['src/collector/states.ts'])
+// None: the fleet's host states and records live in src/fleet/, below store/ and protocol/.
+const KNOWN_EXCEPTIONS = new Set<string>()
 
 describe('imports point down (DESIGN.md)', () => {
   test('the graph was read: every part of src/ has files and imports', () => {
