@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { SIGNATURE_HEADER, verifySignature } from '../collector/executors/signature.js'
 import { displayText } from '../util/display.js'
 import { bakeImage, installPackageByHand, makeHost, replaceBinaryAndLoosenSsh } from './image.js'
 
@@ -156,47 +157,40 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     })
     say('   Their agents scanned again and delivered what changed (exit 1: drift).')
 
-    step(5, 'The collector flags the snowflakes')
-    await waitFor('web-2 and web-3 to leave the compliant state', async () => {
+    step(5, 'The collector flags the snowflakes and replaces them within the budget')
+    await waitFor('web-2 and web-3 to be flagged', async () => {
       const states = await hostStates(url, adminToken)
-      return ['web-2', 'web-3'].every((h) => states.get(h) !== 'compliant' && states.get(h) !== undefined)
+      return ['web-2', 'web-3'].every((h) => !['compliant', 'pending', undefined].includes(states.get(h)))
         ? states
         : undefined
     })
     const fleet = await runCommand(['fleet', 'hosts'], admin)
     printIndented(say, fleet.stdout)
-    for (const name of ['web-2', 'web-3']) {
-      const detail = await runCommand(
-        ['fleet', 'host', hostIdOf(await hostList(url, adminToken), name)],
-        admin,
-      )
-      say(`   ${bold(`fleet host ${name}`)}:`)
-      printIndented(say, detail.stdout, 12)
-    }
-
-    step(6, 'Replacement within the budget, through the webhook executor')
-    const firstDispatch = await waitFor('the first replacement to reach the executor', async () =>
-      receiver.deliveries.find((d) => d.path === '/replace'),
-    )
-    say(
-      `   The executor was called for ${displayText(String(hostnameOf(firstDispatch.body)))} (a signed POST, verified).`,
-    )
-    const queue = await runCommand(['fleet', 'replacements'], admin)
-    printIndented(say, queue.stdout)
-    say('   Budget: one at a time. The other snowflake waits until the first is gone.')
-    say('   (A real executor terminates the instance; here its agent simply never reports again.)')
+    say('   Budget: one replacement at a time in group "web"; the second snowflake waits for the first.')
+    say("   (A real executor terminates the instance; here the replaced host's agent never reports again.)")
     await waitFor('both replacements to be dispatched and completed', async () => {
       const states = await hostStates(url, adminToken)
       return ['web-2', 'web-3'].every((h) => states.get(h) === 'replaced') ? states : undefined
     })
     const dispatches = receiver.deliveries.filter((d) => d.path === '/replace').map((d) => hostnameOf(d.body))
     say(
+      `   The webhook executor was called for each in turn (signed POSTs, verified): ${dispatches.map((h) => displayText(String(h))).join(', ')}.`,
+    )
+    say(
       `   Dispatched in turn: ${dispatches.map((h) => displayText(String(h))).join(', ')}; both are replaced.`,
     )
-    const after = await runCommand(['fleet', 'replacements'], admin)
-    printIndented(say, after.stdout)
+    const queue = await runCommand(['fleet', 'replacements'], admin)
+    printIndented(say, queue.stdout)
 
-    step(7, 'Alerts')
+    step(6, 'What each snowflake did, and its way out')
+    const list = await hostList(url, adminToken)
+    for (const name of ['web-2', 'web-3']) {
+      const detail = await runCommand(['fleet', 'host', hostIdOf(list, name)], admin)
+      say(`   ${bold(`driftwatch fleet host ${name}`)}`)
+      printIndented(say, detail.stdout, 5)
+    }
+
+    step(7, 'Alerts, as the webhook notifier delivered them')
     const alerts = receiver.deliveries.filter((d) => d.path === '/alerts')
     if (alerts.length === 0) throw new DemoFailure('no alert reached the webhook notifier')
     for (const alert of alerts) say(`   ${displayText(describeAlert(alert.body))}`)
@@ -352,9 +346,7 @@ function hostnameOf(body: Record<string, unknown>): unknown {
 }
 
 function describeAlert(body: Record<string, unknown>): string {
-  const event = String(body.event ?? body.type ?? 'event')
-  const summary = typeof body.summary === 'string' ? body.summary : ''
-  return `${event}: ${summary || String(hostnameOf(body))}`
+  return `${String(hostnameOf(body)).padEnd(6)} ${String(body.kind ?? 'event').padEnd(22)} ${String(body.summary ?? '')}`
 }
 
 function printIndented(say: (line: string) => void, text: string, indent = 3): void {
@@ -375,7 +367,7 @@ async function startReceiver(
     request.on('data', (c: Buffer) => chunks.push(c))
     request.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8')
-      if (!signatureVerifies(String(request.headers['x-driftwatch-signature'] ?? ''), raw, secret)) {
+      if (!verifySignature(secret, raw, String(request.headers[SIGNATURE_HEADER] ?? ''), new Date())) {
         response.writeHead(401).end()
         return
       }
@@ -390,15 +382,6 @@ async function startReceiver(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return { server, url: `http://127.0.0.1:${port}`, deliveries }
-}
-
-function signatureVerifies(header: string, body: string, secret: string): boolean {
-  const parts = new Map(header.split(',').map((p) => p.split('=', 2) as [string, string]))
-  const t = parts.get('t')
-  const v1 = parts.get('v1')
-  if (!t || !v1 || !/^[0-9a-f]{64}$/.test(v1)) return false
-  const expected = createHmac('sha256', secret).update(`${t}.${body}`).digest()
-  return timingSafeEqual(expected, Buffer.from(v1, 'hex'))
 }
 
 async function freePort(): Promise<number> {
