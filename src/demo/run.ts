@@ -173,9 +173,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       return ['web-2', 'web-3'].every((h) => states.get(h) === 'replaced') ? states : undefined
     })
     const dispatches = receiver.deliveries.filter((d) => d.path === '/replace').map((d) => hostnameOf(d.body))
-    say(
-      `   The webhook executor was called for each in turn (signed POSTs, verified): ${dispatches.map((h) => displayText(String(h))).join(', ')}.`,
-    )
+    say('   The webhook executor received a signed POST for each (the receiver verified the signature).')
     say(
       `   Dispatched in turn: ${dispatches.map((h) => displayText(String(h))).join(', ')}; both are replaced.`,
     )
@@ -350,6 +348,7 @@ function describeAlert(body: Record<string, unknown>): string {
 }
 
 function printIndented(say: (line: string) => void, text: string, indent = 3): void {
+  if (text.trim() === '') return
   for (const line of text.trimEnd().split('\n')) say(`${' '.repeat(indent)}${line}`)
 }
 
