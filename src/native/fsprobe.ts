@@ -84,7 +84,8 @@ export function chooseBinding(env: NodeJS.ProcessEnv = process.env): BindingChoi
   try {
     const require = createRequire(import.meta.url)
     // An addon built elsewhere, e.g. with sanitizers (test/native/sanitize.sh).
-    if (env.DRIFTWATCH_ADDON) return { binding: require(env.DRIFTWATCH_ADDON) as FsProbeBinding, native: true }
+    if (env.DRIFTWATCH_ADDON)
+      return { binding: require(env.DRIFTWATCH_ADDON) as FsProbeBinding, native: true }
     const load = require('node-gyp-build') as (dir: string) => FsProbeBinding
     return { binding: load(PACKAGE_ROOT), native: true }
   } catch (error) {
