@@ -100,10 +100,15 @@ export const fsprobe: FsProbeBinding = choice.binding
 export const nativeBinding = choice.native
 
 // Said once per process (worker threads load this module too), on stderr, where logs go.
-if (!choice.native && isMainThread)
+if (!choice.native && isMainThread) {
+  const why =
+    choice.reason === 'DRIFTWATCH_NATIVE=0'
+      ? 'the native addon is not used (DRIFTWATCH_NATIVE=0)'
+      : `no native addon for ${process.platform}-${process.arch} (${choice.reason})`
   process.stderr.write(
-    `driftwatch: no native addon for ${process.platform}-${process.arch} (${choice.reason}); files are listed and hashed in JavaScript, slower, and capabilities and extended attributes are not checked\n`,
+    `driftwatch: ${why}; files are listed and hashed in JavaScript, slower, and capabilities and extended attributes are not checked\n`,
   )
+}
 
 const ERRNO_NAMES: Record<number, string> = {}
 // The first name of each number (EAGAIN, not its alias EWOULDBLOCK).
