@@ -14,12 +14,19 @@
 #   - quick scan:        at least 40x faster than AIDE
 #   - peak RSS:          under 300 MB (both modes)
 #
+# Side by side with the previous build: the same runs of a git worktree of PREV_REF (default
+# a9dafef, the main before the native core was cut down), built here, alternated run by run
+# with this build (and with this build's JavaScript binding, DRIFTWATCH_NATIVE=0), so that a
+# machine shared with other work slows all of them alike. PREV_REPO=DIR uses a built checkout
+# instead; PREV_REF=none skips it.
+#
 # Usage: bench/scan-vs-aide.sh            (as root; installs aide/time with apt if missing)
 #        BENCH_RUNS=3 bench/scan-vs-aide.sh
 # Needs a built CLI (npm run build). CPU time is printed too: on a machine that other work
 # shares, it varies much less than wall time. The last line of output is machine-readable:
 #   RESULT full_s=... quick_s=... aide_s=... full_ratio=... quick_ratio=... full_rss_mb=... quick_rss_mb=...
-#          full_cpu_s=... quick_cpu_s=... aide_cpu_s=...
+#          full_cpu_s=... quick_cpu_s=... aide_cpu_s=... prev_full_s=... prev_quick_s=... js_full_s=...
+#          js_quick_s=... full_vs_prev=... quick_vs_prev=...
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,12 +57,39 @@ ensure_tools() {
 
 # --- workspace -----------------------------------------------------------------------------
 TMP="$(mktemp -d -t driftwatch-bench.XXXXXX)"
-trap 'rm -rf "$TMP"' EXIT
+PREV_REF="${PREV_REF:-a9dafef}"
+PREV="${PREV_REPO:-}"
+cleanup() {
+  if [[ -z "${PREV_REPO:-}" && -n "$PREV" && -d "$PREV" ]]; then
+    git -C "$REPO" worktree remove --force "$PREV" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
 POLICY="$TMP/policy.yaml"
 MANIFEST="$TMP/usr.json.gz"
 STATE="$TMP/state"
 CONF="$TMP/aide.conf"
-mkdir -p "$STATE"
+mkdir -p "$STATE" "$STATE-prev" "$STATE-js"
+
+# prepare_prev: a built checkout of PREV_REF (its addon and dist/), with this one's node_modules.
+prepare_prev() {
+  [[ "$PREV_REF" == none ]] && return 0
+  if [[ -z "$PREV" ]]; then
+    PREV="$TMP/prev"
+    log "building $PREV_REF in a git worktree"
+    git -C "$REPO" worktree add --detach "$PREV" "$PREV_REF" >/dev/null
+    ln -s "$REPO/node_modules" "$PREV/node_modules"
+    # npm's own node-gyp, with npm's nodedir (headers) when one is configured.
+    local gyp nodedir
+    gyp="$(dirname "$(realpath "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+    nodedir="$(npm config get nodedir 2>/dev/null || true)"
+    [[ "$nodedir" == undefined || "$nodedir" == null ]] && nodedir=""
+    (cd "$PREV" && node "$gyp" rebuild ${nodedir:+--nodedir="$nodedir"} >/dev/null)
+    (cd "$PREV" && npx --no-install tsc -p tsconfig.build.json)
+  fi
+  [[ -f "$PREV/dist/cli/main.js" ]] || die "no dist/ in $PREV"
+}
 
 write_policy() {
   cat >"$POLICY" <<'EOF'
@@ -157,20 +191,40 @@ if ((init_rc != 0)) || [[ ! -s "$TMP/aide.db.new" ]]; then
 fi
 mv "$TMP/aide.db.new" "$TMP/aide.db"
 
-DW_FULL=(node "$CLI" scan --manifest "$MANIFEST" --root / --mode full --format json --state-dir "$STATE")
-DW_QUICK=(node "$CLI" scan --manifest "$MANIFEST" --root / --mode quick --format json --state-dir "$STATE")
+scan_args() { echo scan --manifest "$MANIFEST" --root / --mode "$1" --format json --state-dir "$2"; }
 
-log "warming the page cache (untimed full scan)"
-run_dw warm scan --manifest "$MANIFEST" --root / --mode full --format json --state-dir "$STATE"
+# bench_side_by_side MODE: RUNS rounds, each one run of this build, the previous one and the
+# JavaScript binding, in turn.
+bench_side_by_side() {
+  local mode="$1" i
+  : >"$TMP/$mode.times"
+  : >"$TMP/prev-$mode.times"
+  : >"$TMP/js-$mode.times"
+  for ((i = 1; i <= RUNS; i++)); do
+    time_cmd "$mode" 1 node "$CLI" $(scan_args "$mode" "$STATE")
+    if [[ "$PREV_REF" != none ]]; then
+      time_cmd "prev-$mode" 1 node "$PREV/bin/driftwatch.js" $(scan_args "$mode" "$STATE-prev")
+    fi
+    time_cmd "js-$mode" 1 env DRIFTWATCH_NATIVE=0 node "$CLI" $(scan_args "$mode" "$STATE-js")
+  done
+}
 
-log "driftwatch full scan x$RUNS"
-bench_tool full 1 "${DW_FULL[@]}"
+prepare_prev
+log "warming the page cache (untimed full scans)"
+run_dw warm $(scan_args full "$STATE")
+[[ "$PREV_REF" != none ]] && node "$PREV/bin/driftwatch.js" $(scan_args full "$STATE-prev") >/dev/null 2>&1 || true
+DRIFTWATCH_NATIVE=0 node "$CLI" $(scan_args full "$STATE-js") >/dev/null 2>&1 || true
 
-log "populating the scan cache (untimed quick scan)"
-run_dw quick-warm scan --manifest "$MANIFEST" --root / --mode quick --format json --state-dir "$STATE"
+log "full scans x$RUNS: this build, $PREV_REF, the JavaScript binding, alternated"
+bench_side_by_side full
 
-log "driftwatch quick scan x$RUNS"
-bench_tool quick 1 "${DW_QUICK[@]}"
+log "populating the scan caches (untimed quick scans)"
+run_dw quick-warm $(scan_args quick "$STATE")
+[[ "$PREV_REF" != none ]] && node "$PREV/bin/driftwatch.js" $(scan_args quick "$STATE-prev") >/dev/null 2>&1 || true
+DRIFTWATCH_NATIVE=0 node "$CLI" $(scan_args quick "$STATE-js") >/dev/null 2>&1 || true
+
+log "quick scans x$RUNS: this build, $PREV_REF, the JavaScript binding, alternated"
+bench_side_by_side quick
 
 # AIDE: 0 = no changes, 1..7 = added/removed/changed bits, 14 and up = errors.
 log "aide --check x$RUNS"
@@ -179,6 +233,13 @@ bench_tool aide 7 aide --config "$CONF" --check
 read -r full_med full_min full_max full_rss full_cpu <<<"$(stats full)"
 read -r quick_med quick_min quick_max quick_rss quick_cpu <<<"$(stats quick)"
 read -r aide_med aide_min aide_max aide_rss aide_cpu <<<"$(stats aide)"
+read -r js_full_med js_full_min js_full_max js_full_rss js_full_cpu <<<"$(stats js-full)"
+read -r js_quick_med js_quick_min js_quick_max js_quick_rss js_quick_cpu <<<"$(stats js-quick)"
+prev_full_med=none prev_quick_med=none
+if [[ "$PREV_REF" != none ]]; then
+  read -r prev_full_med prev_full_min prev_full_max prev_full_rss prev_full_cpu <<<"$(stats prev-full)"
+  read -r prev_quick_med prev_quick_min prev_quick_max prev_quick_rss prev_quick_cpu <<<"$(stats prev-quick)"
+fi
 full_ratio="$(ratio "$aide_med" "$full_med")"
 quick_ratio="$(ratio "$aide_med" "$quick_med")"
 
@@ -195,7 +256,19 @@ echo
 printf '%-18s %10s %8s %8s %12s %13s %13s\n' tool median_s min_s max_s median_cpu_s median_rss_mb aide/tool
 printf '%-18s %10s %8s %8s %12s %13s %13s\n' "driftwatch full" "$full_med" "$full_min" "$full_max" "$full_cpu" "$full_rss" "${full_ratio}x"
 printf '%-18s %10s %8s %8s %12s %13s %13s\n' "driftwatch quick" "$quick_med" "$quick_min" "$quick_max" "$quick_cpu" "$quick_rss" "${quick_ratio}x"
+if [[ "$PREV_REF" != none ]]; then
+  printf '%-18s %10s %8s %8s %12s %13s %13s\n' "$PREV_REF full" "$prev_full_med" "$prev_full_min" "$prev_full_max" "$prev_full_cpu" "$prev_full_rss" "$(ratio "$aide_med" "$prev_full_med")x"
+  printf '%-18s %10s %8s %8s %12s %13s %13s\n' "$PREV_REF quick" "$prev_quick_med" "$prev_quick_min" "$prev_quick_max" "$prev_quick_cpu" "$prev_quick_rss" "$(ratio "$aide_med" "$prev_quick_med")x"
+fi
+printf '%-18s %10s %8s %8s %12s %13s %13s\n' "JS binding full" "$js_full_med" "$js_full_min" "$js_full_max" "$js_full_cpu" "$js_full_rss" "$(ratio "$aide_med" "$js_full_med")x"
+printf '%-18s %10s %8s %8s %12s %13s %13s\n' "JS binding quick" "$js_quick_med" "$js_quick_min" "$js_quick_max" "$js_quick_cpu" "$js_quick_rss" "$(ratio "$aide_med" "$js_quick_med")x"
 printf '%-18s %10s %8s %8s %12s %13s %13s\n' "aide --check" "$aide_med" "$aide_min" "$aide_max" "$aide_cpu" "$aide_rss" "1.0x"
 echo
 echo "targets: full >= 10x aide and < 4 s; quick >= 40x aide; peak RSS < 300 MB"
-echo "RESULT full_s=$full_med quick_s=$quick_med aide_s=$aide_med full_ratio=$full_ratio quick_ratio=$quick_ratio full_rss_mb=$full_rss quick_rss_mb=$quick_rss full_cpu_s=$full_cpu quick_cpu_s=$quick_cpu aide_cpu_s=$aide_cpu"
+full_vs_prev=none quick_vs_prev=none
+if [[ "$PREV_REF" != none ]]; then
+  full_vs_prev="$(awk -v a="$full_med" -v b="$prev_full_med" 'BEGIN { printf "%.3f", a / b }')"
+  quick_vs_prev="$(awk -v a="$quick_med" -v b="$prev_quick_med" 'BEGIN { printf "%.3f", a / b }')"
+  echo "this build / $PREV_REF (median wall): full ${full_vs_prev}, quick ${quick_vs_prev} (limit 1.10; RSS no higher)"
+fi
+echo "RESULT full_s=$full_med quick_s=$quick_med aide_s=$aide_med full_ratio=$full_ratio quick_ratio=$quick_ratio full_rss_mb=$full_rss quick_rss_mb=$quick_rss full_cpu_s=$full_cpu quick_cpu_s=$quick_cpu aide_cpu_s=$aide_cpu prev_full_s=$prev_full_med prev_quick_s=$prev_quick_med js_full_s=$js_full_med js_quick_s=$js_quick_med full_vs_prev=$full_vs_prev quick_vs_prev=$quick_vs_prev"

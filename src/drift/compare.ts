@@ -55,7 +55,7 @@ export class FileComparer {
       return
     }
     this.unseen.delete(o.path)
-    const item = compareEntry(e, o, this.matcher, this.options, unreadable)
+    const item = entryDrift(e, o, this.matcher, this.options, unreadable)
     if (item) this.items.push(item)
   }
 
@@ -87,14 +87,21 @@ export function compareFiles(
   return comparer.finish()
 }
 
-function compareEntry(
+/**
+ * THE reference for a match: the drift item an observed entry `o` gives against its manifest
+ * entry `e` at the same path under a policy (`matcher`), or undefined when it matches. Every
+ * other place that decides a match without calling this (the walk workers' entry index, the
+ * scan cache's verdicts, FileCheck) decides only `identicalEntry`, which implies a match here
+ * under any policy; test/unit/match.test.ts proves it over generated entries and mutations.
+ */
+export function entryDrift(
   e: FileEntry,
   o: FileEntry,
   matcher: PathMatcher,
   options: CompareFilesOptions,
-  unreadable: boolean,
+  unreadable = false,
 ): DriftItem | undefined {
-  if (options.complete && sameCapture(e, o)) return undefined
+  if (identicalEntry(e, o)) return undefined
   const checked = matcher.attributesOf(e.path)
   if (checked.has('type') && e.type !== undefined && o.type !== undefined && e.type !== o.type) {
     let severity = matcher.severityOf(e.path)
@@ -142,21 +149,17 @@ function compareEntry(
   }
 }
 
-/** The common case first: a captured entry observed exactly as recorded. */
-function sameCapture(e: FileEntry, o: FileEntry): boolean {
-  return (
-    e.sha256 === o.sha256 &&
-    e.mode === o.mode &&
-    e.size === o.size &&
-    e.type === o.type &&
-    e.uid === o.uid &&
-    e.gid === o.gid &&
-    e.target === o.target &&
-    e.caps === o.caps &&
-    e.mtime === o.mtime &&
-    e.xattrs === undefined &&
-    o.xattrs === undefined
-  )
+/** The attributes an entry is recorded with, but for xattrs (a map) and package (not observed). */
+const RECORDED = ['type', 'mode', 'uid', 'gid', 'size', 'sha256', 'target', 'caps', 'mtime'] as const
+
+/**
+ * Whether an observed entry is exactly its manifest entry: every recorded attribute the same,
+ * present or absent alike (the owning package apart, which a walk does not observe). What
+ * the fast paths decide; it implies that `entryDrift` finds no drift, whatever the policy.
+ */
+export function identicalEntry(e: FileEntry, o: FileEntry): boolean {
+  for (const attribute of RECORDED) if (e[attribute] !== o[attribute]) return false
+  return e.xattrs === o.xattrs || sameValue(e.xattrs, o.xattrs)
 }
 
 /** setuid or setgid in a four-digit octal mode. */

@@ -2,10 +2,10 @@ import { createHash, type KeyObject } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 import { describeZodError } from '../config/load.js'
 import { DriftwatchError } from '../errors.js'
-import { fsprobe } from '../native/fsprobe.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { canonicalJson, digestOf, sha256Digest } from './canonical.js'
 import { buildEntryIndex, type EntryIndex } from './entry-index.js'
+import { arrayElements, outlineObject } from './outline.js'
 import { readManifestBytes } from './read.js'
 import { type FileEntry, type Manifest, ManifestSchema } from './schema.js'
 import { type Signature, signatureFileFor, signDigest, verifySignatureFile } from './signature.js'
@@ -190,21 +190,16 @@ const ENTRIES_PER_SLICE = 4096
 /** A manifest whose bytes hash to `digest`, the digest they record, opened lazily; undefined when in doubt. */
 function openEncoded(file: string, data: Buffer, digest: string): ManifestSource | undefined {
   // Where each top-level member is, without parsing the files; any doubt takes the whole path.
-  const outline = fsprobe.outlineJson(data)
+  const outline = outlineObject(data)
   if (!outline) return undefined
   const seen = new Set<string>()
   let files: { start: number; end: number; count: number } | undefined
-  for (let k = 0; k < outline.length; k += 5) {
-    const key = data.toString('latin1', outline[k] as number, outline[k + 1] as number)
+  for (const member of outline) {
+    const key = data.toString('latin1', member.keyStart, member.keyEnd)
     // An escaped key could name a member twice in different spellings.
     if (key.includes('\\') || seen.has(key)) return undefined
     seen.add(key)
-    if (key === '"files"')
-      files = {
-        start: outline[k + 2] as number,
-        end: outline[k + 3] as number,
-        count: outline[k + 4] as number,
-      }
+    if (key === '"files"') files = { start: member.valueStart, end: member.valueEnd, count: member.count }
   }
   if (!files || files.count < 0) return undefined
   let parsed: Record<string, unknown>
@@ -226,7 +221,7 @@ function openEncoded(file: string, data: Buffer, digest: string): ManifestSource
   let index: Promise<EntryIndex | undefined> | undefined
   // Where each file entry's text is; null when the array is not as expected.
   const entrySpans = (source: Buffer) => {
-    spans ??= fsprobe.outlineJsonArray(source, span.start, span.end)
+    spans ??= arrayElements(source, span.start, span.end)
     return spans && spans.length / 2 === span.count ? spans : null
   }
   // Parses the files a slice at a time (the text of all of them is never in memory at once),

@@ -1,31 +1,17 @@
 import { createRequire } from 'node:module'
 import { constants } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { isMainThread } from 'node:worker_threads'
+import { jsBinding } from './fsprobe-js.js'
 
-/** Doubles per entry in a stat result, and what each one is (see src/native/fsprobe.c). */
-export const STAT_FIELDS = 13
-/** The errno of a regular file that scanDir(path, true) left unstated. */
-export const NOT_STATED = -1
-export const ST = {
-  mode: 0,
-  uid: 1,
-  gid: 2,
-  size: 3,
-  devHi: 4,
-  devLo: 5,
-  inoHi: 6,
-  inoLo: 7,
-  mtimeSec: 8,
-  mtimeNsec: 9,
-  ctimeSec: 10,
-  ctimeNsec: 11,
-  errno: 12,
-} as const
+export { HASH_CHANGED, HASH_NOT_FILE, NOT_STATED, ST, STAT_FIELDS } from './constants.js'
 
-interface FsProbeBinding {
-  /** Where the top-level members of a JSON object are: 5 numbers each (key start, key end, value start, value end, element count or -1); null when not one object. */
-  outlineJson(data: Buffer): Float64Array | null
-  /** Where each element of the JSON array at data[start, end) is: (start, end) pairs; null when not one array. */
-  outlineJsonArray(data: Buffer, start: number, end: number): Float64Array | null
+/**
+ * The files probe's system calls, served by the native addon (src/native/fsprobe.c) where it
+ * loads, else by the same functions in JavaScript (fsprobe-js.ts). Stat results are
+ * STAT_FIELDS doubles at the ST offsets (constants.ts, generated from constants.json).
+ */
+export interface FsProbeBinding {
   /**
    * Lists a directory and lstats every entry: names NUL-terminated, STAT_FIELDS doubles each.
    * With `lazyFiles`, a regular file (by its directory entry) is not lstat'ed: its stat is
@@ -48,17 +34,17 @@ interface FsProbeBinding {
   /** fstat into out[0..STAT_FIELDS); returns the errno, 0 on success. */
   fstat(fd: number, out: Float64Array): number
   /**
-   * Reads and hashes a regular file in one call (see fsprobe.c): the capability's length (0:
-   * none) with the stat after reading in `stat`, the sha256 in `digest` and the capability in
-   * `caps`; or -errno; or -100000 when it changed while read, -100001 when it is no regular file.
+   * Reads and hashes a regular file in one call: the capability's length (0: none) with the
+   * stat after reading in `stat`, the sha256 in `digest` and the capability in `caps`; or
+   * -errno; or HASH_CHANGED when it changed while read, HASH_NOT_FILE when it is no regular file.
    */
   hashFile(path: string | Buffer, wantCaps: boolean, stat: Float64Array, digest: Buffer, caps: Buffer): number
   /**
    * hashFile for files of one directory, each opened relative to it: file k is the
    * NUL-terminated name at names[starts[k]], its capability read when wantCaps[k] is 1. Its
    * status goes to status[k], its stat to stats[k * STAT_FIELDS], its digest to
-   * digests[k * 32] and its capability to caps[k * 64]. Throws when the directory cannot be
-   * opened.
+   * digests[k * DIGEST_BYTES] and its capability to caps[k * CAPS_PER_FILE]. Throws when the
+   * directory cannot be opened.
    */
   hashFiles(
     dir: string | Buffer,
@@ -70,50 +56,59 @@ interface FsProbeBinding {
     digests: Buffer,
     caps: Buffer,
   ): void
-  /**
-   * How many hashes so far, in any thread, found their file truncated under the mapping they
-   * read it through (and answered "changed while read"): for tests and diagnostics.
-   */
-  mappedTruncations(): number
-  /**
-   * In the thread pool: copies `source` into `shared` (shared memory, the same length) and
-   * indexes by path the file entries of the JSON array at shared[start, end) (see fsprobe.c):
-   * `index` sized by the caller, its word 1 the slot count. Resolves to the entry count, or -1
-   * when the array is not as expected, an entry has no path, or two share one.
-   */
-  indexEntriesAsync(
-    source: Uint8Array,
-    shared: Uint8Array,
-    start: number,
-    end: number,
-    index: Uint32Array,
-  ): Promise<number>
-  /**
-   * For each NUL-separated canonical entry text: the index of the manifest entry it equals
-   * but for "package" (marked 1 in `marks`), or -1.
-   */
-  matchEntries(
-    bytes: Uint8Array,
-    index: Uint32Array,
-    texts: Buffer,
-    marks: Uint8Array,
-    verdicts: Int32Array,
-  ): void
-  /**
-   * Scan cache records (112 bytes each) sorted by key (first 6 u32: device, inode, path hash),
-   * one per key with the last given winning, written to `out`; returns how many.
-   */
-  packRecords(records: Uint8Array, out: Uint8Array): number
   /** fgetxattr: the value, or null when the file has no such attribute. */
   getXattr(fd: number, name: string): Buffer | null
   /** flistxattr: attribute names. */
   listXattr(fd: number): string[]
 }
 
-// Built by `npm ci` (node-gyp, binding.gyp at the package root); the same relative path
-// holds from src/native/ (tests) and from dist/native/ (the built CLI).
-const require = createRequire(import.meta.url)
-export const fsprobe: FsProbeBinding = require('../../build/Release/driftwatch_native.node')
+/** Which binding serves this process, and why the native one does not when it does not. */
+export interface BindingChoice {
+  binding: FsProbeBinding
+  native: boolean
+  /** Why the JavaScript binding serves: DRIFTWATCH_NATIVE=0, or why the addon did not load. */
+  reason?: string
+}
+
+/**
+ * The package's root: node-gyp-build looks for build/Release there (a local build) and then
+ * for prebuilds/<platform>-<arch>/ (the addon the package ships). The same relative path holds
+ * from src/native/ (tests) and from dist/native/ (the built CLI).
+ */
+const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Loads the addon unless DRIFTWATCH_NATIVE=0; anything that stops it (no prebuild for this platform, musl, no build) leaves the JavaScript binding. */
+export function chooseBinding(env: NodeJS.ProcessEnv = process.env): BindingChoice {
+  if (env.DRIFTWATCH_NATIVE === '0')
+    return { binding: jsBinding, native: false, reason: 'DRIFTWATCH_NATIVE=0' }
+  try {
+    const require = createRequire(import.meta.url)
+    // An addon built elsewhere, e.g. with sanitizers (test/native/sanitize.sh).
+    if (env.DRIFTWATCH_ADDON)
+      return { binding: require(env.DRIFTWATCH_ADDON) as FsProbeBinding, native: true }
+    const load = require('node-gyp-build') as (dir: string) => FsProbeBinding
+    return { binding: load(PACKAGE_ROOT), native: true }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    return { binding: jsBinding, native: false, reason: message.split('\n')[0] as string }
+  }
+}
+
+const choice = chooseBinding()
+export const fsprobe: FsProbeBinding = choice.binding
+/** True when the native addon serves; false for the JavaScript binding. */
+export const nativeBinding = choice.native
+
+// Said once per process (worker threads load this module too), on stderr, where logs go.
+if (!choice.native && isMainThread) {
+  const why =
+    choice.reason === 'DRIFTWATCH_NATIVE=0'
+      ? 'the native addon is not used (DRIFTWATCH_NATIVE=0)'
+      : `no native addon for ${process.platform}-${process.arch} (${choice.reason})`
+  process.stderr.write(
+    `driftwatch: ${why}; files are listed and hashed in JavaScript, slower, and capabilities and extended attributes are not checked\n`,
+  )
+}
 
 const ERRNO_NAMES: Record<number, string> = {}
 // The first name of each number (EAGAIN, not its alias EWOULDBLOCK).

@@ -1,6 +1,6 @@
 import { PathMatcher } from '../config/path-matcher.js'
 import type { Policy } from '../config/policy.js'
-import { compareFiles, sameValue } from '../drift/compare.js'
+import { compareFiles, identicalEntry } from '../drift/compare.js'
 import type { ManifestSource } from '../manifest/io.js'
 import type { FileEntry } from '../manifest/schema.js'
 import { ST, STAT_FIELDS } from '../native/fsprobe.js'
@@ -11,9 +11,6 @@ import type { DriftItem } from '../protocol/report.js'
 
 /** Entries held, when the manifest's files are not parsed yet, before they are parsed anyway. */
 const HOLD_LIMIT = 4096
-
-/** The attributes an entry is recorded with, all compared for a verdict. */
-const ATTRIBUTES = ['type', 'mode', 'uid', 'gid', 'size', 'sha256', 'target', 'caps', 'mtime'] as const
 
 export interface FileCheckOptions {
   /** The root the walk reads under (the scan cache keys paths as the file system takes them). */
@@ -173,7 +170,7 @@ export class FileCheck {
       let verdict = -1
       if (i !== undefined) {
         seen[i] = 1
-        if (!unreadable && sameEntry(files[i] as FileEntry, o)) verdict = i
+        if (!unreadable && identicalEntry(files[i] as FileEntry, o)) verdict = i
       }
       if (verdict < 0) this.differing.push(o)
       if (stats && !unreadable && stats[k * STAT_FIELDS + ST.errno] === 0) this.learn(o, verdict, stats, k)
@@ -195,12 +192,6 @@ export class FileCheck {
     if (cache && known && cache.cache.says(known.record, content)) cache.hits[known.record] = 1
     else writer.add(fsPath, stats, k * STAT_FIELDS, content)
   }
-}
-
-/** Whether an observed entry is exactly the manifest's: every attribute either has, the same. */
-function sameEntry(e: FileEntry, o: FileEntry): boolean {
-  for (const attribute of ATTRIBUTES) if (e[attribute] !== o[attribute]) return false
-  return e.xattrs === o.xattrs || sameValue(e.xattrs, o.xattrs)
 }
 
 function allMarked(marks: Uint8Array, count: number): boolean {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { PathMatcher } from '../config/path-matcher.js'
-import type { Policy } from '../config/policy.js'
+import type { FileAttribute, Policy } from '../config/policy.js'
 import { severityRank, summarize } from '../drift/compare.js'
 import { compareConfig } from '../drift/config.js'
 import { attributeFileChanges, comparePackages } from '../drift/packages.js'
 import type { ManifestSource } from '../manifest/io.js'
 import { MANIFEST_SCHEMA, type Manifest } from '../manifest/schema.js'
+import { nativeBinding } from '../native/fsprobe.js'
 import type { CacheStatus } from '../probes/files/protocol.js'
 import { CacheWriter, StatCache, statCacheFile } from '../probes/files/stat-cache.js'
 import {
@@ -68,7 +69,8 @@ export interface CaptureResult {
  */
 export async function captureManifest(options: CaptureOptions): Promise<CaptureResult> {
   const now = options.now ?? (() => new Date())
-  const { rootDir, policy } = options
+  const { rootDir } = options
+  const policy = readablePolicy(options.policy)
   const context = probeContext(rootDir)
   const walk = await walkFiles({
     rootDir,
@@ -145,7 +147,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   const { rootDir } = options
   const source = toSource(options.manifest, options.manifestDigest)
   const { head } = source
-  const { policy } = head
+  const policy = readablePolicy(head.policy)
   const context = probeContext(rootDir)
   const complete = !isDeclared(head)
   const cacheFile = options.stateDir ? statCacheFile(options.stateDir, rootDir) : undefined
@@ -359,4 +361,28 @@ export function isDeclared(manifest: Pick<Manifest, 'image'>): boolean {
 /** Every host read goes through the root; `/` is the running system, so live values may be read too. */
 function probeContext(rootDir: string): ProbeContext {
   return { rootDir, live: rootDir === '/' }
+}
+
+/** Attributes only the native addon reads: Node has no extended attribute calls. */
+const NATIVE_ONLY: ReadonlySet<FileAttribute> = new Set(['caps', 'xattrs'])
+
+/**
+ * The policy as this process can apply it: where the JavaScript binding serves (no addon
+ * loads), capabilities and other extended attributes cannot be read, so they are left
+ * unchecked, as an attribute a declared manifest leaves out is (said once on stderr by
+ * src/native/fsprobe.ts), rather than reported as removed.
+ */
+export function readablePolicy(policy: Policy, native = nativeBinding): Policy {
+  if (native) return policy
+  const readable = (attributes: FileAttribute[]) => attributes.filter((a) => !NATIVE_ONLY.has(a))
+  return {
+    ...policy,
+    files: {
+      ...policy.files,
+      defaultAttributes: readable(policy.files.defaultAttributes),
+      rules: policy.files.rules.map((rule) =>
+        rule.attributes ? { ...rule, attributes: readable(rule.attributes) } : rule,
+      ),
+    },
+  }
 }

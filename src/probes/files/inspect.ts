@@ -2,7 +2,16 @@ import { createHash } from 'node:crypto'
 import { closeSync, constants, openSync, readlinkSync, readSync } from 'node:fs'
 import { describeSystemError, errnoCode } from '../../errors.js'
 import type { FileEntry } from '../../manifest/schema.js'
-import { errnoName, fsprobe, NOT_STATED, ST, STAT_FIELDS } from '../../native/fsprobe.js'
+import { CAPS_PER_FILE, DIGEST_BYTES } from '../../native/constants.js'
+import {
+  errnoName,
+  fsprobe,
+  HASH_CHANGED,
+  HASH_NOT_FILE,
+  NOT_STATED,
+  ST,
+  STAT_FIELDS,
+} from '../../native/fsprobe.js'
 import { decodeName } from '../../util/pathname.js'
 import { decodeCapabilities } from './caps.js'
 import { type FileResult, WANT } from './protocol.js'
@@ -133,7 +142,8 @@ export function inspectFiles(
     }
     const o = j * STAT_FIELDS
     const recorded = entryFromStat(f.path, stats, o, entry.mtime !== undefined)
-    if (f.want & WANT.sha256) recorded.sha256 = digests.toString('hex', j * 32, j * 32 + 32)
+    if (f.want & WANT.sha256)
+      recorded.sha256 = digests.toString('hex', j * DIGEST_BYTES, (j + 1) * DIGEST_BYTES)
     if (code > 0)
       recorded.caps = decodeCapabilities(caps.subarray(j * CAPS_PER_FILE, j * CAPS_PER_FILE + code))
     results[k] = { entry: recorded, stat: stats, statOffset: o, bytesHashed: stats[o + ST.size] as number }
@@ -152,7 +162,7 @@ function scratchFor(n: number) {
       starts: new Int32Array(size),
       wantCaps: new Uint8Array(size),
       status: new Int32Array(size),
-      digests: Buffer.alloc(size * 32),
+      digests: Buffer.alloc(size * DIGEST_BYTES),
       caps: Buffer.alloc(size * CAPS_PER_FILE),
     }
   }
@@ -200,15 +210,10 @@ function withoutContent(
   return { read: entry }
 }
 
-/** What the native hashFile returns besides a capability's length or -errno. */
-const HASH_CHANGED = -100000
-const HASH_NOT_FILE = -100001
 const ELOOP = 40
 const ENXIO = 6
-/** Bytes of capability per file in a hashFiles call (a v3 capability is 24). */
-const CAPS_PER_FILE = 64
-const DIGEST = Buffer.alloc(32)
-const CAPS = Buffer.alloc(256)
+const DIGEST = Buffer.alloc(DIGEST_BYTES)
+const CAPS = Buffer.alloc(4 * CAPS_PER_FILE)
 
 function readContent(fsPath: string | Buffer, entry: FileEntry, want: number): FileResult {
   // Other extended attributes are read through a descriptor kept open here; the common case

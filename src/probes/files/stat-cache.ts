@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { errnoCode } from '../../errors.js'
-import { fsprobe, ST } from '../../native/fsprobe.js'
+import { pathHash, statWords } from '../../native/cache-key.js'
+import {
+  CACHE_KEY_WORDS,
+  CACHE_RECORD_BYTES,
+  CACHE_STAT_WORDS,
+  CACHE_VERDICT_WORD,
+} from '../../native/constants.js'
 import { writeFileAtomic } from '../../util/atomic.js'
 import type { CacheStatus } from './protocol.js'
 
@@ -34,12 +40,12 @@ import type { CacheStatus } from './protocol.js'
 const MAGIC = Buffer.from('DWSC0003')
 const HEADER = 96
 const CHECKED_HEADER = 64
-const RECORD = 112
+const RECORD = CACHE_RECORD_BYTES
 /** Record stride in 32-bit words. */
 const WORDS = RECORD / 4
-const KEY_WORDS = 6
-const STAT_WORDS = 17
-const VERDICT = 17
+const KEY_WORDS = CACHE_KEY_WORDS
+const STAT_WORDS = CACHE_STAT_WORDS
+const VERDICT = CACHE_VERDICT_WORD
 const CAPS = 18
 const FLAGS = 19
 const SHA256_BYTE = 80
@@ -52,66 +58,6 @@ const HAS_CAPS = 2
 export function statCacheFile(stateDir: string, rootDir: string): string {
   const id = createHash('sha256').update(rootDir).digest('hex').slice(0, 16)
   return join(stateDir, `scancache-${id}.bin`)
-}
-
-/**
- * A 64-bit hash of a path's bytes as the file system takes them (under the root), the third
- * part of a record's key: it tells two paths of one inode apart, and an inode moved to another
- * path (a directory renamed) from the one recorded. Two 32-bit lanes, FNV-1a and a
- * multiply-rotate, mixed with the length; the native scanDir computes the same.
- */
-export function pathHash(fsPath: string | Buffer, out: Uint32Array, at: number): void {
-  let bytes: Buffer
-  let n: number
-  if (typeof fsPath === 'string') {
-    if (scratch.length < fsPath.length * 3) scratch = Buffer.alloc(fsPath.length * 3)
-    bytes = scratch
-    n = scratch.write(fsPath, 'utf8')
-  } else {
-    bytes = fsPath
-    n = fsPath.length
-  }
-  let a = 0x811c9dc5
-  let b = 0x9747b28c
-  for (let i = 0; i < n; i++) {
-    const c = bytes[i] as number
-    a = Math.imul(a ^ c, 0x01000193)
-    b = Math.imul(b ^ c, 0xcc9e2d51)
-    b = Math.imul((b << 15) | (b >>> 17), 0x1b873593)
-  }
-  out[at] = fmix32(a ^ Math.imul(b, 0x85ebca6b) ^ n)
-  out[at + 1] = fmix32(b + Math.imul(a, 0xc2b2ae35))
-}
-let scratch = Buffer.alloc(4096)
-
-function fmix32(h: number): number {
-  let x = h ^ (h >>> 16)
-  x = Math.imul(x, 0x85ebca6b)
-  x ^= x >>> 13
-  x = Math.imul(x, 0xc2b2ae35)
-  return (x ^ (x >>> 16)) >>> 0
-}
-
-/** Device, inode, path hash and stat: a record's first STAT_WORDS words. */
-function statWords(s: Float64Array, o: number, hash: Uint32Array, out: Uint32Array, at: number): void {
-  const split = (value: number, k: number) => {
-    out[at + k] = Math.floor(value / 2 ** 32) >>> 0
-    out[at + k + 1] = value >>> 0
-  }
-  out[at] = s[o + ST.devHi] as number
-  out[at + 1] = s[o + ST.devLo] as number
-  out[at + 2] = s[o + ST.inoHi] as number
-  out[at + 3] = s[o + ST.inoLo] as number
-  out[at + 4] = hash[0] as number
-  out[at + 5] = hash[1] as number
-  out[at + 6] = s[o + ST.mode] as number
-  out[at + 7] = s[o + ST.uid] as number
-  out[at + 8] = s[o + ST.gid] as number
-  split(s[o + ST.size] as number, 9)
-  split(s[o + ST.mtimeSec] as number, 11)
-  out[at + 13] = s[o + ST.mtimeNsec] as number
-  split(s[o + ST.ctimeSec] as number, 14)
-  out[at + 16] = s[o + ST.ctimeNsec] as number
 }
 
 /**
@@ -135,7 +81,7 @@ export function recordContent(
 }
 
 /** Bytes per cache record. */
-export const CACHE_RECORD_BYTES = RECORD
+export { CACHE_RECORD_BYTES }
 
 /**
  * Writes the record of the entry at `fsPath` with stat `s` at `o` and content `entry` into
@@ -457,7 +403,7 @@ export class CacheWriter {
     const room = Buffer.alloc(HEADER + total * RECORD + capsJson.length)
     // Sorted by key for binary search, one record per key: a later one (what this scan
     // learned) wins.
-    const unique = fsprobe.packRecords(
+    const unique = packRecords(
       this.records.subarray(0, total * RECORD),
       room.subarray(HEADER, HEADER + total * RECORD),
     )
@@ -506,4 +452,39 @@ export class CacheWriter {
     this.records.copy(grown, 0, 0, this.count * RECORD)
     this.records = grown
   }
+}
+
+/**
+ * Scan cache records sorted by key (their first KEY_WORDS words: device, inode, path hash),
+ * one per key with the last given winning, written to `out`; returns how many.
+ */
+export function packRecords(records: Uint8Array, out: Uint8Array): number {
+  if (records.length % RECORD !== 0 || out.length < records.length)
+    throw new TypeError('packRecords: records must be whole records, and out as large')
+  const count = records.length / RECORD
+  // Records are 4-byte aligned in a buffer of their own: read as words where they are.
+  const words =
+    records.byteOffset % 4 === 0
+      ? new Uint32Array(records.buffer, records.byteOffset, count * WORDS)
+      : new Uint32Array(records.slice().buffer)
+  const order = new Uint32Array(count)
+  for (let k = 0; k < count; k++) order[k] = k
+  order.sort((i, j) => {
+    const a = i * WORDS
+    const b = j * WORDS
+    for (let w = 0; w < KEY_WORDS; w++) {
+      const x = words[a + w] as number
+      const y = words[b + w] as number
+      if (x !== y) return x < y ? -1 : 1
+    }
+    return i - j
+  })
+  let unique = 0
+  for (let k = 0; k < count; k++) {
+    const r = order[k] as number
+    const next = order[k + 1]
+    if (next !== undefined && compareWords(words, r * WORDS, words, next * WORDS, KEY_WORDS) === 0) continue
+    out.set(records.subarray(r * RECORD, (r + 1) * RECORD), unique++ * RECORD)
+  }
+  return unique
 }

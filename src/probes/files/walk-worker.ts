@@ -5,6 +5,7 @@ import { describeSystemError, errnoCode } from '../../errors.js'
 import { fileEntryJson } from '../../manifest/canonical.js'
 import { EntryMatcher } from '../../manifest/entry-index.js'
 import type { FileEntry } from '../../manifest/schema.js'
+import { LAZY_FILES_MAX } from '../../native/constants.js'
 import { fsprobe, NOT_STATED, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { decodeName } from '../../util/pathname.js'
 import { type DirectoryFile, describeErrno, inspectEntry, inspectFiles } from './inspect.js'
@@ -35,7 +36,7 @@ const PSEUDO_DIRS = new Set(['/proc', '/sys', '/dev', '/run'])
  * least one file); the rest go back to be shared out. Bounded by bytes so that no worker sits
  * on a long queue of large files while another has nothing left.
  */
-const FILES_PER_JOB = 64
+const FILES_PER_JOB = LAZY_FILES_MAX
 const BYTES_PER_JOB = 8 << 20
 /**
  * A job goes on depth first into the directories below it for this long, then hands what is
@@ -212,7 +213,7 @@ function packStats(sent?: number[]): Float64Array {
         s.subarray(statOf[2 * k + 1] as number, (statOf[2 * k + 1] as number) + STAT_FIELDS),
         j * STAT_FIELDS,
       )
-    else out[j * STAT_FIELDS + ST.errno] = -1
+    else out[j * STAT_FIELDS + ST.errno] = NOT_STATED
   }
   return out
 }
