@@ -328,6 +328,28 @@ describe('manifest import: bad usage and input, exit 2 with one clear line', () 
     expect(plain.stdout).toContain('  skipped 1 entry (1 port resource)\n')
   })
 
+  test('the package manager is detected from --root, as Goss detects it on the host', async () => {
+    const file = join(dir.path, 'goss.yaml')
+    writeFileSync(file, 'package:\n  musl:\n    installed: true\n')
+    const alpine = join(dir.path, 'alpine')
+    mkdirSync(join(alpine, 'lib/apk/db'), { recursive: true })
+    writeFileSync(join(alpine, 'lib/apk/db/installed'), 'P:musl\nV:1.2.4-r2\nA:x86_64\n\n')
+    expect((await importFile('goss', file, '--root', alpine, '--out', manifest)).code).toBe(0)
+    expect(JSON.parse(readFileSync(manifest, 'utf8')).packages).toEqual([
+      { manager: 'apk', name: 'musl', arch: '*', version: '*' },
+    ])
+    // --manager says otherwise; a root with no package database cannot tell.
+    expect(
+      (await importFile('goss', file, '--root', alpine, '--manager', 'rpm', '--out', manifest)).code,
+    ).toBe(0)
+    expect(JSON.parse(readFileSync(manifest, 'utf8')).packages[0].manager).toBe('rpm')
+    const empty = join(dir.path, 'empty')
+    mkdirSync(empty)
+    const r = await importFile('goss', file, '--root', empty, '--out', manifest)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--root .*: no dpkg, rpm or apk database .*\n {2}hint: say it with --manager/)
+  })
+
   test('a Goss file with nothing driftwatch can check is refused', async () => {
     const file = join(dir.path, 'goss.yaml')
     writeFileSync(file, 'command:\n  uptime:\n    exit-status: 0\nprocess:\n  sshd:\n    running: true\n')
