@@ -117,9 +117,10 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(
       new Option(
         '--manager <manager>',
-        "the package manager of Goss's package entries, as its --package (default: deb)",
+        "the package manager of Goss's package entries, as its --package (default: detected from --root)",
       ).choices(['deb', 'rpm', 'apk']),
     )
+    .option('--root <dir>', 'the image root the package manager is detected from (default: /)')
     .option('--policy <file>', 'policy file (default: config/policy.yaml); files watched are those declared')
     .option('--out <file>', 'write the manifest here (.json or .json.gz); without it, to stdout')
     .option('--sign <keyfile>', 'sign with this ed25519 private key; writes FILE.sig next to --out')
@@ -131,6 +132,7 @@ export async function main(argv: string[]): Promise<number> {
           file: String((o.args as string[])[0]),
           image: String(o.image),
           ...(o.manager ? { manager: String(o.manager) } : {}),
+          ...(o.root ? { root: String(o.root) } : {}),
           ...(o.policy ? { policy: String(o.policy) } : {}),
           ...(o.out ? { out: String(o.out) } : {}),
           ...(o.sign ? { sign: String(o.sign) } : {}),

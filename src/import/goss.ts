@@ -47,6 +47,15 @@ const mode = scalar('a mode like "0644"', (v) => {
   const digits = typeof v === 'number' && Number.isInteger(v) ? String(v) : v
   return typeof digits === 'string' && /^[0-7]{3,4}$/.test(digits) ? digits.padStart(4, '0') : undefined
 })
+/** An owner or group: a name (resolved when a root is scanned), or a number, which is an id. */
+const owner = (what: string) =>
+  scalar(`${what} or id`, (v) =>
+    typeof v === 'string' && v !== ''
+      ? v
+      : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+        ? v
+        : undefined,
+  )
 /** What only Goss can check: accepted, counted as unchecked. */
 const any = z.unknown()
 const common = { title: any.optional(), meta: any.optional(), skip: bool.optional() }
@@ -78,8 +87,8 @@ const GossSchemas = {
     exists: bool,
     mode: mode.optional(),
     size: id.optional(),
-    owner: any.optional(),
-    group: any.optional(),
+    owner: owner('a user name').optional(),
+    group: owner('a group name').optional(),
     uid: id.optional(),
     gid: id.optional(),
     filetype: scalar(Object.keys(GOSS_FILETYPES).join(', '), (v) =>
@@ -220,6 +229,10 @@ export function fromGoss(
       hint: `a Goss file maps resource types (${GOSS_RESOURCES.join(', ')}) to resources`,
     })
   }
+  if (top.bomFormat === 'CycloneDX')
+    throw invalid(source, '(top level)', 'this is a CycloneDX SBOM, not a Goss file', {
+      hint: 'import it with --from cyclonedx',
+    })
   const content = emptyContent()
   const seen = new Map<string, string>()
   const claim = (what: string, where: string) => {
@@ -346,14 +359,14 @@ function addGossResource(
       const entry: FileEntry = { path }
       if (f.filetype !== undefined) entry.type = f.filetype
       if (f.mode !== undefined) entry.mode = f.mode
-      // Goss states owners by name; a manifest records ids, and a name's id is the host's own
-      // business. A number in their place is an id.
+      // Goss states owners by name; they are resolved against the scanned root (scan/owners.ts).
+      // A number in their place is an id.
       const uid = f.uid ?? (typeof f.owner === 'number' ? f.owner : undefined)
       const gid = f.gid ?? (typeof f.group === 'number' ? f.group : undefined)
       if (uid !== undefined) entry.uid = uid
-      else if (f.owner !== undefined) count(content.unchecked, 'file.owner')
+      else if (typeof f.owner === 'string') entry.owner = f.owner
       if (gid !== undefined) entry.gid = gid
-      else if (f.group !== undefined) count(content.unchecked, 'file.group')
+      else if (typeof f.group === 'string') entry.group = f.group
       // Only a regular file's size is recorded (a directory's says nothing of the image).
       if (f.size !== undefined && (f.filetype === undefined || f.filetype === 'file')) entry.size = f.size
       else if (f.size !== undefined) count(content.unchecked, 'file.size')

@@ -35,6 +35,13 @@ export const FileEntrySchema = z.strictObject({
   mtime: z.string().optional(),
   /** The package that owns the file (`deb:curl:amd64`), by the package manager's file lists. */
   package: z.string().optional(),
+  /**
+   * Owner and group by name, as a declared manifest may state them (Goss does): resolved
+   * against the scanned root's /etc/passwd and /etc/group when it is scanned, then compared
+   * as uid and gid. A capture records ids only.
+   */
+  owner: z.string().min(1).optional(),
+  group: z.string().min(1).optional(),
 })
 export type FileEntry = z.infer<typeof FileEntrySchema>
 
@@ -133,6 +140,10 @@ export function isValidFileEntry(value: unknown): value is FileEntry {
       case 'mtime':
       case 'package':
         if (typeof v !== 'string') return false
+        break
+      case 'owner':
+      case 'group':
+        if (typeof v !== 'string' || v === '') return false
         break
       case 'xattrs':
         if (typeof v !== 'object' || v === null || Array.isArray(v)) return false

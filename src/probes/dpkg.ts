@@ -6,13 +6,16 @@ import { type PackageRecord, packageSubject } from '../manifest/schema.js'
 import { compareCodeUnits } from '../util/compare.js'
 import type { DpkgHashDone, DpkgHashInit, DpkgHashJob, DpkgHashResult } from './dpkg-verify-worker.js'
 import { joinRoot } from './files/root-path.js'
-import { readRootText } from './root-fs.js'
+import { listRootDir, readRootText } from './root-fs.js'
 import type { PackageFile, Probe, ProbeContext } from './types.js'
 
 // dpkg's own database, read as files (never by running dpkg): this works on an image folder
 // as on a live host, and needs no dpkg on the machine that scans.
 const ADMIN_DIR = '/var/lib/dpkg'
 const STATUS_FILE = `${ADMIN_DIR}/status`
+// Distroless images have no status file: one stanza per package in status.d/<name> (the
+// package's control fields, with no Status: line), its md5sums beside it in <name>.md5sums.
+const STATUS_DIR = `${ADMIN_DIR}/status.d`
 const DIVERSIONS_FILE = `${ADMIN_DIR}/diversions`
 const INFO_DIR = `${ADMIN_DIR}/info`
 const MD5_HEX = /^[0-9a-f]{32}$/
@@ -144,13 +147,15 @@ export interface DpkgEntry extends PackageRecord {
 }
 
 /** Every package of the status file that left something on disk (all but `not-installed`). */
-export function parseDpkgEntries(text: string): DpkgEntry[] {
+export function parseDpkgEntries(text: string, options: { installedUnlessSaid?: boolean } = {}): DpkgEntry[] {
   const entries: DpkgEntry[] = []
   for (const stanza of parseDpkgStanzas(text)) {
     const name = stanza.get('package')
     // Status is "<selection> <flag> <state>": the selection (install, hold, deinstall, purge)
-    // is what the admin asked for next; only the state says what is on disk.
-    const state = stanza.get('status')?.split(/\s+/)[2]
+    // is what the admin asked for next; only the state says what is on disk. A distroless
+    // status.d stanza has none: it is there because the package was unpacked into the image.
+    const status = stanza.get('status') ?? (options.installedUnlessSaid ? 'install ok installed' : undefined)
+    const state = status?.split(/\s+/)[2]
     if (!name || !state || state === 'not-installed') continue
     entries.push({
       manager: 'deb',
@@ -299,12 +304,27 @@ export interface DpkgDatabase {
 
 /** Reads dpkg's status and diversions in the root; undefined when it is not a dpkg system. */
 export function readDpkgDatabase(rootDir: string): DpkgDatabase | undefined {
+  const entries = readDpkgEntries(rootDir)
+  if (entries === undefined) return undefined
+  return { entries, diversions: parseDpkgDiversions(readRootText(rootDir, DIVERSIONS_FILE) ?? '') }
+}
+
+/**
+ * The packages of the status file and of a distroless image's status.d/ files (either or
+ * both); undefined when the root has neither.
+ */
+export function readDpkgEntries(rootDir: string): DpkgEntry[] | undefined {
   const status = readRootText(rootDir, STATUS_FILE)
-  if (status === undefined) return undefined
-  return {
-    entries: parseDpkgEntries(status),
-    diversions: parseDpkgDiversions(readRootText(rootDir, DIVERSIONS_FILE) ?? ''),
+  const perPackage = listRootDir(rootDir, STATUS_DIR).filter(
+    (entry) => entry.type === 'file' && !entry.name.endsWith('.md5sums') && !entry.name.startsWith('.'),
+  )
+  if (status === undefined && perPackage.length === 0) return undefined
+  const entries = status === undefined ? [] : parseDpkgEntries(status)
+  for (const { name } of perPackage) {
+    const text = readRootText(rootDir, `${STATUS_DIR}/${name}`)
+    if (text !== undefined) entries.push(...parseDpkgEntries(text, { installedUnlessSaid: true }))
   }
+  return entries
 }
 
 /**
@@ -342,10 +362,12 @@ function divertedPath(
 export const dpkgProbe: Probe<PackageRecord[]> = {
   name: 'dpkg',
   async collect(context: ProbeContext): Promise<PackageRecord[]> {
-    const status = readRootText(context.rootDir, STATUS_FILE)
-    if (status === undefined) return []
-    const { packages, problems } = parseDpkgStatus(status)
-    return [...packages, ...problems]
+    const entries = readDpkgEntries(context.rootDir) ?? []
+    const installed = entries.filter((e) => e.state === 'installed')
+    const problems = entries.filter((e) => e.state !== 'installed')
+    return [...installed, ...problems].map(({ manager, name, arch, version, state }) =>
+      state === 'installed' ? { manager, name, arch, version } : { manager, name, arch, version, state },
+    )
   },
 }
 

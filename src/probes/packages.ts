@@ -3,9 +3,9 @@ import { type PackageManager, type PackageRecord, packageSubject } from '../mani
 import type { ProbeRun } from '../protocol/report.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { apkProbe, readApkInstalled } from './apk.js'
-import { dpkgFileListPath, dpkgProbe, parseDpkgList, readDpkgDatabase } from './dpkg.js'
+import { dpkgFileListPath, dpkgProbe, parseDpkgList, readDpkgDatabase, readDpkgEntries } from './dpkg.js'
 import { readRootText, resolveInRoot } from './root-fs.js'
-import { readRpmDatabase, rpmProbe } from './rpm.js'
+import { locateRpmDatabase, readRpmDatabase, rpmProbe } from './rpm.js'
 import type { Probe, ProbeContext } from './types.js'
 
 /** The package probes, one per package manager, in the order they run. */
@@ -14,6 +14,19 @@ export const packageProbes: { manager: PackageManager; probe: Probe<PackageRecor
   { manager: 'rpm', probe: rpmProbe },
   { manager: 'apk', probe: apkProbe },
 ]
+
+/**
+ * The package managers whose database the root holds, as Goss detects the one it asks: a
+ * Debian or Ubuntu root has dpkg's, a Fedora or SUSE one rpm's, an Alpine one apk's.
+ */
+export function detectPackageManagers(rootDir: string): PackageManager[] {
+  const context = { rootDir, live: false }
+  const found: PackageManager[] = []
+  if (readDpkgEntries(rootDir) !== undefined) found.push('deb')
+  if (locateRpmDatabase(context) !== undefined) found.push('rpm')
+  if (readApkInstalled(rootDir) !== undefined) found.push('apk')
+  return found
+}
 
 export interface PackageInventory {
   packages: PackageRecord[]

@@ -22,6 +22,7 @@ import type { ProbeContext } from '../probes/types.js'
 import { type DriftItem, type ProbeRun, REPORT_SCHEMA, type Report } from '../protocol/report.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { FileCheck } from './file-check.js'
+import { withOwnersResolved } from './owners.js'
 import { hostIdentity } from './root.js'
 
 /** Probe errors listed in a report; the rest are counted. */
@@ -145,7 +146,11 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   const startedAt = now()
   const started = performance.now()
   const { rootDir } = options
-  const source = toSource(options.manifest, options.manifestDigest)
+  // A declared manifest may name owners; the root says whose ids they are.
+  const { source, drift: ownerDrift } = withOwnersResolved(
+    toSource(options.manifest, options.manifestDigest),
+    rootDir,
+  )
   const { head } = source
   const policy = readablePolicy(head.policy)
   const context = probeContext(rootDir)
@@ -238,6 +243,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     ...fileDrift,
     ...compareConfig(head.config, config.entries, policy.config, { complete }),
   ]
+  for (const item of ownerDrift) if (!drift.some((d) => d.subject === item.subject)) drift.push(item)
   const runs = [filesRun, ...inventory.runs, ...config.runs]
   if (options.verifyPackages) runs.push(await addPackageVerification(context, policy, drift))
   if (drift.some((item) => item.kind === 'package')) {

@@ -77,9 +77,7 @@ describe('manifest import --from goss', () => {
     )
     expect(r.stdout).toContain(`  manifest  ${out}\n`)
     expect(r.stdout).toMatch(/ {2}digest {4}sha256:[0-9a-f]{64}\n/)
-    expect(r.stdout).toContain(
-      '  left unchecked: 4 file.group, 4 file.owner, 2 service.running, 2 user.groups\n',
-    )
+    expect(r.stdout).toContain('  left unchecked: 2 service.running, 2 user.groups\n')
     const json = await importFile('goss', GOSS, '--out', out, '--format', 'json')
     expect(JSON.parse(json.stdout)).toMatchObject({
       image: 'web-base@2026.11.27-1',
@@ -88,7 +86,7 @@ describe('manifest import --from goss', () => {
       absent: 1,
       packages: 6,
       config: 8,
-      unchecked: { 'file.owner': 4, 'file.group': 4, 'service.running': 2, 'user.groups': 2 },
+      unchecked: { 'service.running': 2, 'user.groups': 2 },
       skipped: { total: 0 },
       manifest: out,
       digest: expect.stringMatching(/^sha256:/),
@@ -114,6 +112,8 @@ describe('manifest import --from goss', () => {
       path: '/etc/issue',
       type: 'file',
       mode: '0644',
+      owner: 'root',
+      group: 'root',
       sha256: 'f9a39dacf9cd1b775a0c79672dfa2a063af0f250e2f0a6e57eabf003f5be6e6b',
     })
     const verify = await runCli(['manifest', 'verify', manifest])
@@ -234,9 +234,7 @@ describe('manifest import --from goss', () => {
     const r = await importFile('goss', GOSS)
     expect(r.code).toBe(0)
     expect(JSON.parse(r.stdout).image.source).toEqual({ declared: true, from: 'goss', file: 'goss.yaml' })
-    expect(r.stderr).toBe(
-      'driftwatch: left unchecked: 4 file.group, 4 file.owner, 2 service.running, 2 user.groups\n',
-    )
+    expect(r.stderr).toBe('driftwatch: left unchecked: 2 service.running, 2 user.groups\n')
   })
 })
 
@@ -309,7 +307,7 @@ describe('manifest import: bad usage and input, exit 2 with one clear line', () 
       name: 'an SBOM given as a Goss file',
       args: ['--from', 'goss', SBOM, '--image', 'a@1'],
       stderr: new RegExp(
-        `^driftwatch: ${SBOM.replace(/[.]/g, '\\.')}: \\(top level\\): unsupported resource types "\\$schema", "bomFormat", "specVersion", "serialNumber", "version", "metadata", "components"\\n {2}hint: driftwatch imports package, file, service, user, group, kernel-param`,
+        `^driftwatch: ${SBOM.replace(/[.]/g, '\\.')}: \\(top level\\): this is a CycloneDX SBOM, not a Goss file\\n {2}hint: import it with --from cyclonedx`,
       ),
     },
   ])('$name', async ({ args, stderr }) => {
@@ -319,17 +317,72 @@ describe('manifest import: bad usage and input, exit 2 with one clear line', () 
     expect(r.stderr).toMatch(stderr)
   })
 
-  test('a Goss file with a resource type driftwatch does not import', async () => {
+  test('a Goss file with resource types driftwatch cannot check: they are skipped and counted', async () => {
     const file = join(dir.path, 'goss.yaml')
     writeFileSync(
       file,
       `${readFileSync(GOSS, 'utf8')}port:\n    tcp:22:\n        listening: true\n        ip:\n            - 0.0.0.0\n`,
     )
     const plain = await importFile('goss', file, '--out', manifest)
-    expect(plain.code).toBe(2)
-    expect(plain.stderr).toBe(
-      `driftwatch: ${file}: (top level): unsupported resource type "port"\n` +
-        '  hint: driftwatch imports package, file, service, user, group, kernel-param: what an image holds. Keep the other tests in a separate gossfile\n',
+    expect(plain.code).toBe(0)
+    expect(plain.stdout).toContain('  skipped 1 entry (1 port resource)\n')
+  })
+
+  test('the package manager is detected from --root, as Goss detects it on the host', async () => {
+    const file = join(dir.path, 'goss.yaml')
+    writeFileSync(file, 'package:\n  musl:\n    installed: true\n')
+    const alpine = join(dir.path, 'alpine')
+    mkdirSync(join(alpine, 'lib/apk/db'), { recursive: true })
+    writeFileSync(join(alpine, 'lib/apk/db/installed'), 'P:musl\nV:1.2.4-r2\nA:x86_64\n\n')
+    expect((await importFile('goss', file, '--root', alpine, '--out', manifest)).code).toBe(0)
+    expect(JSON.parse(readFileSync(manifest, 'utf8')).packages).toEqual([
+      { manager: 'apk', name: 'musl', arch: '*', version: '*' },
+    ])
+    // --manager says otherwise; a root with no package database cannot tell.
+    expect(
+      (await importFile('goss', file, '--root', alpine, '--manager', 'rpm', '--out', manifest)).code,
+    ).toBe(0)
+    expect(JSON.parse(readFileSync(manifest, 'utf8')).packages[0].manager).toBe('rpm')
+    const empty = join(dir.path, 'empty')
+    mkdirSync(empty)
+    const r = await importFile('goss', file, '--root', empty, '--out', manifest)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--root .*: no dpkg, rpm or apk database .*\n {2}hint: say it with --manager/)
+  })
+
+  test('a Goss file with nothing driftwatch can check is refused', async () => {
+    const file = join(dir.path, 'goss.yaml')
+    writeFileSync(file, 'command:\n  uptime:\n    exit-status: 0\nprocess:\n  sshd:\n    running: true\n')
+    const r = await importFile('goss', file, '--out', manifest)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe(
+      `driftwatch: ${file}: nothing driftwatch can check (skipped: 1 command resource, 1 process resource)\n` +
+        '  hint: a declared manifest needs packages, files, services, users, groups or kernel parameters it can compare\n',
     )
+  })
+
+  test("owners given by name are the scanned root's: a name it does not know is drift", async () => {
+    const file = join(dir.path, 'goss.yaml')
+    writeFileSync(
+      file,
+      'file:\n  /etc/issue:\n    exists: true\n    owner: root\n    group: root\n  /etc/debian_version:\n    exists: true\n    owner: nobody-here\n',
+    )
+    expect((await importFile('goss', file, '--out', manifest)).code).toBe(0)
+    expect((await scan()).drift).toEqual([
+      {
+        kind: 'config',
+        change: 'removed',
+        subject: 'user:nobody-here',
+        expected: { owns: ['/etc/debian_version'] },
+        severity: 'critical',
+      },
+    ])
+    // root is uid 0 in this root's passwd: a file given to uid 1000 is no longer root's.
+    execFileSync('chown', ['1000:0', join(root, 'etc/issue')])
+    const { drift } = await scan()
+    expect(drift.map((d) => [d.subject, d.attributes, d.expected, d.actual])).toEqual([
+      ['user:nobody-here', undefined, { owns: ['/etc/debian_version'] }, undefined],
+      ['/etc/issue', ['uid'], { uid: 0 }, { uid: 1000 }],
+    ])
   })
 })

@@ -178,6 +178,29 @@ describe('parseDpkgStatus', () => {
     ])
   })
 
+  test('a distroless image: one stanza per package in status.d/, no Status line, md5sums beside', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'driftwatch-dpkg-'))
+    temps.push(root)
+    mkdirSync(join(root, 'var/lib/dpkg/status.d'), { recursive: true })
+    // As gcr.io/distroless/base-debian12 ships them: `dpkg-deb --field` of each package.
+    writeFileSync(
+      join(root, 'var/lib/dpkg/status.d/base-files'),
+      'Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\nEssential: yes\nMaintainer: Santiago Vila <sanvila@debian.org>\nInstalled-Size: 341\nPre-Depends: awk\nDescription: Debian base system miscellaneous files\n',
+    )
+    writeFileSync(
+      join(root, 'var/lib/dpkg/status.d/libc6'),
+      'Package: libc6\nSource: glibc\nVersion: 2.36-9+deb12u4\nArchitecture: amd64\nMulti-Arch: same\n',
+    )
+    writeFileSync(
+      join(root, 'var/lib/dpkg/status.d/libc6.md5sums'),
+      '0b2ec2bc9fbd3d5a1c1c3d7d1b7d9e80  lib/x86_64-linux-gnu/libc.so.6\n',
+    )
+    expect(await dpkgProbe.collect({ rootDir: root, live: false })).toEqual([
+      { manager: 'deb', name: 'base-files', arch: 'amd64', version: '12.4+deb12u5' },
+      { manager: 'deb', name: 'libc6', arch: 'amd64', version: '2.36-9+deb12u4' },
+    ])
+  })
+
   test('a root without a dpkg status is not a dpkg system', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'driftwatch-dpkg-'))
     temps.push(empty)

@@ -73,7 +73,7 @@ describe('fromGoss: each resource type', () => {
 
   test.each([
     {
-      name: 'a file as goss add writes it: owner names are left unchecked',
+      name: 'a file as goss add writes it: owner names are kept, for the scanned root to resolve',
       yaml: 'file:\n  /etc/passwd:\n    exists: true\n    mode: "0644"\n    size: 1234\n    owner: root\n    group: root\n    filetype: file\n    contents: []\n    sha256: 7F78CE27859049F725936F7B52C6E25D774012947D915E7B394402CFCEB70C4C\n',
       files: [
         {
@@ -81,10 +81,12 @@ describe('fromGoss: each resource type', () => {
           type: 'file',
           mode: '0644',
           size: 1234,
+          owner: 'root',
+          group: 'root',
           sha256: '7f78ce27859049f725936f7b52c6e25d774012947d915e7b394402cfceb70c4c',
         },
       ],
-      unchecked: { 'file.owner': 1, 'file.group': 1 },
+      unchecked: {},
     },
     {
       name: 'numeric owner and group are ids; uid and gid too',
@@ -249,8 +251,6 @@ describe('fromGoss: each resource type', () => {
       'user:www-data',
     ])
     expect(content.unchecked).toEqual({
-      'file.owner': 4,
-      'file.group': 4,
       'service.running': 2,
       'user.groups': 2,
     })

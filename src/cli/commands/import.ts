@@ -12,6 +12,7 @@ import { fromGoss } from '../../import/goss.js'
 import { encodeManifest, writeSignedManifest } from '../../manifest/io.js'
 import type { PackageManager } from '../../manifest/schema.js'
 import { loadPrivateKey } from '../../manifest/signature.js'
+import { detectPackageManagers } from '../../probes/packages.js'
 import type { CommandOutput } from '../output.js'
 import { parseImage } from './manifest.js'
 
@@ -27,6 +28,8 @@ export function importCommand(options: {
   file: string
   image: string
   manager?: string
+  /** The root the package manager is detected from when --manager does not name it. */
+  root?: string
   policy?: string
   out?: string
   sign?: string
@@ -63,7 +66,7 @@ export function importCommand(options: {
   const text = readTextFile(options.file)
   const content =
     from === 'goss'
-      ? fromGoss(text, options.file, manager ? { manager } : {})
+      ? fromGoss(text, options.file, { manager: manager ?? detectedManager(options.root ?? '/', text) })
       : fromCycloneDx(text, options.file)
   requireSomething(content, options.file)
   const manifest = declaredManifest(content, {
@@ -113,6 +116,23 @@ export function importCommand(options: {
       return `${lines.join('\n')}\n`
     },
   }
+}
+
+/**
+ * The package manager Goss's package entries are for, detected from the root as Goss detects
+ * it on the host; only asked when the file has package entries.
+ */
+function detectedManager(root: string, text: string): PackageManager {
+  const found = detectPackageManagers(root)
+  if (found.length === 1) return found[0] as PackageManager
+  if (!/^package:/m.test(text) && !/"package"\s*:/.test(text)) return 'deb'
+  throw new DriftwatchError(
+    'USAGE',
+    found.length === 0
+      ? `--root ${root}: no dpkg, rpm or apk database to tell which package manager the Goss package entries are for`
+      : `--root ${root}: holds the databases of ${found.join(', ')}: which one do the Goss package entries mean?`,
+    { hint: 'say it with --manager deb|rpm|apk, or give the image root with --root DIR' },
+  )
 }
 
 /** What the manifest does not carry, in a few words: skipped entries and unchecked attributes. */
