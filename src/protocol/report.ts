@@ -15,6 +15,10 @@ export const DriftItemSchema = z.strictObject({
   severity: z.enum(SEVERITIES),
   /** The package whose change explains this file change. */
   package: z.string().min(1).max(512).optional(),
+  /** The configuration item (its subject) whose change explains this file change. */
+  explainedBy: z.string().min(1).max(4096).optional(),
+  /** For a configuration item: the file inside the root that sets the observed value. */
+  source: z.string().min(1).max(4096).optional(),
 })
 export type DriftItem = z.infer<typeof DriftItemSchema>
 
