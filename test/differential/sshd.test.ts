@@ -1,5 +1,6 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { normalizeConfigValue, sshdKeyword } from '../../src/drift/config-values.js'
 import { SSHD_INVALID_KEY, sshdProbe } from '../../src/probes/sshd.js'
@@ -28,7 +29,18 @@ interface Case {
   connections?: { spec: string; blocks: string[] }[]
 }
 
+/** Debian 12's own sshd_config, as the fixture root holds it, with cloud-init's drop-in. */
+const debian = (path: string) =>
+  readFileSync(fileURLToPath(new URL(`../fixtures/roots/sshd${path}`, import.meta.url)), 'utf8')
+
 const cases: Case[] = [
+  {
+    name: "Debian 12's sshd_config with cloud-init's drop-in",
+    files: {
+      '/etc/ssh/sshd_config': debian('/etc/ssh/sshd_config'),
+      '/etc/ssh/sshd_config.d/50-cloud-init.conf': debian('/etc/ssh/sshd_config.d/50-cloud-init.conf'),
+    },
+  },
   {
     name: "aliases: a drop-in's ChallengeResponseAuthentication is KbdInteractiveAuthentication, first wins",
     files: {
