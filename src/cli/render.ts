@@ -54,7 +54,7 @@ export function renderGroupedDrift(drift: GroupedDrift, style: Style): string[] 
   const sections: [DriftItem['kind'], { item: DriftItem; files: DriftItem[] }[]][] = [
     ['package', drift.packages],
     ['file', drift.files.map((item) => ({ item, files: [] }))],
-    ['config', drift.config.map((item) => ({ item, files: [] }))],
+    ['config', drift.config],
   ]
   for (const [kind, group] of sections) {
     if (group.length === 0) continue
@@ -103,9 +103,11 @@ function changeLabel(item: DriftItem): string {
 function detail(item: DriftItem, style: Style): string {
   if (item.kind === 'package') return style.dim(`  ${packageDetail(item)}`)
   if (item.kind === 'config') {
-    if (item.change === 'added') return style.dim(`  ${short(item.actual)}`)
+    // The file that sets the value, when one does (a sysctl.d file, an sshd_config drop-in).
+    const source = item.source ? `  (${displayPath(item.source)})` : ''
+    if (item.change === 'added') return style.dim(`  ${short(item.actual)}${source}`)
     if (item.change === 'removed') return style.dim(`  was ${short(item.expected)}`)
-    return style.dim(`  ${short(item.expected)} -> ${short(item.actual)}`)
+    return style.dim(`  ${short(item.expected)} -> ${short(item.actual)}${source}`)
   }
   if (item.change !== 'modified') {
     const entry = (item.change === 'added' ? item.actual : item.expected) as

@@ -91,7 +91,8 @@ export interface HostView {
 export interface GroupedDrift {
   packages: { item: DriftItem; files: DriftItem[] }[]
   files: DriftItem[]
-  config: DriftItem[]
+  /** Configuration changes, each with the file changes it explains (`explainedBy`). */
+  config: { item: DriftItem; files: DriftItem[] }[]
 }
 
 export interface HostDetailView {

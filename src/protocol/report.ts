@@ -21,6 +21,10 @@ export const DriftItemSchema = z.strictObject({
   severity: z.enum(SEVERITIES),
   /** The package whose change explains this file change. */
   package: WireText(512).min(1).optional(),
+  /** The configuration item (its subject) whose change explains this file change. */
+  explainedBy: PathText(4096).min(1).optional(),
+  /** For a configuration item: the file inside the root that sets the observed value. */
+  source: PathText(4096).min(1).optional(),
 })
 export type DriftItem = z.infer<typeof DriftItemSchema>
 

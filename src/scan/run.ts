@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { PathMatcher } from '../config/path-matcher.js'
 import type { FileAttribute, Policy } from '../config/policy.js'
 import { severityRank, summarize } from '../drift/compare.js'
-import { compareConfig } from '../drift/config.js'
+import { compareConfig, explainFileChanges } from '../drift/config.js'
 import { attributeFileChanges, comparePackages } from '../drift/packages.js'
 import type { ManifestSource } from '../manifest/io.js'
 import { MANIFEST_SCHEMA, type Manifest } from '../manifest/schema.js'
@@ -241,7 +241,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   const drift: DriftItem[] = [
     ...comparePackages(head.packages, inventory.packages, policy.packages.severity, { complete }),
     ...fileDrift,
-    ...compareConfig(head.config, config.entries, policy.config, { complete }),
+    ...compareConfig(head.config, config.entries, policy.config, { complete, sources: config.sources }),
   ]
   for (const item of ownerDrift) if (!drift.some((d) => d.subject === item.subject)) drift.push(item)
   const runs = [filesRun, ...inventory.runs, ...config.runs]
@@ -254,6 +254,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
       expected: expectedOwners,
     })
   }
+  explainFileChanges(drift, config.sources)
   drift.sort(
     (a, b) => severityRank(a.severity) - severityRank(b.severity) || compareCodeUnits(a.subject, b.subject),
   )

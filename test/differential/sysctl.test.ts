@@ -97,4 +97,15 @@ describe.skipIf(!hasTool('systemd-analyze', 'systemd'))('sysctl probe against sy
       root.cleanup()
     }
   })
+
+  test('this machine: the files systemd-sysctl reads from /', () => {
+    const result = runTool('systemd-analyze', ['cat-config', 'sysctl.d', '--no-pager'])
+    expect(result.status).toBe(0)
+    const files: { path: string; text: string }[] = []
+    for (const line of result.stdout.split('\n')) {
+      if (/^# \/\S+\.conf$/.test(line)) files.push({ path: line.slice(2), text: '' })
+      else if (files.length > 0) (files.at(-1) as { text: string }).text += `${line}\n`
+    }
+    expect(sysctlFiles('/')).toEqual(files.filter((f) => f.text.trim() !== '').map((f) => f.path))
+  })
 })

@@ -100,8 +100,8 @@ describe('groupDrift', () => {
   test('config items are listed apart, in order, and items are not copied', () => {
     const items = [config('sysctl:b'), pkg('deb:curl:amd64'), config('sysctl:a')]
     const grouped = groupDrift(items)
-    expect(grouped.config.map((c) => c.subject)).toEqual(['sysctl:b', 'sysctl:a'])
-    expect(grouped.config[0]).toBe(items[0])
+    expect(grouped.config.map((c) => c.item.subject)).toEqual(['sysctl:b', 'sysctl:a'])
+    expect(grouped.config[0]?.item).toBe(items[0])
     expect(grouped.packages[0]?.item).toBe(items[1])
   })
 
@@ -112,15 +112,65 @@ describe('groupDrift', () => {
       file('/etc/motd'),
       file('/usr/bin/ls', 'deb:coreutils:amd64'),
       config('sysctl:net.ipv4.ip_forward'),
+      { ...file('/etc/sysctl.d/99-forward.conf'), explainedBy: 'sysctl:net.ipv4.ip_forward' },
+      { ...file('/etc/sysctl.d/98-gone.conf'), explainedBy: 'sysctl:kernel.gone' },
     ]
     const grouped = groupDrift(items)
     const placed = [
       ...grouped.packages.flatMap((p) => [p.item, ...p.files]),
       ...grouped.files,
-      ...grouped.config,
+      ...grouped.config.flatMap((c) => [c.item, ...c.files]),
     ]
     expect(new Set(placed)).toEqual(new Set(items))
     expect(placed).toHaveLength(items.length)
+  })
+})
+
+describe('file changes a configuration change explains', () => {
+  test('sit under that item, one event per cause; an unknown cause leaves the file apart', () => {
+    const items = [
+      { ...config('user:mallory'), change: 'added' as const },
+      { ...file('/etc/passwd'), explainedBy: 'user:mallory' },
+      { ...file('/etc/shadow-'), explainedBy: 'user:mallory' },
+      { ...file('/etc/motd'), explainedBy: 'user:nobody-changed' },
+    ]
+    const grouped = groupDrift(items)
+    expect(grouped.config).toHaveLength(1)
+    expect(grouped.config[0]?.files.map((f) => f.subject)).toEqual(['/etc/passwd', '/etc/shadow-'])
+    expect(grouped.files.map((f) => f.subject)).toEqual(['/etc/motd'])
+  })
+
+  test('a package change comes first: its file stays under the package', () => {
+    const items = [
+      pkg('deb:openssh-server:amd64'),
+      config('sshd:permitrootlogin'),
+      { ...file('/etc/ssh/sshd_config', 'deb:openssh-server:amd64'), explainedBy: 'sshd:permitrootlogin' },
+    ]
+    const grouped = groupDrift(items)
+    expect(grouped.packages[0]?.files).toHaveLength(1)
+    expect(grouped.config[0]?.files).toEqual([])
+  })
+
+  test('the text shows the files under their item', () => {
+    const lines = renderDrift(
+      [
+        { ...config('sysctl:net.ipv4.ip_forward'), source: '/etc/sysctl.d/99-forward.conf' },
+        {
+          ...file('/etc/sysctl.d/99-forward.conf'),
+          severity: 'high',
+          explainedBy: 'sysctl:net.ipv4.ip_forward',
+        },
+      ],
+      plainStyle,
+    )
+    expect(lines.join('\n')).toBe(
+      [
+        '',
+        'Configuration',
+        '  high     modified  sysctl:net.ipv4.ip_forward  0 -> 1  (/etc/sysctl.d/99-forward.conf)',
+        '      high     added  /etc/sysctl.d/99-forward.conf',
+      ].join('\n'),
+    )
   })
 })
 

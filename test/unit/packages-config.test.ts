@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest'
 import { loadPolicy } from '../../src/config/load.js'
-import { compareConfig } from '../../src/drift/config.js'
+import { compareConfig, explainFileChanges } from '../../src/drift/config.js'
 import { attributeFileChanges, comparePackages } from '../../src/drift/packages.js'
 import type { PackageRecord } from '../../src/manifest/schema.js'
 import type { DriftItem } from '../../src/protocol/report.js'
@@ -171,5 +171,87 @@ describe('compareConfig', () => {
     expect(items.length > 0).toBe(drift)
     // The item still says what each side wrote.
     if (drift) expect(items[0]).toMatchObject({ expected, actual })
+  })
+})
+
+describe('keys a file sets, and the file changes they explain', () => {
+  const policy = loadPolicy().config
+  test('in sysctl, a key only a host file sets is added with that file; a running-only key is not', () => {
+    const items = compareConfig(
+      [{ key: 'sysctl:kernel.sysrq', value: '16' }],
+      [
+        { key: 'sysctl:kernel.sysrq', value: '16' },
+        { key: 'sysctl:net.ipv4.ip_forward', value: '1' },
+        { key: 'sysctl:kernel.kptr_restrict', value: '1' },
+      ],
+      policy,
+      {
+        complete: true,
+        sources: new Map([['sysctl:net.ipv4.ip_forward', ['/etc/sysctl.d/60-forward.conf']]]),
+      },
+    )
+    expect(items).toEqual([
+      {
+        kind: 'config',
+        change: 'added',
+        subject: 'sysctl:net.ipv4.ip_forward',
+        actual: '1',
+        severity: 'high',
+        source: '/etc/sysctl.d/60-forward.conf',
+      },
+    ])
+  })
+
+  const file = (subject: string, change: DriftItem['change'] = 'modified'): DriftItem => ({
+    kind: 'file',
+    change,
+    subject,
+    severity: 'critical',
+  })
+  const item = (subject: string): DriftItem => ({
+    kind: 'config',
+    change: 'added',
+    subject,
+    severity: 'high',
+  })
+
+  test.each([
+    { path: '/etc/passwd', cause: 'user:mallory' },
+    { path: '/etc/passwd-', cause: 'user:mallory' },
+    { path: '/etc/subgid', cause: 'user:mallory' },
+    { path: '/etc/gshadow-', cause: 'group:mallory' },
+    { path: '/etc/ssh/sshd_config', cause: 'sshd:permitrootlogin' },
+    { path: '/opt/ssh/site.conf', cause: 'sshd:permitrootlogin' },
+    { path: '/etc/systemd/system/multi-user.target.wants/cron.service', cause: 'systemd:cron.service' },
+    { path: '/lib/systemd/system/cron.service', cause: 'systemd:cron.service' },
+    { path: '/etc/systemd/system/sshd.service', cause: 'systemd:sshd.service/alias-of' },
+    { path: '/etc/sysctl.d/60-forward.conf', cause: 'sysctl:net.ipv4.ip_forward' },
+    { path: '/etc/sysctl.d/70-other.conf', cause: undefined },
+    { path: '/etc/motd', cause: undefined },
+    { path: '/etc/systemd/system/cron.service.d/override.conf', cause: undefined },
+  ])('$path is explained by $cause', ({ path, cause }) => {
+    const items = [
+      item('group:mallory'),
+      item('user:mallory'),
+      item('sshd:permitrootlogin'),
+      item('systemd:cron.service'),
+      item('systemd:sshd.service/alias-of'),
+      item('sysctl:net.ipv4.ip_forward'),
+      file(path),
+    ]
+    explainFileChanges(
+      items,
+      new Map([
+        ['sysctl:net.ipv4.ip_forward', ['/etc/sysctl.d/60-forward.conf']],
+        ['sshd:permitrootlogin', ['/opt/ssh/site.conf']],
+      ]),
+    )
+    expect(items.at(-1)?.explainedBy).toBe(cause)
+  })
+
+  test('without a configuration change, no file is explained', () => {
+    const items = [file('/etc/passwd')]
+    explainFileChanges(items, new Map())
+    expect(items[0]?.explainedBy).toBeUndefined()
   })
 })
