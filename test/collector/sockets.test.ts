@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -56,11 +57,13 @@ describe.each(targets)('a revoked token does not finish its request, on $name', 
         'content-type': 'application/json',
         'content-length': String(body.length),
       },
-      body: (async function* () {
-        yield body.subarray(0, 100)
-        await gate
-        yield body.subarray(100)
-      })(),
+      body: Readable.from(
+        (async function* () {
+          yield body.subarray(0, 100)
+          await gate
+          yield body.subarray(100)
+        })(),
+      ),
     })
     // The headers are in and authenticated; now the host enrols again.
     await sleep(300)
