@@ -14,7 +14,7 @@ export interface RunningCollector {
   store: Store
   /** The URL it listens on, e.g. http://127.0.0.1:8080. */
   url: string
-  /** Stops taking requests, lets in-flight ones finish, stops the sweep and closes the store. */
+  /** Stops taking requests, lets in-flight ones finish within shutdownGrace, stops the sweep and closes the store. */
   stop(): Promise<void>
 }
 
@@ -36,6 +36,7 @@ export async function startCollector(config: CollectorConfig, logger?: Logger): 
     bodyLimit: config.bodyLimit,
     reportHistory: config.reportHistory,
     clockSkew: config.clockSkew,
+    timeouts: config.timeouts,
     ...(logger ? { logger } : {}),
     ...(https ? { https } : {}),
   })
@@ -83,7 +84,14 @@ export async function startCollector(config: CollectorConfig, logger?: Logger): 
   const stop = () => {
     stopping ??= (async () => {
       clearInterval(timer)
-      await app.close()
+      // Requests in flight get the grace; whatever is left then (a client that stalls its
+      // body, a socket held open) is closed, so a stop ends well within systemd's stop timeout.
+      const forced = setTimeout(() => app.server.closeAllConnections(), config.shutdownGrace)
+      try {
+        await app.close()
+      } finally {
+        clearTimeout(forced)
+      }
       await sweeping
       await store.close()
     })()
