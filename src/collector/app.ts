@@ -108,7 +108,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     requestTimeout: timeouts.request,
     keepAliveTimeout: timeouts.idle,
     // Host ids, image ids and versions are up to 256 characters (protocol/api.ts), percent-encoded.
-    maxParamLength: 768,
+    routerOptions: { maxParamLength: 768 },
     // Answered by the onRequest hook below, in the one error shape.
     return503OnClosing: false,
     // Errors raised before a route runs (a bad percent-encoding, …) get the one shape too.
