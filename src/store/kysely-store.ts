@@ -140,7 +140,7 @@ export class KyselyStore implements Store {
           hostname: input.hostname,
           labels,
           token_hash: input.tokenHash,
-          state: 'compliant',
+          state: 'pending',
           state_reasons: JSON.stringify(ENROLLED_REASONS),
           state_since: at,
           enrolled_at: at,
@@ -160,7 +160,7 @@ export class KyselyStore implements Store {
       await this.#insertTransition(trx, {
         hostId: input.hostId,
         from: null,
-        to: 'compliant',
+        to: 'pending',
         reasons: ENROLLED_REASONS,
         at: input.at,
       })
