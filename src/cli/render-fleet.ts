@@ -106,6 +106,8 @@ export function findingsSummary(summary: Summary | null): string {
 /** How a state reads in a list: green is fine, red is to be replaced, cyan is being replaced. */
 export function stateStyle(state: HostState, style: Style): (s: string) => string {
   switch (state) {
+    case 'pending':
+      return style.dim
     case 'compliant':
       return style.green
     case 'drifted':

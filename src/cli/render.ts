@@ -104,7 +104,7 @@ function detail(item: DriftItem, style: Style): string {
   if (item.kind === 'package') return style.dim(`  ${packageDetail(item)}`)
   if (item.kind === 'config') {
     // The file that sets the value, when one does (a sysctl.d file, an sshd_config drop-in).
-    const source = item.source ? `  (${displayPath(item.source)})` : ''
+    const source = item.source ? `  (${displayText(item.source)})` : ''
     if (item.change === 'added') return style.dim(`  ${short(item.actual)}${source}`)
     if (item.change === 'removed') return style.dim(`  was ${short(item.expected)}`)
     return style.dim(`  ${short(item.expected)} -> ${short(item.actual)}${source}`)

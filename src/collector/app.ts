@@ -49,7 +49,20 @@ export interface AppDeps {
   page?: Pick<FleetPageData, 'replacements' | 'recentAlerts'>
   /** OpenTelemetry instruments; none in tests that do not look at metrics. */
   metrics?: CollectorMetrics
+  /** Client timeouts in ms (collector.yaml `timeouts`). */
+  timeouts?: ClientTimeouts
 }
+
+export interface ClientTimeouts {
+  /** Request line and headers. */
+  headers: number
+  /** The whole request, body included. */
+  request: number
+  /** A kept-alive connection without a request. */
+  idle: number
+}
+
+const DEFAULT_TIMEOUTS: ClientTimeouts = { headers: 10_000, request: 30_000, idle: 5_000 }
 
 /** Requests refused for what they say, counted since start (telemetry reads them). */
 export interface RefusalCounters {
@@ -89,14 +102,25 @@ const STATUS: Record<ErrorCode, number> = {
  * one error handler. It never listens; the `collector` command does, and tests call `inject()`.
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const timeouts = deps.timeouts ?? DEFAULT_TIMEOUTS
+  // Node enforces headersTimeout and requestTimeout only when it checks its connections, every
+  // 30 s by default: a stalled body would be answered up to 30 s late. Check often enough that
+  // each limit holds within a second.
+  const serverTimeouts = {
+    headersTimeout: timeouts.headers,
+    requestTimeout: timeouts.request,
+    keepAliveTimeout: timeouts.idle,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(timeouts.headers / 4))),
+  }
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
-    ...(deps.https ? { https: deps.https } : {}),
+    ...(deps.https ? { https: { ...deps.https, ...serverTimeouts } } : { http: serverTimeouts }),
     bodyLimit: deps.bodyLimit,
     // Agents send small documents; a client that takes longer than this to send one is gone or hostile.
-    requestTimeout: 30_000,
+    requestTimeout: timeouts.request,
+    keepAliveTimeout: timeouts.idle,
     // Host ids, image ids and versions are up to 256 characters (protocol/api.ts), percent-encoded.
-    maxParamLength: 768,
+    routerOptions: { maxParamLength: 768 },
     // Answered by the onRequest hook below, in the one error shape.
     return503OnClosing: false,
     // Errors raised before a route runs (a bad percent-encoding, …) get the one shape too.

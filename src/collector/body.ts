@@ -74,6 +74,16 @@ function findProblem(root: unknown): DriftwatchError | undefined {
     for (const key in node) {
       if (key.includes('\u0000')) return nulError(pathTo(root, (v) => v === node))
       if (!isPathText(key)) return surrogateError(`${pathTo(root, (v) => v === node)} key`, key)
+      // No protocol document has one, and code that copies objects could be led astray by it.
+      if (key === '__proto__') {
+        return new DriftwatchError(
+          'INPUT_INVALID',
+          `${pathTo(root, (v) => v === node)}: has a "__proto__" key`,
+          {
+            hint: 'no field of the protocol is named __proto__',
+          },
+        )
+      }
       values.push((node as Record<string, unknown>)[key])
       depths.push(depth + 1)
     }

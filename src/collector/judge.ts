@@ -13,7 +13,8 @@ import type { Summary } from '../protocol/report.js'
 /**
  * Fleet judgement: the state a host is in given what the collector knows of it, its
  * registered image and the time. Pure; the store applies it inside its transaction.
- * Precedence: a replacement state is kept, then stale, snowflake, drifted, compliant.
+ * Precedence: a replacement state is kept, then stale, snowflake, drifted, compliant (pending
+ * before the first report).
  */
 export function makeJudge(rules: FleetRules): Judge {
   return (host, image, now) => {
@@ -88,7 +89,8 @@ function snowflakeReasons(
 }
 
 function driftedOrCompliant(summary: Summary | null): Judgement {
-  if (!summary) return { state: 'compliant', reasons: ['enrolled, no report yet'] }
+  // Nothing is known of a host that never reported: not compliant, pending.
+  if (!summary) return { state: 'pending', reasons: ['enrolled, no report yet'] }
   if (summary.total === 0) return { state: 'compliant', reasons: ['no drift'] }
   // A report may count findings by total only; say how many there are whatever their severity.
   return { state: 'drifted', reasons: [findings(summary, SEVERITIES) || plural(summary.total, 'finding')] }

@@ -21,7 +21,7 @@ export interface RunningCollector {
   /** The URL it listens on, e.g. http://127.0.0.1:8080. */
   url: string
   scheduler: ReplacementScheduler
-  /** Stops taking requests, lets in-flight ones finish, stops the sweep and closes the store. */
+  /** Stops taking requests, lets in-flight ones finish within shutdownGrace, stops the sweep and closes the store. */
   stop(): Promise<void>
 }
 
@@ -68,6 +68,7 @@ export async function startCollector(
     bodyLimit: config.bodyLimit,
     reportHistory: config.reportHistory,
     clockSkew: config.clockSkew,
+    timeouts: config.timeouts,
     ...(logger ? { logger } : {}),
     ...(https ? { https } : {}),
     ...(metrics ? { metrics } : {}),
@@ -153,7 +154,14 @@ export async function startCollector(
   const stop = () => {
     stopping ??= (async () => {
       clearInterval(timer)
-      await app.close()
+      // Requests in flight get the grace; whatever is left then (a client that stalls its
+      // body, a socket held open) is closed, so a stop ends well within systemd's stop timeout.
+      const forced = setTimeout(() => app.server.closeAllConnections(), config.shutdownGrace)
+      try {
+        await app.close()
+      } finally {
+        clearTimeout(forced)
+      }
       await sweeping
       await scheduling.stop()
       await delivering.stop()

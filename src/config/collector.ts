@@ -81,6 +81,23 @@ export const CollectorConfigSchema = z.strictObject({
   reportHistory: z.number().int().min(1).max(100_000).default(100),
   /** How far ahead of the collector's clock a report's scan may say it started; further is refused (400). */
   clockSkew: Duration.default(DEFAULT_CLOCK_SKEW_MS),
+  /** How long a client may take; each enforced within a second of its limit. */
+  timeouts: z
+    .strictObject({
+      /** The request line and headers must have arrived within this. */
+      headers: Duration.default(10_000),
+      /** The whole request, body included, must have arrived within this. */
+      request: Duration.default(30_000),
+      /** A kept-alive connection with no request for this long is closed. */
+      idle: Duration.default(5_000),
+    })
+    .refine((t) => t.headers <= t.request, {
+      message: 'headers must not be longer than request (the request includes its headers)',
+    })
+    .refine((t) => t.headers > 0 && t.request > 0 && t.idle > 0, { message: 'every timeout must be above 0' })
+    .default({ headers: 10_000, request: 30_000, idle: 5_000 }),
+  /** On SIGTERM, requests in flight get this long to finish; then every connection left is closed. */
+  shutdownGrace: Duration.default(5_000),
   /** How often the collector re-judges the fleet for states that change with time (stale, drift age). */
   sweepEvery: Duration.default(30_000),
   staleAfter: FleetRulesSchema.shape.staleAfter,

@@ -1,7 +1,11 @@
 import type { Summary } from '../protocol/report.js'
 
-/** Host states of the fleet (DESIGN.md). The replacement states are driven by the replacement scheduler. */
+/**
+ * Host states of the fleet (DESIGN.md). `pending`: enrolled, no report yet (nothing is known
+ * of its drift). The replacement states are driven by the replacement scheduler.
+ */
 export const HOST_STATES = [
+  'pending',
   'compliant',
   'drifted',
   'snowflake',

@@ -4,7 +4,7 @@ import type { HostState } from '../fleet/states.js'
 import { HostFactsSchema } from './facts.js'
 import { LabelsSchema } from './labels.js'
 import type { DriftItem, Summary } from './report.js'
-import { WireText } from './text.js'
+import { NameText, WireText } from './text.js'
 
 /**
  * Collector API v1: request bodies (validated) and response shapes. Reports themselves are
@@ -14,12 +14,12 @@ import { WireText } from './text.js'
 export { DEFAULT_COLLECTOR } from './defaults.js'
 export { LabelsSchema, labelKeyProblem, labelValueProblem, MAX_LABELS } from './labels.js'
 
-export { PathText, WireText } from './text.js'
+export { NameText, PathText, WireText } from './text.js'
 
 export const HostIdentitySchema = z.strictObject({
   /** The machine id (/etc/machine-id) or another id stable for the host's life. */
   id: WireText(256).regex(/^[A-Za-z0-9._:@-]+$/, 'letters, digits and . _ : @ - only'),
-  hostname: WireText(256),
+  hostname: NameText(256),
   labels: LabelsSchema.default({}),
   /** What the host is, as its agent sees it (see facts.ts). */
   facts: HostFactsSchema.optional(),

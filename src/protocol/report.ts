@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { HostFactsSchema } from './facts.js'
 import { LabelsSchema } from './labels.js'
-import { PathText, WireText } from './text.js'
+import { NameText, PathText } from './text.js'
 
 export const REPORT_SCHEMA = 'driftwatch.report/v1'
 
@@ -15,12 +15,12 @@ export const DriftItemSchema = z.strictObject({
   /** An absolute path, `deb|rpm|apk:<name>:<arch>`, or `<namespace>:<key>`. */
   subject: PathText(4096).min(1),
   /** For a modified item: the attributes that differ ("type" when the file type changed). */
-  attributes: z.array(WireText(64).min(1)).max(32).optional(),
+  attributes: z.array(NameText(64).min(1)).max(32).optional(),
   expected: z.unknown().optional(),
   actual: z.unknown().optional(),
   severity: z.enum(SEVERITIES),
   /** The package whose change explains this file change. */
-  package: WireText(512).min(1).optional(),
+  package: NameText(512).min(1).optional(),
   /** The configuration item (its subject) whose change explains this file change. */
   explainedBy: PathText(4096).min(1).optional(),
   /** For a configuration item: the file inside the root that sets the observed value. */
@@ -29,7 +29,7 @@ export const DriftItemSchema = z.strictObject({
 export type DriftItem = z.infer<typeof DriftItemSchema>
 
 export const ProbeRunSchema = z.strictObject({
-  name: WireText(64).min(1),
+  name: NameText(64).min(1),
   ok: z.boolean(),
   durationMs: z.number().nonnegative(),
   /** Why the probe failed as a whole. */
@@ -59,15 +59,15 @@ export const ReportSchema = z
     schema: z.literal(REPORT_SCHEMA),
     reportId: z.uuid(),
     host: z.strictObject({
-      id: WireText(256).min(1),
-      hostname: WireText(256),
+      id: NameText(256).min(1),
+      hostname: NameText(256),
       labels: LabelsSchema.default({}),
       /** What the host is (OS, kernel, CPU, cloud instance); sent by the agent. */
       facts: HostFactsSchema.optional(),
     }),
     image: z.strictObject({
-      id: WireText(256).min(1),
-      version: WireText(256).min(1),
+      id: NameText(256).min(1),
+      version: NameText(256).min(1),
       manifestDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
     }),
     scan: z.strictObject({

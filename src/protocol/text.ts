@@ -43,3 +43,19 @@ export const PathText = (max: number) =>
   z.string().max(max).refine(noNul, { message: 'must not contain NUL characters' }).refine(isPathText, {
     message: 'must be well-formed Unicode, with bytes that are not UTF-8 as U+DC80..U+DCFF (PEP 383)',
   })
+
+/** True when the text holds a C0 or C1 control character or DEL. */
+export function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return true
+  }
+  return false
+}
+
+/**
+ * A name (a hostname, an image id or version, a probe or package name): WireText without
+ * control characters, which no such name holds and a terminal would act on.
+ */
+export const NameText = (max: number) =>
+  WireText(max).refine((s) => !hasControlCharacter(s), { message: 'must not contain control characters' })

@@ -143,7 +143,7 @@ export class KyselyStore implements Store {
           hostname: input.hostname,
           labels,
           token_hash: input.tokenHash,
-          state: 'compliant',
+          state: 'pending',
           state_reasons: JSON.stringify(ENROLLED_REASONS),
           state_since: at,
           enrolled_at: at,
@@ -163,7 +163,7 @@ export class KyselyStore implements Store {
       await this.#insertTransition(trx, {
         hostId: input.hostId,
         from: null,
-        to: 'compliant',
+        to: 'pending',
         reasons: ENROLLED_REASONS,
         at: input.at,
       })

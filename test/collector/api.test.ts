@@ -158,7 +158,13 @@ describe.each(targets)('collector API on $name', ({ url }) => {
     expect((await post(0, 'low')).state).toBe('compliant')
 
     const detail = await host('h-judge')
-    expect(detail.states.map((s) => s.to)).toEqual(['compliant', 'drifted', 'snowflake', 'compliant'])
+    expect(detail.states.map((s) => s.to)).toEqual([
+      'pending',
+      'compliant',
+      'drifted',
+      'snowflake',
+      'compliant',
+    ])
     // The history keeps the newest reports, up to reportHistory (5).
     expect(detail.reports).toHaveLength(5)
   })

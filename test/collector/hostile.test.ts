@@ -202,4 +202,30 @@ describe.each(targets)('hostile input on $name', ({ url }) => {
     }
     expect((await app.inject({ url: '/v1/hosts/h-sur', headers: admin })).statusCode).toBe(404)
   })
+
+  test('a host that enrolled and never reported is pending, not compliant, until its first report', async () => {
+    const { body } = await enroll('h-pending')
+    expect((await host('h-pending')).host).toMatchObject({
+      state: 'pending',
+      stateReasons: ['enrolled, no report yet'],
+    })
+    const listed = (await app.inject({ url: '/v1/hosts?state=pending', headers: admin })).json() as {
+      hosts: { id: string }[]
+    }
+    expect(listed.hosts.map((h) => h.id)).toContain('h-pending')
+    const compliant = (await app.inject({ url: '/v1/hosts?state=compliant', headers: admin })).json() as {
+      hosts: { id: string }[]
+    }
+    expect(compliant.hosts.map((h) => h.id)).not.toContain('h-pending')
+    // A heartbeat says the agent lives, not that the host is clean.
+    const beat = await app.inject({
+      method: 'POST',
+      url: '/v1/heartbeats',
+      headers: { authorization: `Bearer ${body.token}` },
+      payload: { hostId: 'h-pending' },
+    })
+    expect(beat.json()).toEqual({ state: 'pending' })
+    const first = await report(body.token, makeReport({ hostId: 'h-pending', startedAt: now }))
+    expect(first.json()).toMatchObject({ state: 'compliant' })
+  })
 })

@@ -114,6 +114,6 @@ describe.skipIf(!(await hasPostgres()))('two collectors on one PostgreSQL serve 
     expect(hosts.map((h) => h.id)).toContain('shared-4')
     const history = (await call(a, 'GET', '/v1/hosts/shared-4', ADMIN_TOKEN))
       .body as unknown as HostDetailView
-    expect(history.states.map((s) => s.to)).toEqual(['compliant', 'drifted', 'stale'])
+    expect(history.states.map((s) => s.to)).toEqual(['pending', 'drifted', 'stale'])
   })
 })

@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
-import { loadPolicy } from '../../src/config/policy.js'
+import { loadPolicy } from '../../src/config/load.js'
 import { groupDrift } from '../../src/drift/group.js'
 import { captureManifest, scanHost } from '../../src/scan/run.js'
 import { tempDir } from '../helpers/cli.js'

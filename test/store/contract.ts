@@ -21,7 +21,7 @@ const STALE_AFTER_MS = 15 * 60_000
 const judge: Judge = (host, image, now) => {
   if (now.getTime() - host.lastSeenAt.getTime() > STALE_AFTER_MS)
     return { state: 'stale', reasons: ['no contact'] }
-  if (host.summary === null) return { state: 'compliant', reasons: ['enrolled, no report yet'] }
+  if (host.summary === null) return { state: 'pending', reasons: ['enrolled, no report yet'] }
   if (image !== undefined && image.manifestDigest !== host.manifestDigest) {
     return { state: 'snowflake', reasons: ['manifest is not the image’s'] }
   }
@@ -139,7 +139,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       )
     }
 
-    test('enrolment creates a compliant host with its first transition; re-enrolment rotates the token', async () => {
+    test('enrolment creates a pending host with its first transition; re-enrolment rotates the token', async () => {
       const store = await openStore()
       expect(
         await store.enrollHost({ hostId: 'h1', hostname: 'web-1', labels: {}, tokenHash: 'old', at: T0 }),
@@ -151,7 +151,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         imageId: null,
         imageVersion: null,
         manifestDigest: null,
-        state: 'compliant',
+        state: 'pending',
         stateReasons: ['enrolled, no report yet'],
         stateSince: T0,
         enrolledAt: T0,
@@ -179,10 +179,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         hostname: 'web-1b',
         labels: { group: 'web' },
         enrolledAt: T0,
-        state: 'compliant',
+        state: 'pending',
       })
       expect(await store.stateHistory('h1')).toEqual([
-        { hostId: 'h1', from: null, to: 'compliant', reasons: ['enrolled, no report yet'], at: T0 },
+        { hostId: 'h1', from: null, to: 'pending', reasons: ['enrolled, no report yet'], at: T0 },
       ])
     })
 
@@ -228,15 +228,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       // The judge saw the new facts, the host's state before judgement, and the receipt time.
       expect(calls).toHaveLength(1)
       expect(calls[0]?.host).toMatchObject({
-        state: 'compliant',
+        state: 'pending',
         latestReportId: report.reportId,
         lastSeenAt: at(2),
       })
       expect(calls[0]?.image).toBeUndefined()
       expect(calls[0]?.now).toEqual(at(2))
       expect(await store.stateHistory('h1')).toEqual([
-        { hostId: 'h1', from: null, to: 'compliant', reasons: ['enrolled, no report yet'], at: T0 },
-        { hostId: 'h1', from: 'compliant', to: 'drifted', reasons: ['3 findings'], at: at(2) },
+        { hostId: 'h1', from: null, to: 'pending', reasons: ['enrolled, no report yet'], at: T0 },
+        { hostId: 'h1', from: 'pending', to: 'drifted', reasons: ['3 findings'], at: at(2) },
       ])
       expect(await store.reportHistory('h1', 10)).toEqual([
         {
@@ -388,8 +388,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(host).toMatchObject({ state: 'drifted', stateReasons: ['2 findings'], stateSince: at(2) })
       expect(await store.getHost('h1')).toEqual(host)
       expect((await store.stateHistory('h1')).map((t) => [t.from, t.to, t.reasons])).toEqual([
-        [null, 'compliant', ['enrolled, no report yet']],
-        ['compliant', 'drifted', ['1 findings']],
+        [null, 'pending', ['enrolled, no report yet']],
+        ['pending', 'drifted', ['1 findings']],
       ])
     })
 
@@ -418,18 +418,18 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.recordHeartbeat('ghost', at(1), judge)).toBeUndefined()
       await enrolled(store, 'h1')
       expect(await store.sweep(at(20), judge)).toEqual([
-        { hostId: 'h1', from: 'compliant', to: 'stale', reasons: ['no contact'], at: at(20) },
+        { hostId: 'h1', from: 'pending', to: 'stale', reasons: ['no contact'], at: at(20) },
       ])
       const host = await store.recordHeartbeat('h1', at(21), judge)
       expect(host).toMatchObject({
-        state: 'compliant',
+        state: 'pending',
         stateSince: at(21),
         lastSeenAt: at(21),
         lastHeartbeatAt: at(21),
         lastReportAt: null,
       })
       expect(await store.getHost('h1')).toEqual(host)
-      expect((await store.stateHistory('h1')).map((t) => t.to)).toEqual(['compliant', 'stale', 'compliant'])
+      expect((await store.stateHistory('h1')).map((t) => t.to)).toEqual(['pending', 'stale', 'pending'])
     })
 
     test('a sweep changes only the hosts whose judged state differs, once', async () => {
@@ -439,15 +439,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await enrolled(store, 'c-fresh', {}, at(10))
       const transitions = await store.sweep(at(20), judge)
       expect(transitions).toEqual([
-        { hostId: 'a-old', from: 'compliant', to: 'stale', reasons: ['no contact'], at: at(20) },
-        { hostId: 'b-old', from: 'compliant', to: 'stale', reasons: ['no contact'], at: at(20) },
+        { hostId: 'a-old', from: 'pending', to: 'stale', reasons: ['no contact'], at: at(20) },
+        { hostId: 'b-old', from: 'pending', to: 'stale', reasons: ['no contact'], at: at(20) },
       ])
       expect(await store.getHost('a-old')).toMatchObject({
         state: 'stale',
         stateSince: at(20),
         stateReasons: ['no contact'],
       })
-      expect(await store.getHost('c-fresh')).toMatchObject({ state: 'compliant', stateSince: at(10) })
+      expect(await store.getHost('c-fresh')).toMatchObject({ state: 'pending', stateSince: at(10) })
       expect(await store.sweep(at(21), judge)).toEqual([])
     })
 
@@ -459,7 +459,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const [a, b] = await Promise.all([one.sweep(at(20), judge), two.sweep(at(20), judge)])
       expect([...a, ...b].map((t) => t.hostId).sort()).toEqual(hosts)
       for (const id of hosts)
-        expect((await two.stateHistory(id)).map((t) => t.to)).toEqual(['compliant', 'stale'])
+        expect((await two.stateHistory(id)).map((t) => t.to)).toEqual(['pending', 'stale'])
     })
 
     test('200 concurrent ingests through one store all land', async () => {
@@ -504,7 +504,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.reportHistory(report.host.id, 10)).map((r) => r.reportId)).toEqual([
           report.reportId,
         ])
-        expect((await store.stateHistory(report.host.id)).map((t) => t.to)).toEqual(['compliant', 'drifted'])
+        expect((await store.stateHistory(report.host.id)).map((t) => t.to)).toEqual(['pending', 'drifted'])
       }
     })
 
@@ -554,7 +554,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     test.each<{ filter: HostFilter; ids: string[] }>([
       { filter: {}, ids: ['a', 'b', 'c', 'd'] },
       { filter: { state: 'drifted' }, ids: ['a'] },
-      { filter: { state: 'compliant' }, ids: ['b', 'c', 'd'] },
+      { filter: { state: 'compliant' }, ids: ['b', 'd'] },
+      { filter: { state: 'pending' }, ids: ['c'] },
       { filter: { imageId: 'web-base' }, ids: ['a', 'd'] },
       { filter: { imageId: 'db-base' }, ids: ['b'] },
       { filter: { labels: { group: 'web' } }, ids: ['a', 'c', 'd'] },
@@ -622,7 +623,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(read?.lastHeartbeatAt?.getTime()).toBe(when.getTime() + 1)
       expect((await store.stateHistory('h1')).at(-1)).toEqual({
         hostId: 'h1',
-        from: 'compliant',
+        from: 'pending',
         to: 'drifted',
         reasons,
         at: new Date(when.getTime() + 1),

@@ -71,7 +71,7 @@ describe('makeJudge: compliant and drifted', () => {
       name: 'before the first report',
       h: { summary: null, lastReportAt: null, imageId: null, imageVersion: null, manifestDigest: null },
       img: null,
-      state: 'compliant',
+      state: 'pending',
       reasons: ['enrolled, no report yet'],
     },
     {
@@ -335,7 +335,7 @@ describe('makeJudge: snowflake rules', () => {
 
   test('a host without an image is not an unregistered one', () => {
     const h = { summary: null, lastReportAt: null, imageId: null, imageVersion: null, manifestDigest: null }
-    expect(judge(rules({ unregisteredImage: true }), h, null).state).toBe('compliant')
+    expect(judge(rules({ unregisteredImage: true }), h, null).state).toBe('pending')
   })
 
   test('every rule that holds is a reason, in a stable order', () => {

@@ -240,6 +240,7 @@ describe('renderHostDetail', () => {
       host: view({
         labels: {},
         image: null,
+        state: 'pending',
         stateReasons: ['enrolled, no report yet'],
         stateSince: '2026-12-01T11:58:00.000Z',
         enrolledAt: '2026-12-01T11:58:00.000Z',
@@ -251,14 +252,14 @@ describe('renderHostDetail', () => {
       drift: null,
       latestReport: null,
       states: [
-        { from: null, to: 'compliant', reasons: ['enrolled, no report yet'], at: '2026-12-01T11:58:00.000Z' },
+        { from: null, to: 'pending', reasons: ['enrolled, no report yet'], at: '2026-12-01T11:58:00.000Z' },
       ],
       reports: [],
     }
     expect(renderHostDetail(fresh, plainStyle, now)).toBe(
       [
         'web-7 (a1b2c3d4e5f6)',
-        '  state      compliant since 2026-12-01 11:58:00Z, 2m ago',
+        '  state      pending since 2026-12-01 11:58:00Z, 2m ago',
         '             - enrolled, no report yet',
         '  image      none reported yet',
         '  labels     none',
@@ -269,7 +270,7 @@ describe('renderHostDetail', () => {
         '  no report yet',
         '',
         'State history',
-        '  2026-12-01 11:58:00Z  compliant  enrolled, no report yet',
+        '  2026-12-01 11:58:00Z  pending  enrolled, no report yet',
         '',
         'Recent reports',
         '  none',
@@ -327,6 +328,7 @@ describe('helpers', () => {
   })
 
   test.each([
+    { state: 'pending', shown: '<d>x</d>' },
     { state: 'compliant', shown: '<g>x</g>' },
     { state: 'drifted', shown: '<y>x</y>' },
     { state: 'snowflake', shown: '<b><r>x</r></b>' },

@@ -256,17 +256,24 @@ function packageSection(drift: GroupedDrift): SafeHtml | null {
   )}</ul>`
 }
 
-/** Configuration by namespace (sysctl, systemd, user, sshd, …), each under its own heading. */
-function configSection(items: readonly DriftItem[]): SafeHtml | null {
-  if (items.length === 0) return null
-  const byNamespace = new Map<string, DriftItem[]>()
-  for (const item of items) {
-    const namespace = item.subject.includes(':') ? item.subject.slice(0, item.subject.indexOf(':')) : 'other'
-    byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), item])
+/**
+ * Configuration by namespace (sysctl, systemd, user, sshd, …), each under its own heading, with
+ * the file changes a configuration item explains (`explainedBy`) under it.
+ */
+function configSection(entries: GroupedDrift['config']): SafeHtml | null {
+  if (entries.length === 0) return null
+  const byNamespace = new Map<string, GroupedDrift['config']>()
+  for (const entry of entries) {
+    const subject = entry.item.subject
+    const namespace = subject.includes(':') ? subject.slice(0, subject.indexOf(':')) : 'other'
+    byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), entry])
   }
   return html`<h3>Configuration</h3>${[...byNamespace].map(
     ([namespace, group]) =>
-      html`<h4>${namespace}</h4><ul class="drift">${group.map((item) => html`<li>${itemLine(item)}</li>`)}</ul>`,
+      html`<h4>${namespace}</h4><ul class="drift">${group.map(
+        ({ item, files }) =>
+          html`<li>${itemLine(item)}${files.length ? html`<ul>${files.map((file) => html`<li>${itemLine(file)}</li>`)}</ul>` : null}</li>`,
+      )}</ul>`,
   )}`
 }
 
