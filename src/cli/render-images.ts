@@ -3,11 +3,12 @@ import type { Style } from './output.js'
 
 /** Control characters shown, never acted on by the terminal (an image id comes from the wire). */
 function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters escaped
-  return text.replace(
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-  )
+  let out = ''
+  for (const c of text) {
+    const code = c.charCodeAt(0)
+    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\x${code.toString(16).padStart(2, '0')}` : c
+  }
+  return out
 }
 
 /** `fleet image register` for people: what the collector now holds hosts of that image to. */
