@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/agent.sh: what the agent costs a host like this one.
 #
-# Captures a manifest of this host (/ with the default policy), starts a real collector on
+# Captures a manifest of this host's /usr (the policy of bench/scan-vs-aide.sh, with the
+# default policy's package and configuration probes), starts a real collector on
 # loopback, then runs the agent as a daemon with a quick scan every 15 s and measures:
 #   - idle RSS of the agent between scans (VmRSS of its process, sampled after each delivery)
 #   - peak RSS of the agent process itself (VmHWM) and of each scan's process (its maxRSS)
@@ -32,20 +33,32 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 dw() { node "$CLI" "$@"; }
 
 SECRET=bench-enrol-secret-0123456789
-log "capturing a manifest of / (default policy)"
+log "capturing a manifest of /usr"
+cat >"$WORK/policy.yaml" <<'YAML'
+schema: driftwatch.policy/v1
+files:
+  include:
+    - /usr/**
+  exclude: []
+  oneFileSystem: true
+  defaultAttributes: [type, mode, uid, gid, size, sha256, target, caps]
+  defaultSeverity: medium
+  rules: []
+YAML
 dw keygen --out "$WORK/image" >/dev/null
-dw manifest capture --image bench@1 --root / --out "$WORK/manifest.json" --sign "$WORK/image.key" >/dev/null 2>&1
+dw manifest capture --image bench@1 --root / --policy "$WORK/policy.yaml" --out "$WORK/manifest.json" \
+  --sign "$WORK/image.key" >"$WORK/capture.log" 2>&1 || { cat "$WORK/capture.log" >&2; exit 1; }
 
 cat >"$WORK/collector.yaml" <<YAML
 listen: 127.0.0.1:0
 store: sqlite://$WORK/collector.db
 enrollSecret: $SECRET
 adminTokens: ["bench-admin-token-0123456789"]
-logLevel: warn
+logLevel: info
 YAML
 dw collector --config "$WORK/collector.yaml" >"$WORK/collector.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do grep -q '"url"' "$WORK/collector.log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do grep -q '"url"' "$WORK/collector.log" 2>/dev/null && break; sleep 0.1; done
 URL=$(grep -o '"url":"[^"]*"' "$WORK/collector.log" | head -1 | cut -d'"' -f4)
 [[ -n "$URL" ]] || { cat "$WORK/collector.log" >&2; exit 1; }
 
