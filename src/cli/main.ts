@@ -293,6 +293,35 @@ export async function main(argv: string[]): Promise<number> {
       ),
     )
 
+  fleet
+    .command('images')
+    .description('list the image versions registered with the collector, their manifest digests and signers')
+    .addOption(collectorOption())
+    .addOption(tokenOption())
+    .addOption(formatOption())
+    .action(run(async (o) => (await commands.fleet()).fleetImagesCommand(collectorOptions(o))))
+  fleet
+    .command('image')
+    .description('manage the image versions the collector holds hosts to')
+    .command('register')
+    .description(
+      "register a manifest as its image version's (PUT /v1/images/ID/VERSION): run at the end of the image bake",
+    )
+    .argument('<manifest>', 'the manifest (.json or .json.gz) that `manifest capture` wrote')
+    .option('--key <pubfile>', 'the ed25519 public key; FILE.sig must verify with it and is sent along')
+    .addOption(collectorOption())
+    .addOption(tokenOption())
+    .addOption(formatOption())
+    .action(
+      run(async (o) =>
+        (await commands.fleet()).fleetImageRegisterCommand({
+          ...collectorOptions(o),
+          manifest: String((o.args as string[])[0]),
+          ...(o.key ? { key: String(o.key) } : {}),
+        }),
+      ),
+    )
+
   program
     .command('agent')
     .description(

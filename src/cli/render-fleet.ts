@@ -2,6 +2,7 @@ import { formatSpan } from '../config/duration.js'
 import { SEVERITIES } from '../config/policy.js'
 import { HOST_STATES, type HostState } from '../fleet/states.js'
 import type { HostDetailView, HostView } from '../protocol/api.js'
+import type { HostFacts } from '../protocol/facts.js'
 import type { Summary } from '../protocol/report.js'
 import { displayText } from '../util/display.js'
 import { formatDuration, type Style } from './output.js'
@@ -24,6 +25,24 @@ export function renderHosts(hosts: readonly HostView[], style: Style, now: Date)
   const lines = table([header, ...rows])
   lines.push('', stateCounts(hosts, style))
   return `${lines.join('\n')}\n`
+}
+
+/** A host's facts in one line: "Debian GNU/Linux 12, kernel 6.1.0-18 x64, 4 cores AMD EPYC, 15.6 GiB, aws i-0abc". */
+export function describeFacts(facts: HostFacts): string {
+  const parts = [
+    facts.os?.name ?? [facts.os?.id, facts.os?.version].filter(Boolean).join(' '),
+    facts.kernel ? `kernel ${facts.kernel}${facts.arch ? ` ${facts.arch}` : ''}` : (facts.arch ?? ''),
+    facts.cpu
+      ? [facts.cpu.cores ? `${facts.cpu.cores} cores` : '', facts.cpu.model ?? ''].filter(Boolean).join(' ')
+      : '',
+    facts.memoryBytes ? `${(facts.memoryBytes / 1024 ** 3).toFixed(1)} GiB` : '',
+    facts.cloud ? [facts.cloud.provider, facts.cloud.instanceId ?? ''].filter(Boolean).join(' ') : '',
+  ]
+  // Facts come from the wire: no control character reaches the terminal.
+  return parts
+    .filter(Boolean)
+    .join(', ')
+    .replace(/\p{Cc}/gu, '?')
 }
 
 /** `fleet host ID` for people: identity, state and why, image, latest drift, state history, reports. */
@@ -53,6 +72,7 @@ export function renderHostDetail(detail: HostDetailView, style: Style, now: Date
             .join(', ')
         : style.dim('none'),
     ),
+    ...(detail.facts ? [field('system', describeFacts(detail.facts))] : []),
     field('enrolled', when(host.enrolledAt, now)),
     field('last seen', lastSeen(host, now)),
   )

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { ReplacementState, WaitingFor } from '../fleet/replacements.js'
 import type { HostState } from '../fleet/states.js'
-import { HostFactsSchema } from './facts.js'
+import { type HostFacts, HostFactsSchema } from './facts.js'
 import { LabelsSchema } from './labels.js'
 import type { DriftItem, Summary } from './report.js'
 import { NameText, WireText } from './text.js'
@@ -97,6 +97,8 @@ export interface GroupedDrift {
 
 export interface HostDetailView {
   host: HostView
+  /** What the host is (OS, kernel, CPU, memory, cloud instance), as its latest report said. */
+  facts?: HostFacts | null
   /** The latest report's drift, grouped; null before the first report. */
   drift: GroupedDrift | null
   latestReport: { reportId: string; mode: 'full' | 'quick'; startedAt: string; durationMs: number } | null

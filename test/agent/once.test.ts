@@ -5,6 +5,7 @@ import { MANIFEST_INTEGRITY_SUBJECT } from '../../src/agent/daemon.js'
 import type { RunningCollector } from '../../src/collector/server.js'
 import { runCli, tempDir } from '../helpers/cli.js'
 import {
+  ADMIN_TOKEN,
   AgentProcess,
   ENROLL_SECRET,
   makeImage,
@@ -72,6 +73,11 @@ describe('driftwatch agent --once and the daemon', () => {
     expect(latest?.host.facts?.arch).toBe(process.arch)
     expect(latest?.host.facts?.memoryBytes).toBeGreaterThan(0)
     expect(spoolFiles(stateDir)).toEqual([])
+    const shown = await runCli(['fleet', 'host', HOST_ID], {
+      env: { DRIFTWATCH_COLLECTOR: collector.url, DRIFTWATCH_ADMIN_TOKEN: ADMIN_TOKEN },
+    })
+    expect(shown.code, shown.stderr).toBe(0)
+    expect(shown.stdout).toMatch(/^ {2}system +Debian GNU\/Linux 12 \(bookworm\), kernel \S+ \w+, /m)
   })
 
   test('a changed binary: delivered with drift (exit 1); the token is reused, not enrolled again', async () => {

@@ -1,10 +1,14 @@
+import { readFileSync } from 'node:fs'
 import { request } from 'undici'
 import { DriftwatchError, EXIT, errnoCode } from '../../errors.js'
 import { HOST_STATES, type HostState } from '../../fleet/states.js'
-import type { ApiError, HostDetailView, HostView } from '../../protocol/api.js'
+import { readManifest } from '../../manifest/io.js'
+import { loadPublicKey, signatureFileFor, verifySignatureFile } from '../../manifest/signature.js'
+import type { ApiError, HostDetailView, HostView, ImageRegistration, ImageView } from '../../protocol/api.js'
 import { DEFAULT_COLLECTOR } from '../../protocol/api.js'
 import type { CommandOutput } from '../output.js'
 import { renderHostDetail, renderHosts } from '../render-fleet.js'
+import { renderImageRegistered, renderImages } from '../render-images.js'
 
 /** Where the collector listens when neither --collector nor DRIFTWATCH_COLLECTOR says otherwise. */
 /** One request, from connecting to the last byte of the answer. */
@@ -56,12 +60,54 @@ export async function fleetHostCommand(options: CollectorOptions & { id: string 
   return { exitCode: EXIT.clean, json: body, text: (style) => renderHostDetail(detail, style, now) }
 }
 
-/** The collector's admin API, read only: one GET, its errors turned into DriftwatchErrors. */
+/**
+ * `driftwatch fleet image register MANIFEST [--key PUB]`: tells the collector which manifest
+ * the hosts of that image version must run (PUT /v1/images/:id/:version), with the signature
+ * and key when given, so the image bake needs no curl. The signature is checked here first.
+ */
+export async function fleetImageRegisterCommand(
+  options: CollectorOptions & { manifest: string; key?: string },
+): Promise<CommandOutput> {
+  const { manifest, digest } = readManifest(options.manifest)
+  const registration: ImageRegistration = { manifestDigest: digest, publicKeys: [] }
+  if (options.key) {
+    const sigFile = signatureFileFor(options.manifest)
+    registration.signature = verifySignatureFile(sigFile, digest, loadPublicKey(options.key))
+    registration.publicKeys = [readFileSync(options.key, 'utf8')]
+  }
+  const { id, version } = manifest.image
+  const client = collectorClient(options)
+  const { status, body } = await client.send(
+    'PUT',
+    `v1/images/${encodeURIComponent(id)}/${encodeURIComponent(version)}`,
+    registration,
+  )
+  if (!isObject(body) || typeof body.manifestDigest !== 'string') throw notAnAnswer(client.url, 'an image')
+  const image = body as unknown as ImageView
+  return {
+    exitCode: EXIT.clean,
+    json: body,
+    text: (style) => renderImageRegistered(image, status === 201, style),
+  }
+}
+
+/** `driftwatch fleet images`: the image versions registered, with their digests and signers. */
+export async function fleetImagesCommand(options: CollectorOptions): Promise<CommandOutput> {
+  const client = collectorClient(options)
+  const body = await client.get('v1/images')
+  if (!isObject(body) || !Array.isArray(body.images)) throw notAnAnswer(client.url, 'a list of images')
+  const images = body.images as ImageView[]
+  return { exitCode: EXIT.clean, json: body, text: (style) => renderImages(images, style) }
+}
+
+/** The collector's admin API: its errors turned into DriftwatchErrors. */
 export interface CollectorClient {
   /** The collector's URL as people should read it (no credentials, no trailing slash). */
   readonly url: string
   /** The parsed JSON answer of a 2xx; `notFound` names what a 404 means for this path. */
   get(path: string, query?: URLSearchParams, options?: { notFound?: () => DriftwatchError }): Promise<unknown>
+  /** A JSON body sent; the 2xx status and its parsed answer. */
+  send(method: 'PUT' | 'POST', path: string, body: unknown): Promise<{ status: number; body: unknown }>
 }
 
 export function collectorClient(
@@ -71,33 +117,47 @@ export function collectorClient(
   const base = collectorUrl(options.collector, env)
   const shown = `${base.origin}${base.pathname}`.replace(/\/+$/, '')
   const token = options.token || env.DRIFTWATCH_ADMIN_TOKEN || undefined
+  const call = async (
+    method: 'GET' | 'PUT' | 'POST',
+    url: URL,
+    body: unknown,
+    notFound?: () => DriftwatchError,
+  ): Promise<{ status: number; body: unknown }> => {
+    let response: Awaited<ReturnType<typeof request>>
+    let text: string
+    try {
+      response = await request(url, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      })
+      text = await response.body.text()
+    } catch (error) {
+      throw unreachable(shown, error)
+    }
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      try {
+        return { status: response.statusCode, body: JSON.parse(text) as unknown }
+      } catch {
+        throw notAnAnswer(shown, 'JSON')
+      }
+    }
+    if (response.statusCode === 404 && notFound) throw notFound()
+    throw collectorError(shown, response.statusCode, text, token !== undefined)
+  }
   return {
     url: shown,
     async get(path, query, { notFound } = {}) {
       const url = new URL(path, base)
       if (query && query.size > 0) url.search = query.toString()
-      let response: Awaited<ReturnType<typeof request>>
-      let text: string
-      try {
-        response = await request(url, {
-          method: 'GET',
-          headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-          signal: AbortSignal.timeout(TIMEOUT_MS),
-        })
-        text = await response.body.text()
-      } catch (error) {
-        throw unreachable(shown, error)
-      }
-      if (response.statusCode >= 200 && response.statusCode < 300) {
-        try {
-          return JSON.parse(text) as unknown
-        } catch {
-          throw notAnAnswer(shown, 'JSON')
-        }
-      }
-      if (response.statusCode === 404 && notFound) throw notFound()
-      throw collectorError(shown, response.statusCode, text, token !== undefined)
+      return (await call('GET', url, undefined, notFound)).body
     },
+    send: (method, path, body) => call(method, new URL(path, base), body),
   }
 }
 
