@@ -1,10 +1,17 @@
 import { request } from 'undici'
 import { DriftwatchError, EXIT, errnoCode } from '../../errors.js'
+import { REPLACEMENT_STATES_ORDERED } from '../../fleet/replacements.js'
 import { HOST_STATES, type HostState } from '../../fleet/states.js'
-import type { ApiError, HostDetailView, HostView } from '../../protocol/api.js'
+import type {
+  ApiError,
+  HostDetailView,
+  HostView,
+  ReplacementQueueView,
+  ReplacementView,
+} from '../../protocol/api.js'
 import { DEFAULT_COLLECTOR } from '../../protocol/api.js'
 import type { CommandOutput } from '../output.js'
-import { renderHostDetail, renderHosts } from '../render-fleet.js'
+import { renderHostDetail, renderHosts, renderReplacement, renderReplacementQueue } from '../render-fleet.js'
 
 /** Where the collector listens when neither --collector nor DRIFTWATCH_COLLECTOR says otherwise. */
 /** One request, from connecting to the last byte of the answer. */
@@ -56,12 +63,90 @@ export async function fleetHostCommand(options: CollectorOptions & { id: string 
   return { exitCode: EXIT.clean, json: body, text: (style) => renderHostDetail(detail, style, now) }
 }
 
-/** The collector's admin API, read only: one GET, its errors turned into DriftwatchErrors. */
+/** `driftwatch fleet replacements`: the queue, each group's budget, the windows and the scheduler. */
+export async function fleetReplacementsCommand(
+  options: CollectorOptions & { states?: readonly string[]; host?: string },
+): Promise<CommandOutput> {
+  const query = new URLSearchParams()
+  for (const state of options.states ?? []) {
+    if (!REPLACEMENT_STATES_ORDERED.some((s) => s === state)) {
+      throw new DriftwatchError('USAGE', `--state ${state}: not a replacement state`, {
+        hint: `use one of ${REPLACEMENT_STATES_ORDERED.join(', ')}`,
+      })
+    }
+    query.append('state', state)
+  }
+  if (options.host !== undefined) query.append('host', options.host)
+  const client = collectorClient(options)
+  const body = await client.get('v1/replacements', query)
+  if (!isObject(body) || !Array.isArray(body.replacements))
+    throw notAnAnswer(client.url, 'the replacement queue')
+  const queue = body as unknown as ReplacementQueueView
+  const now = new Date()
+  return { exitCode: EXIT.clean, json: body, text: (style) => renderReplacementQueue(queue, style, now) }
+}
+
+/** `driftwatch fleet approve ID` / `fleet cancel ID`: an operator's decision on one replacement. */
+export async function fleetDecideCommand(
+  options: CollectorOptions & { id: string; action: 'approve' | 'cancel' },
+): Promise<CommandOutput> {
+  if (options.id === '') {
+    throw new DriftwatchError('USAGE', `fleet ${options.action}: the replacement id is empty`, {
+      hint: 'driftwatch fleet replacements --format json lists the ids',
+    })
+  }
+  const client = collectorClient(options)
+  const body = await client.post(`v1/replacements/${encodeURIComponent(options.id)}/${options.action}`, {
+    notFound: () =>
+      new DriftwatchError(
+        'NOT_FOUND',
+        `replacement ${options.id} is not known to the collector at ${client.url}`,
+        {
+          hint: 'driftwatch fleet replacements --format json lists the full ids',
+        },
+      ),
+  })
+  return replacementOutput(client.url, body)
+}
+
+/** `driftwatch fleet replace HOST`: asks for a replacement of the host, whatever its state. */
+export async function fleetReplaceCommand(
+  options: CollectorOptions & { host: string },
+): Promise<CommandOutput> {
+  if (options.host === '') {
+    throw new DriftwatchError('USAGE', 'fleet replace: the host id is empty', {
+      hint: 'driftwatch fleet hosts lists the ids of the hosts',
+    })
+  }
+  const client = collectorClient(options)
+  const body = await client.post(`v1/hosts/${encodeURIComponent(options.host)}/replace`, {
+    notFound: () =>
+      new DriftwatchError(
+        'NOT_FOUND',
+        `host ${options.host} is not known to the collector at ${client.url}`,
+        {
+          hint: 'driftwatch fleet hosts lists the hosts it knows',
+        },
+      ),
+  })
+  return replacementOutput(client.url, body)
+}
+
+function replacementOutput(url: string, body: unknown): CommandOutput {
+  if (!isObject(body) || typeof body.id !== 'string') throw notAnAnswer(url, 'a replacement')
+  const replacement = body as unknown as ReplacementView
+  const now = new Date()
+  return { exitCode: EXIT.clean, json: body, text: (style) => renderReplacement(replacement, style, now) }
+}
+
+/** The collector's admin API: GETs, and the operators' POSTs; errors turned into DriftwatchErrors. */
 export interface CollectorClient {
   /** The collector's URL as people should read it (no credentials, no trailing slash). */
   readonly url: string
   /** The parsed JSON answer of a 2xx; `notFound` names what a 404 means for this path. */
   get(path: string, query?: URLSearchParams, options?: { notFound?: () => DriftwatchError }): Promise<unknown>
+  /** A POST without a body (an action), its answer as for get. */
+  post(path: string, options?: { notFound?: () => DriftwatchError }): Promise<unknown>
 }
 
 export function collectorClient(
@@ -71,33 +156,40 @@ export function collectorClient(
   const base = collectorUrl(options.collector, env)
   const shown = `${base.origin}${base.pathname}`.replace(/\/+$/, '')
   const token = options.token || env.DRIFTWATCH_ADMIN_TOKEN || undefined
+  const call = async (
+    method: 'GET' | 'POST',
+    path: string,
+    query: URLSearchParams | undefined,
+    { notFound }: { notFound?: () => DriftwatchError } = {},
+  ): Promise<unknown> => {
+    const url = new URL(path, base)
+    if (query && query.size > 0) url.search = query.toString()
+    let response: Awaited<ReturnType<typeof request>>
+    let text: string
+    try {
+      response = await request(url, {
+        method,
+        headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      })
+      text = await response.body.text()
+    } catch (error) {
+      throw unreachable(shown, error)
+    }
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      try {
+        return JSON.parse(text) as unknown
+      } catch {
+        throw notAnAnswer(shown, 'JSON')
+      }
+    }
+    if (response.statusCode === 404 && notFound) throw notFound()
+    throw collectorError(shown, response.statusCode, text, token !== undefined)
+  }
   return {
     url: shown,
-    async get(path, query, { notFound } = {}) {
-      const url = new URL(path, base)
-      if (query && query.size > 0) url.search = query.toString()
-      let response: Awaited<ReturnType<typeof request>>
-      let text: string
-      try {
-        response = await request(url, {
-          method: 'GET',
-          headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-          signal: AbortSignal.timeout(TIMEOUT_MS),
-        })
-        text = await response.body.text()
-      } catch (error) {
-        throw unreachable(shown, error)
-      }
-      if (response.statusCode >= 200 && response.statusCode < 300) {
-        try {
-          return JSON.parse(text) as unknown
-        } catch {
-          throw notAnAnswer(shown, 'JSON')
-        }
-      }
-      if (response.statusCode === 404 && notFound) throw notFound()
-      throw collectorError(shown, response.statusCode, text, token !== undefined)
-    },
+    get: (path, query, options) => call('GET', path, query, options),
+    post: (path, options) => call('POST', path, undefined, options),
   }
 }
 
@@ -147,6 +239,11 @@ export function collectorError(
         hint: `a host's agent token reads nothing of the fleet; ${TOKEN_HINT}`,
       },
     )
+  }
+  if (status === 409) {
+    return new DriftwatchError('CONFLICT', `the collector at ${url} refused: ${said}`, {
+      ...(api?.hint ? { hint: api.hint } : {}),
+    })
   }
   if (status === 400) {
     return new DriftwatchError('USAGE', `the collector at ${url} rejected the request: ${said}`, {
