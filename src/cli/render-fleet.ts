@@ -201,11 +201,13 @@ function time(iso: string): string {
 
 /** Control characters from the collector (a hostname, an executor's output) shown as \xNN, never run by the terminal. */
 function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what is escaped
-  return text.replace(
-    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-  )
+  let shown = ''
+  for (const c of text) {
+    const code = c.charCodeAt(0)
+    const control = (code < 0x20 && c !== '\n' && c !== '\t') || (code >= 0x7f && code <= 0x9f)
+    shown += control ? `\\x${code.toString(16).padStart(2, '0')}` : c
+  }
+  return shown
 }
 
 const REPLACEMENT_STYLE: Record<ReplacementState, (style: Style) => (s: string) => string> = {

@@ -100,7 +100,12 @@ export async function startCollector(config: CollectorConfig, logger?: Logger): 
         })
     }, every)
     timer.unref()
-    return { stop: async () => (clearInterval(timer), await running) }
+    return {
+      stop: async () => {
+        clearInterval(timer)
+        await running
+      },
+    }
   }
   const scheduling = loop(config.replacement.every, 'replacement scheduling', async () => {
     const result = await scheduler.tick(new Date())
