@@ -1,5 +1,6 @@
 import { Argument, Command, CommanderError, Option } from 'commander'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
+import { REPLACEMENT_STATES_ORDERED } from '../fleet/replacements.js'
 import { HOST_STATES } from '../fleet/states.js'
 import { DEFAULT_COLLECTOR } from '../protocol/defaults.js'
 import { displayText } from '../util/display.js'
@@ -253,7 +254,9 @@ export async function main(argv: string[]): Promise<number> {
 
   const fleet = program
     .command('fleet')
-    .description('ask the collector about the fleet: hosts, their state and why, their drift')
+    .description(
+      'ask the collector about the fleet: hosts, their state and drift; replacements and the actions on them',
+    )
   fleet
     .command('hosts')
     .description('list the hosts the collector knows, with their state and drift')
@@ -346,6 +349,64 @@ export async function main(argv: string[]): Promise<number> {
           once: o.once === true,
           mode: String(o.mode),
           ...(o.root ? { root: String(o.root) } : {}),
+        }),
+      ),
+    )
+
+  fleet
+    .command('replacements')
+    .description('the replacement queue: state and reason of each, budget left per group, the next window')
+    .addOption(
+      new Option('--state <state>', 'only replacements in this state; repeat for several')
+        .choices(REPLACEMENT_STATES_ORDERED)
+        .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]),
+    )
+    .option('--host <id>', "only this host's replacements")
+    .addOption(collectorOption())
+    .addOption(tokenOption())
+    .addOption(formatOption())
+    .action(
+      run(async (o) =>
+        (await commands.fleet()).fleetReplacementsCommand({
+          ...collectorOptions(o),
+          states: (o.state as string[] | undefined) ?? [],
+          ...(o.host !== undefined ? { host: String(o.host) } : {}),
+        }),
+      ),
+    )
+  for (const [action, description] of [
+    ['approve', 'approve a replacement that waits for approval (recorded with your token name)'],
+    ['cancel', 'cancel a pending or waiting replacement; the host is judged anew'],
+  ] as const) {
+    fleet
+      .command(action)
+      .description(description)
+      .argument('<id>', 'the replacement id (fleet replacements --format json)')
+      .addOption(collectorOption())
+      .addOption(tokenOption())
+      .addOption(formatOption())
+      .action(
+        run(async (o) =>
+          (await commands.fleet()).fleetDecideCommand({
+            ...collectorOptions(o),
+            id: String((o.args as string[])[0]),
+            action,
+          }),
+        ),
+      )
+  }
+  fleet
+    .command('replace')
+    .description('ask for a replacement of a host, whatever its state (within budget and windows)')
+    .argument('<host>', 'the host id (the first column of fleet hosts)')
+    .addOption(collectorOption())
+    .addOption(tokenOption())
+    .addOption(formatOption())
+    .action(
+      run(async (o) =>
+        (await commands.fleet()).fleetReplaceCommand({
+          ...collectorOptions(o),
+          host: String((o.args as string[])[0]),
         }),
       ),
     )

@@ -1,13 +1,22 @@
 import { readFileSync } from 'node:fs'
 import { request } from 'undici'
 import { DriftwatchError, EXIT, errnoCode } from '../../errors.js'
+import { REPLACEMENT_STATES_ORDERED } from '../../fleet/replacements.js'
 import { HOST_STATES, type HostState } from '../../fleet/states.js'
 import { readManifest } from '../../manifest/io.js'
 import { loadPublicKey, signatureFileFor, verifySignatureFile } from '../../manifest/signature.js'
-import type { ApiError, HostDetailView, HostView, ImageRegistration, ImageView } from '../../protocol/api.js'
+import type {
+  ApiError,
+  HostDetailView,
+  HostView,
+  ImageRegistration,
+  ImageView,
+  ReplacementQueueView,
+  ReplacementView,
+} from '../../protocol/api.js'
 import { DEFAULT_COLLECTOR } from '../../protocol/api.js'
 import type { CommandOutput } from '../output.js'
-import { renderHostDetail, renderHosts } from '../render-fleet.js'
+import { renderHostDetail, renderHosts, renderReplacement, renderReplacementQueue } from '../render-fleet.js'
 import { renderImageRegistered, renderImages } from '../render-images.js'
 
 /** Where the collector listens when neither --collector nor DRIFTWATCH_COLLECTOR says otherwise. */
@@ -100,7 +109,83 @@ export async function fleetImagesCommand(options: CollectorOptions): Promise<Com
   return { exitCode: EXIT.clean, json: body, text: (style) => renderImages(images, style) }
 }
 
-/** The collector's admin API: its errors turned into DriftwatchErrors. */
+/** `driftwatch fleet replacements`: the queue, each group's budget, the windows and the scheduler. */
+export async function fleetReplacementsCommand(
+  options: CollectorOptions & { states?: readonly string[]; host?: string },
+): Promise<CommandOutput> {
+  const query = new URLSearchParams()
+  for (const state of options.states ?? []) {
+    if (!REPLACEMENT_STATES_ORDERED.some((s) => s === state)) {
+      throw new DriftwatchError('USAGE', `--state ${state}: not a replacement state`, {
+        hint: `use one of ${REPLACEMENT_STATES_ORDERED.join(', ')}`,
+      })
+    }
+    query.append('state', state)
+  }
+  if (options.host !== undefined) query.append('host', options.host)
+  const client = collectorClient(options)
+  const body = await client.get('v1/replacements', query)
+  if (!isObject(body) || !Array.isArray(body.replacements))
+    throw notAnAnswer(client.url, 'the replacement queue')
+  const queue = body as unknown as ReplacementQueueView
+  const now = new Date()
+  return { exitCode: EXIT.clean, json: body, text: (style) => renderReplacementQueue(queue, style, now) }
+}
+
+/** `driftwatch fleet approve ID` / `fleet cancel ID`: an operator's decision on one replacement. */
+export async function fleetDecideCommand(
+  options: CollectorOptions & { id: string; action: 'approve' | 'cancel' },
+): Promise<CommandOutput> {
+  if (options.id === '') {
+    throw new DriftwatchError('USAGE', `fleet ${options.action}: the replacement id is empty`, {
+      hint: 'driftwatch fleet replacements --format json lists the ids',
+    })
+  }
+  const client = collectorClient(options)
+  const body = await client.post(`v1/replacements/${encodeURIComponent(options.id)}/${options.action}`, {
+    notFound: () =>
+      new DriftwatchError(
+        'NOT_FOUND',
+        `replacement ${options.id} is not known to the collector at ${client.url}`,
+        {
+          hint: 'driftwatch fleet replacements --format json lists the full ids',
+        },
+      ),
+  })
+  return replacementOutput(client.url, body)
+}
+
+/** `driftwatch fleet replace HOST`: asks for a replacement of the host, whatever its state. */
+export async function fleetReplaceCommand(
+  options: CollectorOptions & { host: string },
+): Promise<CommandOutput> {
+  if (options.host === '') {
+    throw new DriftwatchError('USAGE', 'fleet replace: the host id is empty', {
+      hint: 'driftwatch fleet hosts lists the ids of the hosts',
+    })
+  }
+  const client = collectorClient(options)
+  const body = await client.post(`v1/hosts/${encodeURIComponent(options.host)}/replace`, {
+    notFound: () =>
+      new DriftwatchError(
+        'NOT_FOUND',
+        `host ${options.host} is not known to the collector at ${client.url}`,
+        {
+          hint: 'driftwatch fleet hosts lists the hosts it knows',
+        },
+      ),
+  })
+  return replacementOutput(client.url, body)
+}
+
+function replacementOutput(url: string, body: unknown): CommandOutput {
+  if (!isObject(body) || typeof body.id !== 'string') throw notAnAnswer(url, 'a replacement')
+  const replacement = body as unknown as ReplacementView
+  const now = new Date()
+  return { exitCode: EXIT.clean, json: body, text: (style) => renderReplacement(replacement, style, now) }
+}
+
+/** The collector's admin API: GETs, and the operators' POSTs; errors turned into DriftwatchErrors. */
 export interface CollectorClient {
   /** The collector's URL as people should read it (no credentials, no trailing slash). */
   readonly url: string
@@ -108,6 +193,8 @@ export interface CollectorClient {
   get(path: string, query?: URLSearchParams, options?: { notFound?: () => DriftwatchError }): Promise<unknown>
   /** A JSON body sent; the 2xx status and its parsed answer. */
   send(method: 'PUT' | 'POST', path: string, body: unknown): Promise<{ status: number; body: unknown }>
+  /** A POST without a body (an action), its answer as for get. */
+  post(path: string, options?: { notFound?: () => DriftwatchError }): Promise<unknown>
 }
 
 export function collectorClient(
@@ -158,6 +245,8 @@ export function collectorClient(
       return (await call('GET', url, undefined, notFound)).body
     },
     send: (method, path, body) => call(method, new URL(path, base), body),
+    post: async (path, options) =>
+      (await call('POST', new URL(path, base), undefined, options?.notFound)).body,
   }
 }
 
@@ -207,6 +296,11 @@ export function collectorError(
         hint: `a host's agent token reads nothing of the fleet; ${TOKEN_HINT}`,
       },
     )
+  }
+  if (status === 409) {
+    return new DriftwatchError('CONFLICT', `the collector at ${url} refused: ${said}`, {
+      ...(api?.hint ? { hint: api.hint } : {}),
+    })
   }
   if (status === 400) {
     return new DriftwatchError('USAGE', `the collector at ${url} rejected the request: ${said}`, {
