@@ -49,14 +49,14 @@ export const COLLECTOR_INSTRUMENTS = {
     attributes: ['notifier', 'outcome'],
   },
   httpServerDuration: {
-    name: 'http.server.request.duration',
+    name: METRIC_HTTP_SERVER_REQUEST_DURATION,
     unit: 's',
     attributes: [
-      'http.request.method',
-      'http.route',
-      'http.response.status_code',
-      'url.scheme',
-      'error.type',
+      ATTR_HTTP_REQUEST_METHOD,
+      ATTR_HTTP_ROUTE,
+      ATTR_HTTP_RESPONSE_STATUS_CODE,
+      ATTR_URL_SCHEME,
+      ATTR_ERROR_TYPE,
     ],
   },
 } as const

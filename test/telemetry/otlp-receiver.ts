@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { gunzipSync } from 'node:zlib'
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
 import protobuf from 'protobufjs'
 
 const PROTO_DIR = fileURLToPath(new URL('./otlp-proto/', import.meta.url))
@@ -56,24 +58,31 @@ export async function startOtlpReceiver(): Promise<{
   const requests: { path: string; contentType: string | undefined }[] = []
   const server = createServer((request, response) => {
     void readBody(request).then((body) => {
-      requests.push({ path: request.url ?? '', contentType: request.headers['content-type'] })
+      const contentType = request.headers['content-type']
+      requests.push({ path: request.url ?? '', contentType })
+      const json = contentType === 'application/json'
       if (
         request.method !== 'POST' ||
         request.url !== '/v1/metrics' ||
-        request.headers['content-type'] !== 'application/x-protobuf'
+        !(json || contentType === 'application/x-protobuf')
       ) {
         response.statusCode = 400
         response.end()
         return
       }
       const bytes = request.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body
-      const message = requestType.toObject(requestType.decode(bytes), {
-        longs: Number,
-        enums: String,
-        arrays: true,
-      })
+      // OTLP/JSON is the protobuf message's JSON mapping: read through the same message type.
+      const decoded = json
+        ? requestType.fromObject(JSON.parse(bytes.toString('utf8')))
+        : requestType.decode(bytes)
+      const message = requestType.toObject(decoded, { longs: Number, enums: String, arrays: true })
       for (const resourceMetrics of message.resourceMetrics as RawResourceMetrics[])
         exports.push(flatten(resourceMetrics))
+      if (json) {
+        response.setHeader('content-type', 'application/json')
+        response.end('{}')
+        return
+      }
       response.setHeader('content-type', 'application/x-protobuf')
       response.end(Buffer.from(responseType.encode(responseType.create({})).finish()))
     })
@@ -85,6 +94,46 @@ export async function startOtlpReceiver(): Promise<{
     exports,
     requests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}
+
+/** An OTLP/gRPC receiver: the MetricsService of the same protobuf definitions, on a loopback port. */
+export async function startOtlpGrpcReceiver(): Promise<{
+  endpoint: string
+  exports: DecodedExport[]
+  close: () => Promise<void>
+}> {
+  const definition = protoLoader.loadSync('opentelemetry/proto/collector/metrics/v1/metrics_service.proto', {
+    includeDirs: [PROTO_DIR],
+    longs: Number,
+    enums: String,
+    arrays: true,
+  })
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+    opentelemetry: {
+      proto: { collector: { metrics: { v1: { MetricsService: { service: grpc.ServiceDefinition } } } } }
+    }
+  }
+  const exports: DecodedExport[] = []
+  const server = new grpc.Server()
+  server.addService(loaded.opentelemetry.proto.collector.metrics.v1.MetricsService.service, {
+    Export: (
+      call: grpc.ServerUnaryCall<{ resourceMetrics: RawResourceMetrics[] }, object>,
+      callback: grpc.sendUnaryData<object>,
+    ) => {
+      for (const resourceMetrics of call.request.resourceMetrics) exports.push(flatten(resourceMetrics))
+      callback(null, {})
+    },
+  })
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  )
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    exports,
+    close: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
   }
 }
 

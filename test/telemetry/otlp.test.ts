@@ -9,7 +9,12 @@ import { createLogger } from '../../src/telemetry/logger.js'
 import { startMetrics } from '../../src/telemetry/metrics.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
-import { type DecodedMetric, metricsByName, startOtlpReceiver } from './otlp-receiver.js'
+import {
+  type DecodedMetric,
+  metricsByName,
+  startOtlpGrpcReceiver,
+  startOtlpReceiver,
+} from './otlp-receiver.js'
 
 let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>
 beforeAll(async () => {
@@ -281,4 +286,51 @@ test('an export that fails is one warning line in the JSON log, and the process 
   expect(lines[0]?.msg).toMatch(
     /^metrics: PeriodicExportingMetricReader: metrics export failed .*ECONNREFUSED/,
   )
+})
+
+describe('the other OTLP protocols: http/json and grpc carry the same metrics', () => {
+  const exportOnce = async (env: Record<string, string>) => {
+    const handle = await startMetrics({
+      facts: { serviceName: 'driftwatch-agent', serviceVersion: '0.1.0', hostId: 'machine-9' },
+      env: { OTEL_METRIC_EXPORT_INTERVAL: '3600000', ...env },
+    })
+    const agent = new AgentMetrics(handle.meter)
+    agent.recordScan(makeReport({ hostId: 'machine-9', findings: 4, severity: 'high' }))
+    agent.recordDelivery('delivered')
+    await handle.shutdown()
+  }
+  const check = (decoded: Parameters<typeof metricsByName>[0]) => {
+    expect(decoded?.resource['host.id']).toBe('machine-9')
+    const metrics = metricsByName(decoded)
+    expect(point(metric(metrics, 'driftwatch.scan.duration'), { 'scan.mode': 'quick' })).toMatchObject({
+      count: 1,
+      sum: 0.812,
+    })
+    expect(point(metric(metrics, 'driftwatch.scan.files'), { 'scan.mode': 'quick' })?.value).toBe(117_346)
+    expect(point(metric(metrics, 'driftwatch.deliveries'), { outcome: 'delivered' })?.value).toBe(1)
+    expect(metric(metrics, 'driftwatch.scan.bytes').unit).toBe('By')
+  }
+
+  test('OTEL_EXPORTER_OTLP_PROTOCOL=http/json', async () => {
+    receiver.exports.length = 0
+    await exportOnce({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    })
+    expect(receiver.requests.at(-1)).toEqual({ path: '/v1/metrics', contentType: 'application/json' })
+    check(receiver.exports.at(-1))
+  })
+
+  test('OTEL_EXPORTER_OTLP_PROTOCOL=grpc', async () => {
+    const grpcReceiver = await startOtlpGrpcReceiver()
+    try {
+      await exportOnce({
+        OTEL_EXPORTER_OTLP_ENDPOINT: grpcReceiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      })
+      check(grpcReceiver.exports.at(-1))
+    } finally {
+      await grpcReceiver.close()
+    }
+  })
 })
