@@ -8,25 +8,40 @@ import { SEVERITIES } from './policy.js'
  * is optional; a host is a snowflake as soon as one rule holds.
  */
 export const SnowflakeRulesSchema = z.strictObject({
-  /** Any finding of this severity or worse makes a snowflake (default critical; `none` turns it off). */
-  severity: z.enum([...SEVERITIES, 'none']).default('critical'),
-  /** This many findings (or more) of a severity make a snowflake, e.g. `{ high: 5 }`. */
-  counts: z.partialRecord(z.enum(SEVERITIES), z.number().int().positive()).default({}),
-  /** Drift that has lasted longer than this makes a snowflake, whatever its severity. */
-  driftGrace: Duration.optional(),
-  /** A host running a manifest other than the one registered for its image version is a snowflake. */
-  manifestMismatch: z.boolean().default(true),
-  /** A host reporting an image version that nobody registered is a snowflake. */
-  unregisteredImage: z.boolean().default(false),
-  /** A host that still sends heartbeats but no report for this long has an agent that stopped scanning. */
-  reportsMissingAfter: Duration.optional(),
+  severity: z
+    .enum([...SEVERITIES, 'none'])
+    .default('critical')
+    .describe('Any finding of this severity or worse makes a snowflake; `none` turns the rule off.'),
+  counts: z
+    .partialRecord(z.enum(SEVERITIES), z.number().int().positive())
+    .default({})
+    .describe('This many findings (or more) of a severity make a snowflake, e.g. `{ high: 5 }`.'),
+  driftGrace: Duration.optional().describe(
+    'Drift that has lasted longer than this (a duration: 90s, 15m, 24h, 7d) makes a snowflake, whatever its severity.',
+  ),
+  manifestMismatch: z
+    .boolean()
+    .default(true)
+    .describe(
+      'A host running a manifest other than the one registered for its image version is a snowflake.',
+    ),
+  unregisteredImage: z
+    .boolean()
+    .default(false)
+    .describe('A host reporting an image version that nobody registered is a snowflake.'),
+  reportsMissingAfter: Duration.optional().describe(
+    'A host that still sends heartbeats but no report for this long (a duration) has an agent that stopped scanning: a snowflake.',
+  ),
 })
 export type SnowflakeRules = z.output<typeof SnowflakeRulesSchema>
 
 export const FleetRulesSchema = z.strictObject({
-  /** No report and no heartbeat for this long: stale. */
-  staleAfter: Duration.default(15 * 60_000),
-  snowflake: SnowflakeRulesSchema.default(SnowflakeRulesSchema.parse({})),
+  staleAfter: Duration.default(15 * 60_000).describe(
+    'No report and no heartbeat for this long (a duration; default 15m): the host is stale.',
+  ),
+  snowflake: SnowflakeRulesSchema.default(SnowflakeRulesSchema.parse({})).describe(
+    'When a host stops being merely drifted and becomes a snowflake, to be replaced; any one rule is enough.',
+  ),
 })
 export type FleetRules = z.output<typeof FleetRulesSchema>
 
@@ -47,33 +62,58 @@ const Listen = z.union([z.string(), z.number()]).transform((value, ctx) => {
 
 /** collector.yaml (DESIGN.md): where it listens, where it stores, who may speak to it, how the fleet is judged. */
 export const CollectorConfigSchema = z.strictObject({
-  listen: Listen.default({ host: '127.0.0.1', port: 8080 }),
-  /** `sqlite:///var/lib/driftwatch/collector.db` (default) or `postgres://user@host:5432/db`. */
-  store: z.string().min(1).default('sqlite:///var/lib/driftwatch/collector.db'),
-  /** Serve HTTPS with this certificate chain and key (PEM files). */
-  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-  /** The secret agents present once to enrol; at least 16 characters. */
+  listen: Listen.default({ host: '127.0.0.1', port: 8080 }).describe(
+    'Where the API and the fleet page listen: `host:port`, `[v6]:port` or `:port` (all interfaces). Default 127.0.0.1:8080.',
+  ),
+  store: z
+    .string()
+    .min(1)
+    .default('sqlite:///var/lib/driftwatch/collector.db')
+    .describe(
+      '`sqlite:///path/collector.db` (created 0600 on first start) or `postgres://user@host:5432/db` (optionally `?schema=NAME`).',
+    ),
+  tls: z
+    .strictObject({
+      cert: z.string().min(1).describe('PEM file of the certificate chain.'),
+      key: z.string().min(1).describe('PEM file of the private key.'),
+    })
+    .optional()
+    .describe('Serve HTTPS with this certificate and key; the fleet page cookie is then Secure.'),
   enrollSecret: z
     .string()
-    .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`'),
-  /** Tokens for operators (fleet reads, image registration); each at least 16 characters. */
+    .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`')
+    .describe(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an environment reference as collector.yaml writes it
+      'The secret agents present once to enrol; at least 16 characters. Write it as `${DRIFTWATCH_ENROLL_SECRET}`.',
+    ),
   adminTokens: z
     .array(z.string().min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`'))
-    .min(1),
-  /** Largest request body accepted, after gzip is undone. */
+    .min(1)
+    .describe(
+      'Tokens for operators (fleet reads, image registration, the fleet page sign-in); each at least 16 characters.',
+    ),
   bodyLimit: z
     .number()
     .int()
     .min(1024)
-    .default(8 * 1024 * 1024),
-  /** How many past reports to keep per host (the latest full report is always kept). */
-  reportHistory: z.number().int().min(1).max(100_000).default(100),
-  /** How often the collector re-judges the fleet for states that change with time (stale, drift age). */
-  sweepEvery: Duration.default(30_000),
+    .default(8 * 1024 * 1024)
+    .describe('Largest request body accepted, in bytes, after gzip is undone.'),
+  reportHistory: z
+    .number()
+    .int()
+    .min(1)
+    .max(100_000)
+    .default(100)
+    .describe('How many past reports to keep per host (the latest full report is always kept).'),
+  sweepEvery: Duration.default(30_000).describe(
+    'How often the collector re-judges the fleet for states that change with time (stale, drift age); a duration, default 30s.',
+  ),
   staleAfter: FleetRulesSchema.shape.staleAfter,
   snowflake: FleetRulesSchema.shape.snowflake,
-  /** Log level of the JSON logs on stdout. */
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Log level of the JSON logs on stdout.'),
 })
 export type CollectorConfig = z.output<typeof CollectorConfigSchema>
 
