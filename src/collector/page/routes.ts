@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { DriftwatchError } from '../../errors.js'
+import { DriftwatchError, type ErrorCode } from '../../errors.js'
 import { HOST_STATES, type HostState } from '../../fleet/states.js'
 import { type AdminTokens, hashSecret } from '../auth.js'
 import type { FleetPageData } from './data.js'
@@ -18,6 +18,15 @@ import { fleetView, hostDetailPage, layout, loginView, problemView } from './tem
 /** No script, no inline style, nothing from elsewhere, never in a frame. */
 export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+/** Statuses of the refusals a page route can meet; anything else a person sent is a 400. */
+const PAGE_STATUS: Partial<Record<ErrorCode, number>> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+}
 
 /** Recent alerts shown on the fleet page. */
 const RECENT_ALERTS = 20
@@ -78,7 +87,7 @@ export function fleetPageRoutes(context: FleetPageContext) {
     // Refusals as pages, not JSON: a person reads them.
     app.setErrorHandler((error, request, reply) => {
       if (error instanceof DriftwatchError) {
-        const status = error.code === 'FORBIDDEN' ? 403 : error.code === 'NOT_FOUND' ? 404 : 400
+        const status = PAGE_STATUS[error.code] ?? 400
         request.log.info({ code: error.code, status, url: request.url }, 'page request refused')
         return page(reply.code(status), 'Refused', problemView('Refused', error.message, error.hint))
       }
