@@ -179,6 +179,11 @@ describe('parsers end in a result or a DriftwatchError on arbitrary and mutated 
       parse: utf8(parseSysctlConf),
     },
     {
+      name: 'Goss YAML import: an alias to an anchor never set (found by this test)',
+      seeds: [Buffer.from('file:\n  /bin:\n    exists: *true\n')],
+      parse: utf8((t) => fromGoss(t, 'goss.yaml')),
+    },
+    {
       name: 'Goss YAML import',
       seeds: [text('declared/goss.yaml')],
       parse: utf8((t) => fromGoss(t, 'goss.yaml')),
