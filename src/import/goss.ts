@@ -223,7 +223,15 @@ export function fromGoss(
       hint: 'fix the YAML there',
     })
   }
-  const top: unknown = doc.toJS()
+  let top: unknown
+  try {
+    // An alias to an anchor not (yet) set, or a billion-laughs of aliases, is refused here.
+    top = doc.toJS({ maxAliasCount: 1000 })
+  } catch (error) {
+    throw invalid(source, '(aliases)', error instanceof Error ? error.message : String(error), {
+      hint: 'set each &anchor before the *alias that refers to it',
+    })
+  }
   if (!isRecord(top)) {
     throw invalid(source, '(top level)', `expected a mapping of Goss resource types, got ${shown(top)}`, {
       hint: `a Goss file maps resource types (${GOSS_RESOURCES.join(', ')}) to resources`,

@@ -342,6 +342,12 @@ describe('fromGoss: bad input', () => {
       hint: /package, file, service, user, group, kernel-param/,
     },
     {
+      name: 'an alias to an anchor never set (found by the fuzz test)',
+      yaml: 'file:\n  /bin:\n    exists: *true\n',
+      message: 'goss.yaml: (aliases): Unresolved alias (the anchor must be set before the alias): true',
+      hint: /set each &anchor before/,
+    },
+    {
       name: 'a resource type that is not a mapping',
       yaml: 'file:\n  - /etc/passwd\n',
       message: 'goss.yaml: file: expected a mapping of names to attributes, got a list ["/etc/passwd"]',
