@@ -4,17 +4,19 @@ import { parseYamlText } from '../../src/config/load.js'
 
 const Schema = z.strictObject({ secret: z.string(), limit: z.number(), quoted: z.string(), text: z.string() })
 const env = { SECRET: 'a # not a comment: {x}', LIMIT: '1024', NAME: 'n' }
+/** `${NAME}` as a configuration file writes a reference to the environment. */
+const ref = (name: string) => `\${${name}}`
 const parse = (yaml: string, e: NodeJS.ProcessEnv = env) =>
   parseYamlText(yaml, 'c.yaml', Schema, 'hint', { interpolate: true, env: e })
 
-describe('${NAME} in configuration', () => {
+describe('references to the environment in configuration', () => {
   test('values are replaced; comments and keys are not configuration', () => {
     const yaml = [
-      '# ${NAME} is replaced from the environment; ${UNSET_IN_A_COMMENT} too',
-      'secret: ${SECRET} # ${UNSET_AFTER_A_VALUE}',
-      'limit: ${LIMIT}',
-      'quoted: "${LIMIT}"',
-      'text: "x-${NAME}-y"',
+      `# ${ref('NAME')} is replaced from the environment; ${ref('UNSET_IN_A_COMMENT')} too`,
+      `secret: ${ref('SECRET')} # ${ref('UNSET_AFTER_A_VALUE')}`,
+      `limit: ${ref('LIMIT')}`,
+      `quoted: "${ref('LIMIT')}"`,
+      `text: "x-${ref('NAME')}-y"`,
     ].join('\n')
     expect(parse(yaml)).toEqual({
       secret: 'a # not a comment: {x}',
@@ -25,7 +27,7 @@ describe('${NAME} in configuration', () => {
   })
 
   test('a missing variable in a value names it and its line', () => {
-    expect(() => parse('secret: x\nlimit: 1\nquoted: ${NOPE}\ntext: t\n')).toThrow(
+    expect(() => parse(`secret: x\nlimit: 1\nquoted: ${ref('NOPE')}\ntext: t\n`)).toThrow(
       /c\.yaml: line 3: \$\{NOPE\} is not set in the environment/,
     )
   })
