@@ -29,7 +29,7 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return out
 }
 
-/** Replaces `${NAME}` with the environment's value; a missing variable is an error that names it. */
+/** Replaces `${NAME}` in a text with the environment's value; a missing variable is an error that names it. */
 export function interpolateEnv(text: string, source: string, env: NodeJS.ProcessEnv = process.env): string {
   return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
     const value = env[name]
@@ -49,7 +49,41 @@ export function loadYamlFile<T extends z.ZodType>(
   options: { interpolate?: boolean; hint?: string } = {},
 ): z.output<T> {
   const text = readTextFile(file)
-  return parseYamlText(options.interpolate ? interpolateEnv(text, file) : text, file, schema, options.hint)
+  return parseYamlText(text, file, schema, options.hint, { interpolate: options.interpolate === true })
+}
+
+const WHOLE_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/
+
+/**
+ * Replaces `${NAME}` in the document's values, never in its comments (comments are not
+ * configuration: a header that explains `${NAME}` must not need it set) nor in its keys. A
+ * plain scalar that is one reference takes the type of what it is replaced with (`bodyLimit:
+ * ${LIMIT}` is a number); quoted, or within other text, it stays text. The value is inserted
+ * as a value, so a secret holding `#` or `: ` cannot change the YAML around it.
+ */
+function interpolateDocument(
+  doc: import('yaml').Document,
+  lines: import('yaml').LineCounter,
+  source: string,
+  env: NodeJS.ProcessEnv,
+): void {
+  const YAML = yaml()
+  YAML.visit(doc, {
+    Scalar(key, node) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return
+      const at = node.range ? lines.linePos(node.range[0]) : undefined
+      const where = at ? `${source}: line ${at.line}` : source
+      const replaced = interpolateEnv(node.value, where, env)
+      if (node.type === 'PLAIN' && WHOLE_REFERENCE.test(node.value)) {
+        const typed: unknown = YAML.parse(replaced)
+        if (typeof typed === 'number' || typeof typed === 'boolean') {
+          node.value = typed
+          return
+        }
+      }
+      node.value = replaced
+    },
+  })
 }
 
 /** Reads a text file a user named; a missing or unreadable one is an error that says which. */
@@ -79,8 +113,11 @@ export function parseYamlText<T extends z.ZodType>(
   source: string,
   schema: T,
   hint = 'see config/policy.yaml and the README for the accepted keys',
+  options: { interpolate?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): z.output<T> {
-  const doc = yaml().parseDocument(text)
+  const YAML = yaml()
+  const lines = new YAML.LineCounter()
+  const doc = YAML.parseDocument(text, { lineCounter: lines })
   const first = doc.errors[0]
   if (first) {
     const pos = first.linePos?.[0]
@@ -93,6 +130,7 @@ export function parseYamlText<T extends z.ZodType>(
       },
     )
   }
+  if (options.interpolate) interpolateDocument(doc, lines, source, options.env ?? process.env)
   const result = schema.safeParse(doc.toJS())
   if (!result.success) {
     throw new DriftwatchError('CONFIG_INVALID', describeZodError(source, result.error), { hint })

@@ -1,11 +1,12 @@
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process'
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { Agent, request } from 'undici'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { HostDetailView } from '../../src/protocol/api.js'
-import { CLI, runCli, tempDir } from '../helpers/cli.js'
+import { CLI, REPO, runCli, tempDir } from '../helpers/cli.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
 import { hasTool } from '../helpers/tools.js'
@@ -260,4 +261,78 @@ describe('driftwatch collector', () => {
       expect(await collector.exited).toBe(0)
     }
   })
+})
+
+describe('every example in config/ starts as the README says', () => {
+  const dir = tempDir()
+  afterAll(() => dir.cleanup())
+  const examples = readdirSync(join(REPO, 'config')).filter((f) => /\.ya?ml$/.test(f))
+
+  /** What an example configures, by its keys: a collector, a policy, or something else. */
+  const kindOf = (file: string) => {
+    const text = readFileSync(join(REPO, 'config', file), 'utf8')
+    if (/^enrollSecret:/m.test(text) && /^adminTokens:/m.test(text)) return 'collector'
+    if (/^files:/m.test(text)) return 'policy'
+    return 'other'
+  }
+
+  test('config/ holds the collector example and the default policy', () => {
+    expect(examples.filter((f) => kindOf(f) === 'collector')).toContain('collector.yaml')
+    expect(examples.filter((f) => kindOf(f) === 'policy')).toContain('policy.yaml')
+  })
+
+  test.each(examples.filter((f) => kindOf(f) === 'collector'))(
+    'config/%s starts a collector with the two documented variables exported',
+    async (file) => {
+      // The file as shipped, header comments included; only where it listens and stores is
+      // moved into this test's own port and folder.
+      const text = readFileSync(join(REPO, 'config', file), 'utf8')
+      expect(text).toMatch(/^#.*\$\{NAME\}/m)
+      const copy = join(dir.path, file)
+      writeFileSync(
+        copy,
+        text
+          .replace(/^listen: .*$/m, 'listen: 127.0.0.1:0')
+          .replace(/^store: .*$/m, `store: sqlite://${join(dir.path, `${file}.db`)}`),
+      )
+      const secrets = {
+        DRIFTWATCH_ENROLL_SECRET: randomBytes(32).toString('hex'),
+        DRIFTWATCH_ADMIN_TOKEN: randomBytes(32).toString('hex'),
+      }
+      const collector = await startCollector(copy, secrets)
+      try {
+        const ready = await request(`${collector.url}/readyz`)
+        expect(ready.statusCode).toBe(200)
+        await ready.body.dump()
+        const hosts = await request(`${collector.url}/v1/hosts`, {
+          headers: { authorization: `Bearer ${secrets.DRIFTWATCH_ADMIN_TOKEN}` },
+        })
+        expect(hosts.statusCode).toBe(200)
+        await hosts.body.dump()
+      } finally {
+        collector.child.kill('SIGTERM')
+      }
+      expect(await collector.exited).toBe(0)
+    },
+  )
+
+  test.each(examples.filter((f) => kindOf(f) === 'policy'))(
+    'config/%s captures the example image',
+    async (file) => {
+      const result = await runCli([
+        'manifest',
+        'capture',
+        '--image',
+        'example@1',
+        '--root',
+        join(REPO, 'test/fixtures/roots/example'),
+        '--policy',
+        join(REPO, 'config', file),
+        '--out',
+        join(dir.path, `${file}.json`),
+      ])
+      expect(result.stderr).toBe('')
+      expect(result.code).toBe(0)
+    },
+  )
 })

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs'
 import { loadPolicy } from '../../config/load.js'
 import { compareFiles, severityRank, summarize } from '../../drift/compare.js'
+import { compareConfig } from '../../drift/config.js'
+import { attributeFileChanges, comparePackages } from '../../drift/packages.js'
 import { DriftwatchError, EXIT } from '../../errors.js'
 import { encodeManifest, readManifest, writeSignedManifest } from '../../manifest/io.js'
 import { ImageRefSchema } from '../../manifest/schema.js'
@@ -171,9 +173,25 @@ export function showCommand(options: { file: string }): CommandOutput {
 export function diffCommand(options: { old: string; new: string }): CommandOutput {
   const before = readManifest(options.old)
   const after = readManifest(options.new)
-  const drift = compareFiles(before.manifest.files, after.manifest.files, before.manifest.policy, {
-    complete: !isDeclared(before.manifest) && !isDeclared(after.manifest),
-  })
+  // The comparison a scan makes, with the new image in the place of the host: packages,
+  // files and configuration, file changes a package change explains named with it.
+  const complete = !isDeclared(before.manifest) && !isDeclared(after.manifest)
+  const policy = before.manifest.policy
+  const drift = [
+    ...comparePackages(before.manifest.packages, after.manifest.packages, policy.packages.severity, {
+      complete,
+    }),
+    ...compareFiles(before.manifest.files, after.manifest.files, policy, { complete }),
+    ...compareConfig(before.manifest.config, after.manifest.config, policy.config, { complete }),
+  ]
+  if (drift.some((item) => item.kind === 'package')) {
+    const owners = (files: readonly { path: string; package?: string }[]) =>
+      new Map(files.flatMap((f) => (f.package ? [[f.path, f.package] as const] : [])))
+    attributeFileChanges(drift, {
+      observed: owners(after.manifest.files),
+      expected: owners(before.manifest.files),
+    })
+  }
   drift.sort(
     (a, b) => severityRank(a.severity) - severityRank(b.severity) || (a.subject < b.subject ? -1 : 1),
   )
