@@ -80,7 +80,8 @@ for _ in $(seq "$RUNS"); do
 done
 
 log "daemon: $((RUNS + 2)) scheduled quick scans"
-dw agent --config "$WORK/agent.yaml" >"$WORK/daemon.log" 2>&1 &
+# Not through dw(): $! must be the agent's own pid, not a subshell's.
+node "$CLI" agent --config "$WORK/agent.yaml" >"$WORK/daemon.log" 2>&1 &
 AGENT=$!
 PIDS+=($AGENT)
 : >"$WORK/idle.txt"
