@@ -5,7 +5,7 @@ import { compareConfig } from '../../drift/config.js'
 import { attributeFileChanges, comparePackages } from '../../drift/packages.js'
 import { DriftwatchError, EXIT } from '../../errors.js'
 import { encodeManifest, readManifest, writeSignedManifest } from '../../manifest/io.js'
-import { ImageRefSchema } from '../../manifest/schema.js'
+import { type ConfigEntry, ImageRefSchema, isConfigChoice } from '../../manifest/schema.js'
 import { loadPrivateKey, loadPublicKey, signatureFileFor } from '../../manifest/signature.js'
 import { resolveRoot } from '../../scan/root.js'
 import { captureManifest, isDeclared } from '../../scan/run.js'
@@ -182,7 +182,14 @@ export function diffCommand(options: { old: string; new: string }): CommandOutpu
       complete,
     }),
     ...compareFiles(before.manifest.files, after.manifest.files, policy, { complete }),
-    ...compareConfig(before.manifest.config, after.manifest.config, policy.config, { complete }),
+    // The new image stands where a host's observed values would: a declared "one of" states
+    // no value of its own, so it has none to compare.
+    ...compareConfig(
+      before.manifest.config,
+      after.manifest.config.filter((entry): entry is ConfigEntry => !isConfigChoice(entry)),
+      policy.config,
+      { complete },
+    ),
   ]
   if (drift.some((item) => item.kind === 'package')) {
     const owners = (files: readonly { path: string; package?: string }[]) =>
