@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import { AgentConfigSchema } from '../src/config/agent.js'
 import { CollectorConfigSchema } from '../src/config/collector.js'
 import { ManifestSchema } from '../src/manifest/schema.js'
 import { ReportSchema } from '../src/protocol/report.js'
@@ -22,6 +23,16 @@ export const CONFIG_FILES: { file: string; schema: z.ZodType; intro: string }[] 
       '`${NAME}` anywhere in a value is replaced from the environment (a missing variable stops the start), ' +
       'so secrets stay out of the file. An unknown key is an error that names the file and the key (exit 2). ' +
       'Durations are written as `90s`, `15m`, `2h`, `7d` or `1h30m`.',
+  },
+  {
+    file: 'agent.yaml',
+    schema: AgentConfigSchema,
+    intro:
+      'Read by `driftwatch agent --config FILE`; `config/agent.yaml` is a commented example. ' +
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: agent.yaml's own syntax for an environment reference
+      '`${NAME}` anywhere in a value is replaced from the environment (a missing variable stops the start), ' +
+      'so secrets stay out of the file. An unknown key is an error that names the file and the key. ' +
+      'SIGHUP reloads the file. Durations are written as `90s`, `15m`, `2h`, `7d` or `1h30m`.',
   },
 ]
 

@@ -57,26 +57,48 @@ const HostIdText = z
 export const AgentConfigSchema = z.strictObject({
   collector: z
     .strictObject({
-      /** The collector's base URL, http(s). */
-      url: z.url({
-        protocol: /^https?$/,
-        error: 'expected an http(s) URL, e.g. https://collector.internal:8443',
-      }),
-      /** Presented once, at enrolment; at least 16 characters. */
-      enrollSecret: z.string().min(16, 'must be at least 16 characters (the collector requires it)'),
-      /** PEM file of the CA that signed the collector's certificate: the only CA trusted for it. */
-      ca: z.string().min(1).optional(),
-      /** A client certificate and its key (PEM files), for a collector behind mutual TLS. */
-      cert: z.string().min(1).optional(),
-      key: z.string().min(1).optional(),
-      /** Connecting, and waiting for an answer's headers and body, each at most this long. */
-      connectTimeout: Duration.default(10_000),
-      responseTimeout: Duration.default(30_000),
-      /** Retries of one request (connection refused or reset, 429, 5xx) before it waits for the next cycle. */
-      retries: z.number().int().min(0).max(20).default(4),
-      /** Backoff between retries: full jitter below min(maxBackoff, minBackoff * 2^attempt). */
-      minBackoff: Duration.default(1000),
-      maxBackoff: Duration.default(60_000),
+      url: z
+        .url({
+          protocol: /^https?$/,
+          error: 'expected an http(s) URL, e.g. https://collector.internal:8443',
+        })
+        .describe("The collector's base URL, http(s)."),
+      enrollSecret: z
+        .string()
+        .min(16, 'must be at least 16 characters (the collector requires it)')
+        .describe('Presented once, at enrolment; at least 16 characters.'),
+      ca: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("PEM file of the CA that signed the collector's certificate: the only CA trusted for it."),
+      cert: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('A client certificate (PEM file), for a collector behind mutual TLS; needs `key`.'),
+      key: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("The client certificate's private key (PEM file); needs `cert`."),
+      connectTimeout: Duration.default(10_000).describe('Connecting at most this long (default 10s).'),
+      responseTimeout: Duration.default(30_000).describe(
+        "Waiting for an answer's headers and body, each at most this long (default 30s).",
+      ),
+      retries: z
+        .number()
+        .int()
+        .min(0)
+        .max(20)
+        .default(4)
+        .describe(
+          'Retries of one request (connection refused or reset, 429, 5xx) before it waits for the next cycle.',
+        ),
+      minBackoff: Duration.default(1000).describe(
+        'Backoff between retries: full jitter below min(maxBackoff, minBackoff * 2^attempt) (default 1s).',
+      ),
+      maxBackoff: Duration.default(60_000).describe('The longest backoff between two retries (default 60s).'),
     })
     .superRefine((collector, ctx) => {
       if ((collector.cert === undefined) !== (collector.key === undefined)) {
@@ -86,56 +108,93 @@ export const AgentConfigSchema = z.strictObject({
           message: 'a client certificate needs both cert and key',
         })
       }
-    }),
-  /** The image's manifest (.json or .json.gz), verified on every load. */
-  manifest: z.string().min(1),
-  /** ed25519 public key (PEM): a manifest whose FILE.sig does not verify with it is never used. */
-  publicKey: z.string().min(1).optional(),
-  /** The host file system to check (`/`, or `/host` in a container). */
-  root: z.string().min(1).default('/'),
-  /** Token, spool and scan cache; writable by the agent alone. */
-  stateDir: z.string().min(1).default('/var/lib/driftwatch'),
-  /** The host's id; by default its machine id (/etc/machine-id in the root). */
-  hostId: HostIdText.optional(),
-  /** Sent with every report: the replacement group and anything else. */
-  labels: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+    })
+    .describe('The collector to enrol with and report to, and how patiently.'),
+  manifest: z.string().min(1).describe("The image's manifest (.json or .json.gz), verified on every load."),
+  publicKey: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('ed25519 public key (PEM): a manifest whose FILE.sig does not verify with it is never used.'),
+  root: z
+    .string()
+    .min(1)
+    .default('/')
+    .describe('The host file system to check (`/`, or `/host` in a container).'),
+  stateDir: z
+    .string()
+    .min(1)
+    .default('/var/lib/driftwatch')
+    .describe('Token, spool and scan cache; writable by the agent alone.'),
+  hostId: HostIdText.optional().describe(
+    "The host's id; by default its machine id (/etc/machine-id in the root).",
+  ),
+  labels: z
+    .record(z.string().min(1).max(128), z.string().max(256))
+    .default({})
+    .describe('Sent with every report: the replacement group and anything else.'),
   schedule: z
     .strictObject({
-      /** Cron: a quick scan re-hashes only what its stat cache says changed. */
-      quick: CronExpression.default('*/15 * * * *'),
-      /** Cron: a full scan re-hashes everything and trusts nothing but the manifest. */
-      full: CronExpression.default('0 3 * * *'),
-      /** A duration (60s) or cron: keeps the host from going stale, and retries the spool. */
-      heartbeat: HeartbeatSchedule.default({ kind: 'every', ms: 60_000 }),
-      /** Each scan starts up to this much later, by an amount fixed per host: a fleet does not scan in lock-step. */
-      splay: Duration.default(5 * 60_000),
-      /** Time zone of the cron expressions (IANA name); the system's by default. */
-      timezone: z.string().min(1).optional(),
+      quick: CronExpression.default('*/15 * * * *').describe(
+        'Cron: a quick scan re-hashes only what its stat cache says changed.',
+      ),
+      full: CronExpression.default('0 3 * * *').describe(
+        'Cron: a full scan re-hashes everything and trusts nothing but the manifest.',
+      ),
+      heartbeat: HeartbeatSchedule.default({ kind: 'every', ms: 60_000 }).describe(
+        'A duration (60s) or cron: keeps the host from going stale, and retries the spool (default 60s).',
+      ),
+      splay: Duration.default(5 * 60_000).describe(
+        'Each scan starts up to this much later, by an amount fixed per host: a fleet does not scan in lock-step (default 5m).',
+      ),
+      timezone: z
+        .string()
+        .min(1)
+        .optional()
+        .describe("Time zone of the cron expressions (IANA name); the system's by default."),
     })
     .default({
       quick: '*/15 * * * *',
       full: '0 3 * * *',
       heartbeat: { kind: 'every', ms: 60_000 },
       splay: 5 * 60_000,
-    }),
+    })
+    .describe('When to scan and when to send a heartbeat.'),
   scan: z
     .strictObject({
-      /** Threads that walk and hash files; by default one per core. */
-      workers: z.number().int().min(1).max(256).optional(),
-      /** Also check every package-owned file against the package manager's digests (full scans). */
-      verifyPackages: z.boolean().default(false),
+      workers: z
+        .number()
+        .int()
+        .min(1)
+        .max(256)
+        .optional()
+        .describe('Threads that walk and hash files; by default one per core.'),
+      verifyPackages: z
+        .boolean()
+        .default(false)
+        .describe("Also check every package-owned file against the package manager's digests (full scans)."),
     })
-    .default({ verifyPackages: false }),
+    .default({ verifyPackages: false })
+    .describe('How a scan does its work.'),
   spool: z
     .strictObject({
-      /** Undelivered reports kept at most; past it the oldest are dropped (and counted). */
-      maxReports: z.number().int().min(1).max(100_000).default(500),
-      /** Bytes of undelivered reports kept at most (gzipped, as sent). */
-      maxBytes: Bytes.default(64 * 1024 ** 2),
+      maxReports: z
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .default(500)
+        .describe('Undelivered reports kept at most; past it the oldest are dropped (and counted).'),
+      maxBytes: Bytes.default(64 * 1024 ** 2).describe(
+        'Bytes of undelivered reports kept at most (gzipped, as sent): 67108864, or 512KiB, 64MiB, 1GiB.',
+      ),
     })
-    .default({ maxReports: 500, maxBytes: 64 * 1024 ** 2 }),
-  /** Log level of the JSON logs on stdout. */
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    .default({ maxReports: 500, maxBytes: 64 * 1024 ** 2 })
+    .describe('Reports the collector has not yet received, kept in stateDir until it does.'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('Log level of the JSON logs on stdout.'),
 })
 export type AgentConfig = z.output<typeof AgentConfigSchema>
 

@@ -19,32 +19,63 @@ const Exporter = z.enum(METRICS_EXPORTERS)
  * by OTLP to http://localhost:4318, as every OpenTelemetry SDK does by default.
  */
 export const telemetrySchema = z.strictObject({
-  /** OTEL_SERVICE_NAME: `driftwatch-agent` or `driftwatch-collector` unless set. */
-  serviceName: z.string().min(1).max(256).optional(),
-  /** OTEL_RESOURCE_ATTRIBUTES: extra resource attributes, e.g. `{ deployment.environment.name: prod }`. */
-  resourceAttributes: z.record(z.string().min(1).max(256), z.string().max(4096)).optional(),
-  /** OTEL_METRICS_EXPORTER: one of otlp, prometheus, console, none, or a list of them. */
-  exporter: z.union([Exporter, z.array(Exporter).min(1)]).optional(),
-  /** OTEL_METRIC_EXPORT_INTERVAL (there in milliseconds; here a duration such as 60s). */
-  exportInterval: Duration.optional(),
+  serviceName: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .describe('OTEL_SERVICE_NAME: `driftwatch-agent` or `driftwatch-collector` unless set.'),
+  resourceAttributes: z
+    .record(z.string().min(1).max(256), z.string().max(4096))
+    .optional()
+    .describe(
+      'OTEL_RESOURCE_ATTRIBUTES: extra resource attributes, e.g. `{ deployment.environment.name: prod }`.',
+    ),
+  exporter: z
+    .union([Exporter, z.array(Exporter).min(1)])
+    .optional()
+    .describe('OTEL_METRICS_EXPORTER: one of otlp, prometheus, console, none, or a list of them.'),
+  exportInterval: Duration.optional().describe(
+    'OTEL_METRIC_EXPORT_INTERVAL (there in milliseconds; here a duration such as 60s).',
+  ),
   otlp: z
     .strictObject({
-      /** OTEL_EXPORTER_OTLP_ENDPOINT: the base URL; `/v1/metrics` is added for the HTTP protocols. */
-      endpoint: z.url({ protocol: /^https?$/ }).optional(),
-      /** OTEL_EXPORTER_OTLP_PROTOCOL. */
-      protocol: z.enum(OTLP_PROTOCOLS).optional(),
-      /** OTEL_EXPORTER_OTLP_HEADERS, e.g. an API key: `{ authorization: "Bearer ${OTLP_TOKEN}" }`. */
-      headers: z.record(z.string().min(1).max(256), z.string().max(4096)).optional(),
+      endpoint: z
+        .url({ protocol: /^https?$/ })
+        .optional()
+        .describe(
+          'OTEL_EXPORTER_OTLP_ENDPOINT: the base URL; `/v1/metrics` is added for the HTTP protocols.',
+        ),
+      protocol: z
+        .enum(OTLP_PROTOCOLS)
+        .optional()
+        .describe('OTEL_EXPORTER_OTLP_PROTOCOL: how metrics are sent (default http/protobuf).'),
+      headers: z.record(z.string().min(1).max(256), z.string().max(4096)).optional().describe(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: an environment reference as the YAML writes it
+        'OTEL_EXPORTER_OTLP_HEADERS, e.g. an API key: `{ authorization: "Bearer ${OTLP_TOKEN}" }`.',
+      ),
     })
-    .optional(),
+    .optional()
+    .describe('The OTLP exporter: where and how metrics are sent.'),
   prometheus: z
     .strictObject({
-      /** OTEL_EXPORTER_PROMETHEUS_HOST: the address /metrics is served on (default 0.0.0.0 as the SDK does). */
-      host: z.string().min(1).optional(),
-      /** OTEL_EXPORTER_PROMETHEUS_PORT (default 9464). */
-      port: z.number().int().min(0).max(65535).optional(),
+      host: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'OTEL_EXPORTER_PROMETHEUS_HOST: the address /metrics is served on (default 0.0.0.0 as the SDK does).',
+        ),
+      port: z
+        .number()
+        .int()
+        .min(0)
+        .max(65535)
+        .optional()
+        .describe('OTEL_EXPORTER_PROMETHEUS_PORT (default 9464).'),
     })
-    .optional(),
+    .optional()
+    .describe('The Prometheus exporter: where /metrics is served.'),
 })
 export type TelemetrySettings = z.output<typeof telemetrySchema>
 
