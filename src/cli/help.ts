@@ -84,6 +84,91 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
       [2, 'bad usage, an unknown host, a refused token, or the collector cannot be reached'],
     ],
   },
+  'fleet images': {
+    examples: [
+      'driftwatch fleet images',
+      'driftwatch fleet images --collector https://collector.example:8080 --format json',
+    ],
+    exits: [
+      [0, 'listed'],
+      [2, 'bad usage, a refused token, or the collector cannot be reached'],
+    ],
+  },
+  'fleet image register': {
+    examples: [
+      'driftwatch fleet image register web-base.json.gz --key /etc/driftwatch/image.pub    # sends web-base.json.gz.sig too',
+      'driftwatch fleet image register web-base.json --format json',
+    ],
+    exits: [
+      [0, "registered as its image version's manifest (or that version's entry updated)"],
+      [
+        2,
+        'bad usage, an unreadable manifest or key, a refused token or request, or the collector cannot be reached',
+      ],
+      [3, "integrity failure: the manifest's digest or its signature (with --key) does not match"],
+    ],
+  },
+  'fleet replacements': {
+    examples: [
+      'driftwatch fleet replacements',
+      'driftwatch fleet replacements --state pending --state waiting --format json    # the full ids',
+      'driftwatch fleet replacements --host 3f0c9a1e…',
+    ],
+    exits: [
+      [0, 'listed'],
+      [2, 'bad usage, a refused token, or the collector cannot be reached'],
+    ],
+  },
+  'fleet approve': {
+    examples: ['driftwatch fleet approve 7d2e…    # the id from fleet replacements --format json'],
+    exits: [
+      [0, 'approved; the replacement is shown'],
+      [
+        2,
+        'bad usage, an unknown replacement, the collector refused (not pending or waiting, a refused token), or it cannot be reached',
+      ],
+    ],
+  },
+  'fleet cancel': {
+    examples: ['driftwatch fleet cancel 7d2e…    # the id from fleet replacements --format json'],
+    exits: [
+      [0, 'cancelled; the replacement is shown'],
+      [
+        2,
+        'bad usage, an unknown replacement, the collector refused (dispatched or finished already, a refused token), or it cannot be reached',
+      ],
+    ],
+  },
+  'fleet replace': {
+    examples: ['driftwatch fleet replace 3f0c9a1e…    # the id is the first column of fleet hosts'],
+    exits: [
+      [0, "the replacement is shown: the new one, or the host's open one"],
+      [
+        2,
+        'bad usage, an unknown host, the collector refused (the host was replaced already, a refused token), or it cannot be reached',
+      ],
+    ],
+  },
+  agent: {
+    examples: [
+      'driftwatch agent --config /etc/driftwatch/agent.yaml    # until SIGTERM; SIGHUP reloads',
+      'driftwatch agent --config /etc/driftwatch/agent.yaml --once --mode quick',
+      'driftwatch agent --config /etc/driftwatch/agent.yaml --once --root /host    # in a container',
+    ],
+    exits: [
+      [0, '--once: the report was delivered, no drift; without --once: stopped by SIGTERM'],
+      [1, '--once: the report was delivered, with drift'],
+      [2, 'bad usage or configuration'],
+      [4, '--once: the report was not delivered; it stays in the spool for the next run'],
+    ],
+  },
+  demo: {
+    examples: ['driftwatch demo', 'driftwatch demo --keep    # then explore the fleet page; Ctrl-C ends it'],
+    exits: [
+      [0, 'the loop ran as narrated'],
+      [1, 'a step did not happen (its files are kept)'],
+    ],
+  },
   collector: {
     examples: ['driftwatch collector --config /etc/driftwatch/collector.yaml'],
     exits: [[0, 'stopped by SIGTERM or SIGINT after finishing requests in flight'], BAD_USAGE],

@@ -427,10 +427,6 @@ export async function main(argv: string[]): Promise<number> {
       'keep the collector running at the end, to explore the fleet page (Ctrl-C ends it)',
       false,
     )
-    .addHelpText(
-      'after',
-      '\nExample:\n  driftwatch demo --keep\n\nExit codes: 0 the loop ran as narrated, 1 a step did not happen (its files are kept)',
-    )
     .action(run(async (o) => (await commands.demo()).demoCommand({ keep: o.keep === true })))
 
   program

@@ -37,7 +37,17 @@ describe('driftwatch completion', () => {
     { words: ['driftwatch', 'man'], offered: ['manifest'] },
     {
       words: ['driftwatch', ''],
-      offered: ['collector', 'completion', 'fleet', 'keygen', 'manifest', 'packages', 'scan'],
+      offered: [
+        'agent',
+        'collector',
+        'completion',
+        'demo',
+        'fleet',
+        'keygen',
+        'manifest',
+        'packages',
+        'scan',
+      ],
     },
     { words: ['driftwatch', 'manifest', 'c'], offered: ['capture'] },
     { words: ['driftwatch', 'manifest', '--help', 've'], offered: ['verify'] },
@@ -85,16 +95,19 @@ describe('--help of every command', () => {
     const top = await runCli(['--help'])
     const names = [...top.stdout.matchAll(/^ {2}([a-z]+)(?: |\[|$)/gm)].map((m) => m[1] as string)
     expect(names).toContain('scan')
+    // Groups nest (fleet image register): a path whose --help lists commands is walked further.
     const paths: string[] = []
-    for (const name of names.filter((n) => n !== 'help')) {
-      const group = await runCli([name, '--help'])
+    const walk = async (path: string[]): Promise<void> => {
+      const group = await runCli([...path, '--help'])
       const subs = [...group.stdout.matchAll(/^ {2}([a-z]+)(?: |\[|$)/gm)]
         .map((m) => m[1] as string)
         .filter((sub) => sub !== 'help')
-      if (subs.length && group.stdout.includes('Commands:'))
-        paths.push(...subs.map((sub) => `${name} ${sub}`))
-      else paths.push(name)
+      if (subs.length && group.stdout.includes('Commands:')) {
+        for (const sub of subs) await walk([...path, sub])
+      } else paths.push(path.join(' '))
     }
+    for (const name of names.filter((n) => n !== 'help')) await walk([name])
+    expect(paths).toContain('fleet image register')
     for (const path of paths) {
       expect(COMMAND_HELP[path], `${path}: add its examples and exit codes to src/cli/help.ts`).toBeDefined()
       const help = await runCli([...path.split(' '), '--help'])
