@@ -818,7 +818,7 @@ export function replacementContract(name: string, open: () => Promise<Store>): v
       expect(again).toEqual({ created: false, replacement: first.replacement })
       expect((await store.getHost('h1'))?.state).toBe('replacement-scheduled')
       expect((await store.stateHistory('h1')).map((t) => t.to)).toEqual([
-        'compliant',
+        'pending',
         'snowflake',
         'replacement-scheduled',
       ])
