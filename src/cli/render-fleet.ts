@@ -231,17 +231,6 @@ function time(iso: string): string {
     .replace(/\.\d{3}Z$/, 'Z')
 }
 
-/** Control characters from the collector (a hostname, an executor's output) shown as \xNN, never run by the terminal. */
-function printable(text: string): string {
-  let shown = ''
-  for (const c of text) {
-    const code = c.charCodeAt(0)
-    const control = (code < 0x20 && c !== '\n' && c !== '\t') || (code >= 0x7f && code <= 0x9f)
-    shown += control ? `\\x${code.toString(16).padStart(2, '0')}` : c
-  }
-  return shown
-}
-
 const REPLACEMENT_STYLE: Record<ReplacementState, (style: Style) => (s: string) => string> = {
   pending: (s) => s.yellow,
   waiting: (s) => s.yellow,
@@ -261,11 +250,11 @@ export function renderReplacementQueue(queue: ReplacementQueueView, style: Style
     const header = ['ID', 'HOST', 'GROUP', 'STATE', 'SINCE', 'REASON'].map((h) => cell(h, style.bold))
     const rows = queue.replacements.map((r) => [
       cell(r.id.slice(0, 8)),
-      cell(printable(r.hostname || r.hostId)),
-      cell(printable(r.group || '-')),
+      cell(r.hostname || r.hostId),
+      cell(r.group || '-'),
       cell(r.state + (r.dryRun ? ' (dry run)' : ''), REPLACEMENT_STYLE[r.state](style)),
       cell(age(r.updatedAt, now)),
-      cell(printable(r.reason)),
+      cell(r.reason),
     ])
     lines.push(...table([header, ...rows]))
   }
@@ -273,14 +262,14 @@ export function renderReplacementQueue(queue: ReplacementQueueView, style: Style
     lines.push('', style.bold('Budget'))
     for (const g of queue.groups) {
       lines.push(
-        `  ${printable(g.group || '(no group)')}: ${g.inFlight} of ${g.maxConcurrent} in flight, ${g.inService} of ${g.hosts} hosts in service (min ${g.minHealthyPercent}%), ${g.budgetLeft} more may go now`,
+        `  ${displayText(g.group || '(no group)')}: ${g.inFlight} of ${g.maxConcurrent} in flight, ${g.inService} of ${g.hosts} hosts in service (min ${g.minHealthyPercent}%), ${g.budgetLeft} more may go now`,
       )
     }
   }
   const w = queue.window
   lines.push(
     '',
-    `${style.bold('Windows')}  ${printable(w.windows)}: ${
+    `${style.bold('Windows')}  ${displayText(w.windows)}: ${
       w.open
         ? style.green(w.openUntil ? `open until ${time(w.openUntil)}` : 'open')
         : `closed${w.nextOpening ? `, next opens ${time(w.nextOpening)}` : ', none opens within 8 days'}`
@@ -289,7 +278,7 @@ export function renderReplacementQueue(queue: ReplacementQueueView, style: Style
   lines.push(
     `${style.bold('Scheduler')}  ${
       queue.lease
-        ? `${printable(queue.lease.holder)} holds the lease (for ${formatSpan(queue.lease.ageMs)}, renewed until ${time(queue.lease.expiresAt)})`
+        ? `${displayText(queue.lease.holder)} holds the lease (for ${formatSpan(queue.lease.ageMs)}, renewed until ${time(queue.lease.expiresAt)})`
         : style.dim('no collector holds the lease')
     }`,
   )
@@ -301,28 +290,29 @@ export function renderReplacement(r: ReplacementView, style: Style, now: Date): 
   const field = (name: string, value: string) => `  ${name.padEnd(FIELD_WIDTH)}${value}`
   const lines = [
     `${style.bold(`replacement ${r.id}`)}${r.dryRun ? style.yellow(' (dry run)') : ''}`,
-    field('host', `${printable(r.hostname || r.hostId)} ${style.dim(`(${printable(r.hostId)})`)}`),
-    field('group', printable(r.group || '(no group)')),
+    field('host', `${displayText(r.hostname || r.hostId)} ${style.dim(`(${displayText(r.hostId)})`)}`),
+    field('group', displayText(r.group || '(no group)')),
     field('state', `${REPLACEMENT_STYLE[r.state](style)(r.state)} since ${when(r.updatedAt, now)}`),
-    field('reason', printable(r.reason)),
-    field('asked by', r.trigger === 'manual' ? printable(r.requestedBy ?? '?') : 'the snowflake rules'),
+    field('reason', displayText(r.reason)),
+    field('asked by', r.trigger === 'manual' ? displayText(r.requestedBy ?? '?') : 'the snowflake rules'),
   ]
   if (r.approvedBy && r.approvedAt)
-    lines.push(field('approved', `by ${printable(r.approvedBy)}, ${when(r.approvedAt, now)}`))
+    lines.push(field('approved', `by ${displayText(r.approvedBy)}, ${when(r.approvedAt, now)}`))
   if (r.dispatchedAt) lines.push(field('dispatched', `${when(r.dispatchedAt, now)} to ${r.executor ?? '-'}`))
   if (r.output)
     lines.push(
       field(
         'output',
-        printable(r.output)
+        r.output
           .split('\n')
+          .map(displayText)
           .join(`\n  ${''.padEnd(FIELD_WIDTH)}`),
       ),
     )
   if (r.events) {
     lines.push('', style.bold('History'))
     for (const e of r.events)
-      lines.push(`  ${time(e.at)}  ${e.to.padEnd(10)} ${printable(e.actor)}: ${printable(e.reason)}`)
+      lines.push(`  ${time(e.at)}  ${e.to.padEnd(10)} ${displayText(e.actor)}: ${displayText(e.reason)}`)
   }
   return `${lines.join('\n')}\n`
 }

@@ -57,7 +57,7 @@ describe('fleet replacements for people', () => {
     }
     expect(renderReplacementQueue(queue, plainStyle, NOW).split('\n')).toEqual([
       'ID        HOST           GROUP     STATE    SINCE   REASON',
-      '6f1c2a90  web-7\\x1b[31m  web-prod  waiting  5m ago  1 of 1 replacements in flight in group web-prod',
+      '6f1c2a90  web-7\\x1B[31m  web-prod  waiting  5m ago  1 of 1 replacements in flight in group web-prod',
       '',
       'Budget',
       '  web-prod: 1 of 1 in flight, 38 of 40 hosts in service (min 90%), 0 more may go now',
@@ -90,5 +90,7 @@ describe('fleet replacements for people', () => {
     expect(text).toContain('  asked by   alice')
     expect(text).toContain('  2026-12-03 09:50:00Z  pending    alice: asked for by alice')
     expect(text).not.toContain('\u001b')
+    // Escaped once: the cell does not escape the escape again.
+    expect(text).toContain('  host       web-7\\x1B[31m (h-7)')
   })
 })

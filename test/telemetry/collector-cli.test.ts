@@ -99,7 +99,9 @@ describe('driftwatch collector: metrics as a user turns them on', () => {
       expect(text).toMatch(/^target_info\{.*service_name="driftwatch-collector".*\} 1$/m)
       expect(text).toMatch(/^target_info\{.*deployment_environment_name="test".*\} 1$/m)
       expect(text).toMatch(/^target_info\{.*service_version="0\.1\.0".*\} 1$/m)
-      expect(text).toMatch(/^driftwatch_hosts\{state="compliant",group="web",.*\} 1$/m)
+      // Enrolled, not yet reported: pending, and no image label.
+      expect(text).toMatch(/^driftwatch_hosts\{state="pending",group="web",.*\} 1$/m)
+      expect(text).not.toMatch(/^driftwatch_hosts\{state="compliant"/m)
       expect(text).toMatch(/^http_server_request_duration_count\{.*http_route="\/v1\/enroll".*\} 1$/m)
       expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404)
     } finally {

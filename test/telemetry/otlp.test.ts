@@ -216,9 +216,9 @@ describe('OTLP/HTTP protobuf export, decoded with the OTLP protobuf definitions'
       })?.value,
     ).toBe(1)
     expect(point(hosts, { state: 'snowflake', 'image.id': 'web-base', group: 'web' })?.value).toBe(1)
-    // The host that never reported has no image yet: the attribute is left out, not made up.
+    // The host that never reported is pending and has no image yet: the attribute is left out, not made up.
     expect(hosts.points.find((p) => p.attributes['image.id'] === undefined)).toMatchObject({
-      attributes: { state: 'compliant', group: 'web' },
+      attributes: { state: 'pending', group: 'web' },
       value: 1,
     })
 

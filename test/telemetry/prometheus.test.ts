@@ -223,8 +223,8 @@ describe.runIf(hasTool('prometheus', 'prometheus'))('scraped by a real Prometheu
       ),
     ).toBe(1)
     expect(await scalar('driftwatch_hosts{state="compliant",image_id="web-base",group="web"}', 1)).toBe(1)
-    // Enrolled, never reported: no image label.
-    expect(await scalar('driftwatch_hosts{state="compliant",image_id="",group="db"}', 1)).toBe(1)
+    // Enrolled, never reported: pending, no image label.
+    expect(await scalar('driftwatch_hosts{state="pending",image_id="",group="db"}', 1)).toBe(1)
     expect(await scalar('sum(driftwatch_hosts)', 3)).toBe(3)
     expect(await scalar('driftwatch_reports_ingested_total{duplicate="false"}', 2)).toBe(2)
     expect(await scalar('driftwatch_reports_ingested_total{duplicate="true"}', 1)).toBe(1)
