@@ -51,8 +51,15 @@ describe('the agent against a failing collector (real processes on loopback)', (
         () => spoolFiles(stateDir).length >= 5,
         60_000,
       )
+      // A fresh state dir has no token yet: the first thing the agent cannot do is enrol.
       expect(
-        agent.lines().some((l) => l.msg === 'the collector is unavailable; reports stay in the spool'),
+        agent
+          .lines()
+          .some(
+            (l) =>
+              l.msg === 'the collector is unavailable; reports stay in the spool' ||
+              l.msg === 'cannot enrol: the collector is unavailable',
+          ),
       ).toBe(true)
       await front.up()
       await until('the spool delivered', () => {
