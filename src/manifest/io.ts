@@ -302,6 +302,18 @@ function parseManifest(
       hint: 'the manifest is corrupt or truncated: copy it again from where it was captured',
     })
   }
+  // The digest it records is checked before its content is judged: content changed under a
+  // digest is an integrity failure (exit 3), whatever the change made of it.
+  if (
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    !Array.isArray(parsed) &&
+    typeof (parsed as { digest?: unknown }).digest === 'string'
+  ) {
+    const recorded = (parsed as { digest: string }).digest
+    const computed = verified ?? digestOfParsed(parsed)
+    if (recorded !== computed) throw digestMismatch(file, computed, recorded)
+  }
   const result = ManifestSchema.safeParse(parsed)
   if (!result.success) {
     throw new DriftwatchError('INPUT_INVALID', describeZodError(file, result.error), {
