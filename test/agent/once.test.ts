@@ -255,8 +255,25 @@ describe('driftwatch agent --once and the daemon', () => {
         60_000,
       )
       expect((await collector.store.latestReport(HOST_ID))?.host.labels).toEqual({ group: 'db' })
-      // A scan is started every second and takes longer: one is running now, or about to.
-      await until('a scan running', () => agent.lines().at(-1)?.msg === 'scan skipped', 30_000)
+      // A scan is started at every whole second. On a loaded machine it takes longer and the next
+      // is skipped; on an idle one it ends within the second. Either way, a quarter second past a
+      // whole second with nothing logged since the last report went out, a scan is running.
+      await until(
+        'a scan running',
+        () => {
+          const last = agent.lines().at(-1)?.msg
+          if (last === 'scan skipped') return true
+          if (last !== 'report delivered') return false
+          const ms = Date.now() % 1000
+          return (
+            ms >= 250 &&
+            ms < 500 &&
+            agent.lines().at(-1)?.msg === 'report delivered' &&
+            lastAt(agent) < Date.now() - ms
+          )
+        },
+        30_000,
+      )
     } finally {
       agent.child.kill('SIGTERM')
     }
@@ -266,3 +283,9 @@ describe('driftwatch agent --once and the daemon', () => {
     expect(agent.lines().at(-1)?.msg).toBe('agent stopped')
   })
 })
+
+/** When the agent logged its last line, in ms since the epoch. */
+function lastAt(agent: { lines(): { [key: string]: unknown }[] }): number {
+  const time = agent.lines().at(-1)?.time
+  return typeof time === 'number' ? time : 0
+}
