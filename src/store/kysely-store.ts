@@ -1,30 +1,27 @@
-import {
-  type Compilable,
-  CompiledQuery,
-  type Kysely,
-  type Selectable,
-  type SqlBool,
-  sql,
-  type Transaction,
-  type Updateable,
-} from 'kysely'
+import { CompiledQuery, type Kysely, type Selectable, type SqlBool, sql, type Transaction } from 'kysely'
 import { DriftwatchError } from '../errors.js'
-import {
-  HOST_STATES,
-  type HostRecord,
-  type HostState,
-  type ImageRecord,
-  type Judge,
-  type Judgement,
-  type StateTransition,
-} from '../fleet/states.js'
-import type { Report, Summary } from '../protocol/report.js'
+import type { HostRecord, ImageRecord, Judge, Judgement, StateTransition } from '../fleet/states.js'
+import type { Report } from '../protocol/report.js'
 import { isWellFormedText } from '../protocol/text.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { GroupCommit } from './group-commit.js'
 import type { Dialect } from './migrations.js'
 import { KyselyReplacementStore } from './replacements.js'
-import type { Database, HostsTable, ImagesTable } from './schema.js'
+import {
+  HOST_COLUMNS,
+  IMAGE_COLUMNS,
+  imageOf,
+  type JudgedRow,
+  REPORT_COLUMNS,
+  TRANSITION_COLUMNS,
+  toDate,
+  toHost,
+  toImage,
+  toReport,
+  toTransition,
+} from './rows.js'
+import type { Database, ImagesTable } from './schema.js'
+import { judgedRows, type Statements, type StoreReportParams, statements } from './statements.js'
 import type { HostFilter, ReportRecord, Store } from './types.js'
 
 interface Ingest {
@@ -34,46 +31,6 @@ interface Ingest {
 type IngestResult = { duplicate: boolean; ownerId: string; host: HostRecord }
 
 const ENROLLED_REASONS = ['enrolled, no report yet']
-
-const HOST_COLUMNS = [
-  'hosts.id',
-  'hosts.hostname',
-  'hosts.labels',
-  'hosts.image_id',
-  'hosts.image_version',
-  'hosts.manifest_digest',
-  'hosts.state',
-  'hosts.state_reasons',
-  'hosts.state_since',
-  'hosts.enrolled_at',
-  'hosts.last_seen_at',
-  'hosts.last_report_at',
-  'hosts.last_heartbeat_at',
-  'hosts.drift_since',
-  'hosts.summary',
-  'hosts.latest_report_id',
-  'hosts.latest_scan_started_at',
-] as const
-
-const IMAGE_COLUMNS = [
-  'id',
-  'version',
-  'manifest_digest',
-  'public_keys',
-  'signed_by',
-  'registered_at',
-] as const
-
-type HostRow = Omit<Selectable<HostsTable>, 'token_hash' | 'latest_report'>
-
-/** A host row with its token and the registered image of its latest report, when there is one. */
-type JudgedRow = HostRow & {
-  token_hash: string
-  image_manifest_digest: string | null
-  image_public_keys: string | null
-  image_signed_by: string | null
-  image_registered_at: Date | number | null
-}
 
 /**
  * The Store over any Kysely<Database>. The dialects differ in four places, each marked:
@@ -86,7 +43,7 @@ export class KyselyStore implements Store {
   readonly dialect: Dialect
   readonly replacements: KyselyReplacementStore
   readonly #db: Kysely<Database>
-  readonly #q: ReturnType<typeof statements>
+  readonly #q: Statements
 
   /** Reports are stored by group commit: see group-commit.ts. */
   readonly #ingests: GroupCommit<Ingest, IngestResult>
@@ -100,7 +57,7 @@ export class KyselyStore implements Store {
     this.#db = db
     this.dialect = dialect
     this.replacements = new KyselyReplacementStore(db, dialect)
-    this.#q = statements(db, dialect)
+    this.#q = statements(db, (query) => (dialect === 'postgres' ? query.forUpdate('hosts') : query))
     this.#ingests = new GroupCommit(
       (group) =>
         this.#db.transaction().execute(async (trx) => {
@@ -447,44 +404,22 @@ export class KyselyStore implements Store {
   async reportHistory(hostId: string, limit: number): Promise<ReportRecord[]> {
     const rows = await this.#db
       .selectFrom('reports')
-      .select([
-        'report_id',
-        'host_id',
-        'received_at',
-        'scan_started_at',
-        'mode',
-        'manifest_digest',
-        'summary',
-      ])
+      .select(REPORT_COLUMNS)
       .where('host_id', '=', hostId)
       .orderBy('seq', 'desc')
       .limit(Math.max(0, Math.floor(limit)))
       .execute()
-    return rows.map((r) => ({
-      reportId: r.report_id,
-      hostId: r.host_id,
-      receivedAt: toDate(r.received_at),
-      scanStartedAt: toDate(r.scan_started_at),
-      mode: r.mode as ReportRecord['mode'],
-      manifestDigest: r.manifest_digest,
-      summary: JSON.parse(r.summary) as Summary,
-    }))
+    return rows.map(toReport)
   }
 
   async stateHistory(hostId: string): Promise<StateTransition[]> {
     const rows = await this.#db
       .selectFrom('state_transitions')
-      .select(['host_id', 'from_state', 'to_state', 'reasons', 'at'])
+      .select(TRANSITION_COLUMNS)
       .where('host_id', '=', hostId)
       .orderBy('seq')
       .execute()
-    return rows.map((r) => ({
-      hostId: r.host_id,
-      from: r.from_state === null ? null : hostState(r.from_state),
-      to: hostState(r.to_state),
-      reasons: JSON.parse(r.reasons) as string[],
-      at: toDate(r.at),
-    }))
+    return rows.map(toTransition)
   }
 
   async putImage(image: ImageRecord): Promise<{ created: boolean }> {
@@ -539,7 +474,7 @@ export class KyselyStore implements Store {
    * and prunes its history. True when stored. One statement on PostgreSQL, whose CTEs may
    * write (a round trip there costs more than the statements); three on SQLite.
    */
-  async #storeReport(trx: Transaction<Database>, isLatest: boolean, values: Record<string, unknown>) {
+  async #storeReport(trx: Transaction<Database>, isLatest: boolean, values: StoreReportParams) {
     const q = this.#q
     if (this.dialect === 'postgres') {
       return (await (isLatest ? q.storeLatestCte : q.storeSeenCte).run(trx, values)).length > 0
@@ -660,166 +595,6 @@ with stored as (
 )
 select (select count(*) from stored)::int as stored`
 
-function judgedRows(db: Kysely<Database>) {
-  return db
-    .selectFrom('hosts')
-    .leftJoin('images', (join) =>
-      join.onRef('images.id', '=', 'hosts.image_id').onRef('images.version', '=', 'hosts.image_version'),
-    )
-    .select(HOST_COLUMNS)
-    .select('hosts.token_hash')
-    .select([
-      'images.manifest_digest as image_manifest_digest',
-      'images.public_keys as image_public_keys',
-      'images.signed_by as image_signed_by',
-      'images.registered_at as image_registered_at',
-    ])
-}
-
-/** The statements of the hot paths (every report, heartbeat and token check), compiled once per store. */
-function statements(db: Kysely<Database>, dialect: Dialect) {
-  const judgedRow = judgedRows(db).where('hosts.id', '=', slot('hostId'))
-  const state = { state: slot('state'), state_reasons: slot('stateReasons'), state_since: slot('stateSince') }
-  const seen = { last_seen_at: slot('lastSeenAt'), last_report_at: slot('lastReportAt'), ...state }
-  const latest: Updateable<HostsTable> = {
-    ...seen,
-    image_id: slot('imageId'),
-    image_version: slot('imageVersion'),
-    manifest_digest: slot('manifestDigest'),
-    summary: slot('summary'),
-    latest_report_id: slot('reportId'),
-    latest_scan_started_at: slot('orderedAt'),
-    latest_report: slot('report'),
-    drift_since: slot('driftSince'),
-  }
-  const updateHost = (set: Updateable<HostsTable>) =>
-    new Prepared(db.updateTable('hosts').set(set).where('id', '=', slot('hostId')))
-  const insertReport = db
-    .insertInto('reports')
-    .values({
-      report_id: slot('reportId'),
-      host_id: slot('hostId'),
-      received_at: slot('receivedAt'),
-      scan_started_at: slot('scanStartedAt'),
-      mode: slot('mode'),
-      manifest_digest: slot('manifestDigest'),
-      summary: slot('summary'),
-    })
-    .onConflict((oc) => oc.column('report_id').doNothing())
-    .returning('seq')
-  // The seq of the host's newest report but `kept`: it and all older go. The (host_id, seq)
-  // index makes this a short range scan.
-  const cutoff = (kept: string) =>
-    db
-      .selectFrom('reports')
-      .select('seq')
-      .where('host_id', '=', slot('hostId'))
-      .orderBy('seq', 'desc')
-      .limit(1)
-      .offset(slot(kept))
-  // Keeps the newest `historyLimit` reports by receipt.
-  const prune = db
-    .deleteFrom('reports')
-    .where('host_id', '=', slot('hostId'))
-    .where('seq', '<=', cutoff('historyLimit'))
-  // All CTEs see the rows as they were before the statement: the new report is not among
-  // them, so the prune keeps `olderKept` = historyLimit - 1 of the older ones.
-  const wasStored = sql<SqlBool>`exists (select 1 from stored)`
-  const storeCte = (set: Updateable<HostsTable>) =>
-    new Prepared(
-      db
-        .with('stored', () => insertReport)
-        .with('updated', (w) =>
-          w.updateTable('hosts').set(set).where('id', '=', slot('hostId')).where(wasStored).returning('id'),
-        )
-        .with('pruned', (w) =>
-          w
-            .deleteFrom('reports')
-            .where('host_id', '=', slot('hostId'))
-            .where('seq', '<=', cutoff('olderKept'))
-            .where(wasStored)
-            .returning('seq'),
-        )
-        .selectFrom('stored')
-        .select('seq'),
-    )
-  return {
-    // PostgreSQL locks the host row; on SQLite, BEGIN IMMEDIATE already made this the only writer.
-    judgedRow: new Prepared(dialect === 'postgres' ? judgedRow.forUpdate('hosts') : judgedRow),
-    hostForToken: new Prepared(
-      db.selectFrom('hosts').select(['id', 'token_hash']).where('token_hash', '=', slot('tokenHash')),
-    ),
-    image: new Prepared(
-      db
-        .selectFrom('images')
-        .select(IMAGE_COLUMNS)
-        .where('id', '=', slot('id'))
-        .where('version', '=', slot('version')),
-    ),
-    insertReport: new Prepared(insertReport),
-    reportOwner: new Prepared(
-      db.selectFrom('reports').select('host_id').where('report_id', '=', slot('reportId')),
-    ),
-    updateLatest: updateHost(latest),
-    updateSeen: updateHost(seen),
-    pruneHistory: new Prepared(prune),
-    storeLatestCte: storeCte(latest),
-    storeSeenCte: storeCte(seen),
-    updateHeartbeat: updateHost({
-      last_seen_at: slot('lastSeenAt'),
-      last_heartbeat_at: slot('lastHeartbeatAt'),
-      ...state,
-    }),
-    updateState: updateHost(state),
-    insertTransition: new Prepared(
-      db.insertInto('state_transitions').values({
-        host_id: slot('hostId'),
-        from_state: slot('from'),
-        to_state: slot('to'),
-        reasons: slot('reasons'),
-        at: slot('at'),
-      }),
-    ),
-  }
-}
-
-const SLOT = '\u0000driftwatch-slot:'
-
-/** A named parameter of a Prepared statement, standing in for a value of any type while it is built. */
-function slot(name: string): never {
-  return `${SLOT}${name}` as never
-}
-
-/**
- * A query built and compiled once, run many times with new values: kysely's building and
- * compiling costs more than SQLite takes to run these statements. Parameters are found by
- * their slot names, so the order in which kysely emits them does not matter.
- */
-class Prepared<Row> {
-  readonly #sql: string
-  /** Per parameter: the slot whose value it takes, or the constant the query was built with. */
-  readonly #parameters: ({ slot: string } | { value: unknown })[]
-
-  constructor(query: Compilable<Row>) {
-    const { sql, parameters } = query.compile()
-    this.#sql = sql
-    this.#parameters = parameters.map((p) =>
-      typeof p === 'string' && p.startsWith(SLOT) ? { slot: p.slice(SLOT.length) } : { value: p },
-    )
-  }
-
-  async run(db: Kysely<Database>, values: Record<string, unknown>): Promise<Row[]> {
-    const parameters = this.#parameters.map((p) => {
-      if ('value' in p) return p.value
-      const value = values[p.slot]
-      if (value === undefined) throw new Error(`no value for ${p.slot} in ${this.#sql}`)
-      return value
-    })
-    const { rows } = await db.executeQuery<Row>(CompiledQuery.raw(this.#sql, parameters))
-    return rows
-  }
-}
-
 /**
  * What a host's facts become with a new report: it is always contact, and it is the latest
  * (image, summary, drift run) unless its scan started before the latest one's.
@@ -911,64 +686,4 @@ function orderTime(scanStartedAt: Date, receivedAt: Date): Date {
 
 function later(a: Date, b: Date): Date {
   return b.getTime() > a.getTime() ? b : a
-}
-
-function toDate(value: Date | number): Date {
-  return value instanceof Date ? value : new Date(value)
-}
-
-function toDateOrNull(value: Date | number | null): Date | null {
-  return value === null ? null : toDate(value)
-}
-
-const STATES: ReadonlySet<string> = new Set(HOST_STATES)
-
-function hostState(value: string): HostState {
-  if (!STATES.has(value)) throw new Error(`store holds an unknown host state "${value}"`)
-  return value as HostState
-}
-
-function toHost(row: HostRow): HostRecord {
-  return {
-    id: row.id,
-    hostname: row.hostname,
-    labels: JSON.parse(row.labels) as Record<string, string>,
-    imageId: row.image_id,
-    imageVersion: row.image_version,
-    manifestDigest: row.manifest_digest,
-    state: hostState(row.state),
-    stateReasons: JSON.parse(row.state_reasons) as string[],
-    stateSince: toDate(row.state_since),
-    enrolledAt: toDate(row.enrolled_at),
-    lastSeenAt: toDate(row.last_seen_at),
-    lastReportAt: toDateOrNull(row.last_report_at),
-    lastHeartbeatAt: toDateOrNull(row.last_heartbeat_at),
-    driftSince: toDateOrNull(row.drift_since),
-    summary: row.summary === null ? null : (JSON.parse(row.summary) as Summary),
-    latestReportId: row.latest_report_id,
-  }
-}
-
-function toImage(row: Selectable<ImagesTable>): ImageRecord {
-  return {
-    id: row.id,
-    version: row.version,
-    manifestDigest: row.manifest_digest,
-    publicKeys: JSON.parse(row.public_keys) as string[],
-    signedBy: row.signed_by,
-    registeredAt: toDate(row.registered_at),
-  }
-}
-
-function imageOf(row: JudgedRow): ImageRecord | undefined {
-  if (row.image_manifest_digest === null || row.image_id === null || row.image_version === null)
-    return undefined
-  return toImage({
-    id: row.image_id,
-    version: row.image_version,
-    manifest_digest: row.image_manifest_digest,
-    public_keys: row.image_public_keys ?? '[]',
-    signed_by: row.image_signed_by,
-    registered_at: row.image_registered_at ?? 0,
-  })
 }
