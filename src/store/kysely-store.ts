@@ -1,9 +1,20 @@
-import { CompiledQuery, type Kysely, type Selectable, type SqlBool, sql, type Transaction } from 'kysely'
+import { type Kysely, type SqlBool, sql, type Transaction } from 'kysely'
 import { DriftwatchError } from '../errors.js'
-import type { HostRecord, ImageRecord, Judge, Judgement, StateTransition } from '../fleet/states.js'
+import type { HostRecord, ImageRecord, Judge, StateTransition } from '../fleet/states.js'
 import type { Report } from '../protocol/report.js'
-import { isWellFormedText } from '../protocol/text.js'
 import { compareCodeUnits } from '../util/compare.js'
+import { ingestGroup as ingestGroupPostgres } from './dialects/postgres-group-ingest.js'
+import {
+  applyJudgement,
+  foldHeartbeat,
+  foldReport,
+  type Images,
+  type Ingest,
+  type IngestResult,
+  imageKey,
+  keptExactly,
+  reportTimes,
+} from './fold.js'
 import { GroupCommit } from './group-commit.js'
 import type { Dialect } from './migrations.js'
 import { KyselyReplacementStore } from './replacements.js'
@@ -20,15 +31,9 @@ import {
   toReport,
   toTransition,
 } from './rows.js'
-import type { Database, ImagesTable } from './schema.js'
+import type { Database } from './schema.js'
 import { judgedRows, type Statements, type StoreReportParams, statements } from './statements.js'
 import type { HostFilter, ReportRecord, Store } from './types.js'
-
-interface Ingest {
-  input: { hostId: string; tokenHash?: string; report: Report; receivedAt: Date; historyLimit: number }
-  judge: Judge
-}
-type IngestResult = { duplicate: boolean; ownerId: string; host: HostRecord }
 
 const ENROLLED_REASONS = ['enrolled, no report yet']
 
@@ -61,7 +66,7 @@ export class KyselyStore implements Store {
     this.#ingests = new GroupCommit(
       (group) =>
         this.#db.transaction().execute(async (trx) => {
-          if (dialect === 'postgres' && group.length > 1) return this.#ingestGroupPostgres(trx, group)
+          if (dialect === 'postgres' && group.length > 1) return ingestGroupPostgres(trx, group)
           const results: IngestResult[] = []
           for (const item of group) results.push(await this.#ingestOne(trx, item))
           return results
@@ -142,9 +147,7 @@ export class KyselyStore implements Store {
 
   async #ingestOne(trx: Transaction<Database>, { input, judge }: Ingest): Promise<IngestResult> {
     const { hostId, report, receivedAt } = input
-    const scanStartedAt = scanStart(report)
-    keptExactly(report.image.id + report.image.version, `report ${report.reportId}: image`)
-    const orderedAt = orderTime(scanStartedAt, receivedAt)
+    const times = reportTimes(report, receivedAt)
     const historyLimit = Math.max(1, Math.floor(input.historyLimit))
     const row = await this.#judgedRow(trx, hostId)
     if (row === undefined) {
@@ -155,34 +158,30 @@ export class KyselyStore implements Store {
     checkToken(row, input.tokenHash)
     const before = toHost(row)
     const latestScan = row.latest_scan_started_at === null ? null : toDate(row.latest_scan_started_at)
-    const { isLatest, facts } = hostFactsAfter(before, latestScan, report, orderedAt, receivedAt)
-    const sameImage = facts.imageId === row.image_id && facts.imageVersion === row.image_version
-    const image = sameImage
-      ? imageOf(row)
-      : await this.#image(trx, facts.imageId ?? '', facts.imageVersion ?? '')
     // Judged before the report is known to be new, so that storing it and updating the host
     // can be one statement on PostgreSQL; for a duplicate the judgement is dropped.
-    const host = applyJudgement(facts, judge(facts, image, receivedAt), receivedAt)
+    const images = await this.#imagesFor(trx, row, report)
+    const { isLatest, host } = foldReport(before, latestScan, report, times, judge, images)
 
-    const summary = JSON.stringify(report.summary)
+    const t = (date: Date) => this.#t(date)
     const stored = await this.#storeReport(trx, isLatest, {
       hostId,
       reportId: report.reportId,
-      receivedAt: this.#t(receivedAt),
-      scanStartedAt: this.#t(scanStartedAt),
-      orderedAt: this.#t(orderedAt),
+      receivedAt: t(receivedAt),
+      scanStartedAt: t(times.scanStartedAt),
+      orderedAt: t(times.orderedAt),
       mode: report.scan.mode,
       manifestDigest: report.image.manifestDigest,
-      summary,
+      summary: JSON.stringify(report.summary),
       historyLimit,
       olderKept: historyLimit - 1,
-      lastSeenAt: this.#t(host.lastSeenAt),
-      lastReportAt: this.#t(receivedAt),
+      lastSeenAt: t(host.lastSeenAt),
+      lastReportAt: t(receivedAt),
       ...this.#stateValues(host),
       imageId: report.image.id,
       imageVersion: report.image.version,
       report: JSON.stringify(report),
-      driftSince: host.driftSince && this.#t(host.driftSince),
+      driftSince: host.driftSince && t(host.driftSince),
     })
     if (!stored) {
       const [owner] = await this.#q.reportOwner.run(trx, { reportId: report.reportId })
@@ -193,134 +192,18 @@ export class KyselyStore implements Store {
   }
 
   /**
-   * A group of reports on PostgreSQL in two round trips, whatever its size: one locks the
-   * group's hosts (in id order) and reads them with the already-stored report ids and the
-   * images they need; the reports are then folded in memory, in order, exactly as
-   * `#ingestOne` does one at a time; one statement writes every report, host, transition and
-   * prune. Round trips, not statements, are what a report costs on PostgreSQL. Anything
-   * unexpected (an unknown host, a report id another collector stored meanwhile) throws, and
-   * the group commit runs the group again one report at a time.
+   * The images a report may be judged against: the host's own (read with its row) and, when
+   * the report names another, that one.
    */
-  async #ingestGroupPostgres(trx: Transaction<Database>, group: Ingest[]): Promise<IngestResult[]> {
-    const hostIds = [...new Set(group.map((g) => g.input.hostId))]
-    const images = group.map((g) => g.input.report.image)
-    const { rows } = await trx.executeQuery<JudgedRow & { dups: string; imgs: string }>(
-      CompiledQuery.raw(GROUP_READ_SQL, [
-        hostIds,
-        group.map((g) => g.input.report.reportId),
-        images.map((i) => i.id),
-        images.map((i) => i.version),
-      ]),
-    )
-    if (rows.length !== hostIds.length) throw new Error('group: a host is not enrolled')
-    const owners = new Map((JSON.parse(rows[0]?.dups ?? '[]') as [string, string][]).map(([r, h]) => [r, h]))
-    const registered = new Map(
-      (JSON.parse(rows[0]?.imgs ?? '[]') as Selectable<ImagesTable>[]).map((i) => [
-        `${i.id}\u0000${i.version}`,
-        toImage(i),
-      ]),
-    )
-    const hosts = new Map(
-      rows.map((row) => [
-        row.id,
-        {
-          before: toHost(row),
-          host: toHost(row),
-          tokenHash: row.token_hash,
-          latestScan: row.latest_scan_started_at === null ? null : toDate(row.latest_scan_started_at),
-          latestReport: null as string | null,
-          changed: false,
-          newReports: 0,
-          historyLimit: 1,
-        },
-      ]),
-    )
-    const results: IngestResult[] = []
-    const reports: Record<string, unknown>[] = []
-    const transitions: Record<string, unknown>[] = []
-    for (const { input, judge } of group) {
-      const { hostId, report, receivedAt } = input
-      const state = hosts.get(hostId)
-      if (!state) throw new Error(`group: host ${hostId} is not enrolled`)
-      // A revoked token: run one at a time, where it fails alone.
-      if (input.tokenHash !== undefined && state.tokenHash !== input.tokenHash)
-        throw new Error(`group: host ${hostId} has a new token`)
-      const owner = owners.get(report.reportId)
-      if (owner !== undefined) {
-        results.push({ duplicate: true, ownerId: owner, host: state.host })
-        continue
-      }
-      owners.set(report.reportId, hostId)
-      const scanStartedAt = scanStart(report)
-      keptExactly(report.image.id + report.image.version, `report ${report.reportId}: image`)
-      const orderedAt = orderTime(scanStartedAt, receivedAt)
-      const before = state.host
-      const { isLatest, facts } = hostFactsAfter(before, state.latestScan, report, orderedAt, receivedAt)
-      const image = registered.get(`${facts.imageId}\u0000${facts.imageVersion}`)
-      const host = applyJudgement(facts, judge(facts, image, receivedAt), receivedAt)
-      if (isLatest) {
-        state.latestScan = orderedAt
-        state.latestReport = JSON.stringify(report)
-      }
-      state.host = host
-      state.changed = true
-      state.newReports++
-      state.historyLimit = Math.max(1, Math.floor(input.historyLimit))
-      reports.push({
-        report_id: report.reportId,
-        host_id: hostId,
-        received_at: receivedAt.toISOString(),
-        scan_started_at: scanStartedAt.toISOString(),
-        mode: report.scan.mode,
-        manifest_digest: report.image.manifestDigest,
-        summary: JSON.stringify(report.summary),
-      })
-      if (host.state !== before.state) {
-        transitions.push({
-          ord: transitions.length,
-          host_id: hostId,
-          from_state: before.state,
-          to_state: host.state,
-          reasons: JSON.stringify(host.stateReasons),
-          at: host.stateSince.toISOString(),
-        })
-      }
-      results.push({ duplicate: false, ownerId: hostId, host })
-    }
-    if (reports.length === 0) return results
-    const changed = [...hosts.values()].filter((s) => s.changed)
-    const iso = (date: Date | null) => date?.toISOString() ?? null
-    const updates = changed.map(({ host, latestScan, latestReport }) => ({
-      id: host.id,
-      last_seen_at: iso(host.lastSeenAt),
-      last_report_at: iso(host.lastReportAt),
-      state: host.state,
-      state_reasons: JSON.stringify(host.stateReasons),
-      state_since: iso(host.stateSince),
-      image_id: host.imageId,
-      image_version: host.imageVersion,
-      manifest_digest: host.manifestDigest,
-      summary: host.summary === null ? null : JSON.stringify(host.summary),
-      latest_report_id: host.latestReportId,
-      latest_scan_started_at: iso(latestScan),
-      latest_report: latestReport,
-      drift_since: iso(host.driftSince),
-    }))
-    // The prune sees the table as it was before the statement: the new reports are not in it.
-    const prunes = changed.map((s) => ({
-      host_id: s.host.id,
-      keep: Math.max(0, s.historyLimit - s.newReports),
-    }))
-    const { rows: written } = await trx.executeQuery<{ stored: number }>(
-      CompiledQuery.raw(GROUP_WRITE_SQL, [
-        JSON.stringify(reports),
-        JSON.stringify(updates),
-        JSON.stringify(transitions),
-        JSON.stringify(prunes),
-      ]),
-    )
-    if (written[0]?.stored !== reports.length) throw new Error('group: a report id was stored meanwhile')
-    return results
+  async #imagesFor(trx: Transaction<Database>, row: JudgedRow, report: Report): Promise<Images> {
+    const own = imageOf(row)
+    const images = new Map<string, ImageRecord>()
+    if (own !== undefined) images.set(imageKey(row.image_id, row.image_version), own)
+    const { id, version } = report.image
+    if (id === row.image_id && version === row.image_version) return images
+    const named = await this.#image(trx, id, version)
+    if (named !== undefined) images.set(imageKey(id, version), named)
+    return images
   }
 
   async recordHeartbeat(
@@ -334,8 +217,7 @@ export class KyselyStore implements Store {
       if (row === undefined) return undefined
       checkToken(row, tokenHash)
       const before = toHost(row)
-      const facts: HostRecord = { ...before, lastSeenAt: later(before.lastSeenAt, at), lastHeartbeatAt: at }
-      const host = applyJudgement(facts, judge(facts, imageOf(row), at), at)
+      const host = foldHeartbeat(before, at, judge, imageOf(row))
       await this.#q.updateHeartbeat.run(trx, {
         hostId,
         lastSeenAt: this.#t(host.lastSeenAt),
@@ -541,104 +423,6 @@ export class KyselyStore implements Store {
   }
 }
 
-/** Locks a group's hosts in id order; with them, the report ids already stored and the images the group needs. */
-const GROUP_READ_SQL = `
-select h.id, h.hostname, h.labels, h.token_hash, h.image_id, h.image_version, h.manifest_digest, h.state,
-       h.state_reasons, h.state_since, h.enrolled_at, h.last_seen_at, h.last_report_at,
-       h.last_heartbeat_at, h.drift_since, h.summary, h.latest_report_id, h.latest_scan_started_at,
-       (select coalesce(json_agg(json_build_array(r.report_id, r.host_id)), '[]')
-          from reports r where r.report_id = any($2::text[]))::text as dups,
-       (select coalesce(json_agg(i), '[]') from images i
-         where (i.id, i.version) in (select * from unnest($3::text[], $4::text[]))
-            or (i.id, i.version) in (select image_id, image_version from hosts where id = any($1::text[])))::text as imgs
-  from hosts h
- where h.id = any($1::text[])
- order by h.id
-   for update of h`
-
-/** Writes a folded group: its reports, the hosts' new facts and states, the transitions, the prunes. */
-const GROUP_WRITE_SQL = `
-with stored as (
-  insert into reports (report_id, host_id, received_at, scan_started_at, mode, manifest_digest, summary)
-  select r.report_id, r.host_id, r.received_at, r.scan_started_at, r.mode, r.manifest_digest, r.summary
-    from jsonb_to_recordset($1::jsonb) as r(report_id text, host_id text, received_at timestamptz,
-         scan_started_at timestamptz, mode text, manifest_digest text, summary text)
-  on conflict (report_id) do nothing
-  returning report_id
-), updated as (
-  update hosts set
-    last_seen_at = u.last_seen_at, last_report_at = u.last_report_at, state = u.state,
-    state_reasons = u.state_reasons, state_since = u.state_since, image_id = u.image_id,
-    image_version = u.image_version, manifest_digest = u.manifest_digest, summary = u.summary,
-    latest_report_id = u.latest_report_id, latest_scan_started_at = u.latest_scan_started_at,
-    latest_report = coalesce(u.latest_report, hosts.latest_report), drift_since = u.drift_since
-    from jsonb_to_recordset($2::jsonb) as u(id text, last_seen_at timestamptz, last_report_at timestamptz,
-         state text, state_reasons text, state_since timestamptz, image_id text, image_version text,
-         manifest_digest text, summary text, latest_report_id text, latest_scan_started_at timestamptz,
-         latest_report text, drift_since timestamptz)
-   where hosts.id = u.id
-  returning hosts.id
-), transitions as (
-  insert into state_transitions (host_id, from_state, to_state, reasons, at)
-  select t.host_id, t.from_state, t.to_state, t.reasons, t.at
-    from jsonb_to_recordset($3::jsonb) as t(ord int, host_id text, from_state text, to_state text,
-         reasons text, at timestamptz)
-   order by t.ord
-  returning seq
-), pruned as (
-  delete from reports r
-   using jsonb_to_recordset($4::jsonb) as p(host_id text, keep int)
-   where r.host_id = p.host_id
-     and r.seq <= (select r2.seq from reports r2 where r2.host_id = p.host_id
-                    order by r2.seq desc limit 1 offset p.keep)
-  returning r.seq
-)
-select (select count(*) from stored)::int as stored`
-
-/**
- * What a host's facts become with a new report: it is always contact, and it is the latest
- * (image, summary, drift run) unless its scan started before the latest one's.
- */
-function hostFactsAfter(
-  before: HostRecord,
-  latestScan: Date | null,
-  report: Report,
-  scanStartedAt: Date,
-  receivedAt: Date,
-): { isLatest: boolean; facts: HostRecord } {
-  const isLatest = latestScan === null || scanStartedAt.getTime() >= latestScan.getTime()
-  const seen = { lastSeenAt: later(before.lastSeenAt, receivedAt), lastReportAt: receivedAt }
-  if (!isLatest) return { isLatest, facts: { ...before, ...seen } }
-  return {
-    isLatest,
-    facts: {
-      ...before,
-      ...seen,
-      imageId: report.image.id,
-      imageVersion: report.image.version,
-      manifestDigest: report.image.manifestDigest,
-      summary: report.summary,
-      latestReportId: report.reportId,
-      driftSince: report.summary.total > 0 ? (before.driftSince ?? scanStartedAt) : null,
-    },
-  }
-}
-
-function applyJudgement(host: HostRecord, judgement: Judgement, at: Date): HostRecord {
-  const changed = judgement.state !== host.state
-  return {
-    ...host,
-    state: judgement.state,
-    stateReasons: judgement.reasons,
-    stateSince: changed ? at : host.stateSince,
-  }
-}
-
-/**
- * Text the store keeps in a column of its own must be well-formed Unicode: PostgreSQL's jsonb
- * refuses a lone surrogate and a text parameter, like SQLite, turns it into U+FFFD. Reports are
- * kept as JSON text, where lone surrogates (PEP 383 file names) are escapes, byte for byte.
- */
 /**
  * The token a request was authenticated with must still be the host's when its report or
  * heartbeat is written: checked under the host row's lock, so a host that re-enrolled while a
@@ -654,36 +438,4 @@ function checkToken(row: { token_hash: string }, tokenHash: string | undefined):
       hint: 'the host re-enrolled; send again with its new token',
     },
   )
-}
-
-function keptExactly(text: string, what: string): void {
-  if (isWellFormedText(text)) return
-  throw new DriftwatchError('INPUT_INVALID', `${what}: holds a lone surrogate, which the store cannot keep`, {
-    hint: 'send well-formed Unicode; only file names carry bytes as U+DC80..U+DCFF (PEP 383)',
-  })
-}
-
-function scanStart(report: Report): Date {
-  const date = new Date(report.scan.startedAt)
-  if (Number.isNaN(date.getTime())) {
-    throw new DriftwatchError(
-      'INPUT_INVALID',
-      `report ${report.reportId}: scan.startedAt "${report.scan.startedAt}" is not a date`,
-      { hint: 'send an ISO 8601 time, e.g. 2026-11-27T03:00:00.000Z' },
-    )
-  }
-  return date
-}
-
-/**
- * Where a report stands among the host's reports: its scan start, but never after the
- * collector received it. The collector's clock bounds the host's word, so a host whose
- * clock runs ahead cannot make one report the latest for ever.
- */
-function orderTime(scanStartedAt: Date, receivedAt: Date): Date {
-  return scanStartedAt.getTime() > receivedAt.getTime() ? receivedAt : scanStartedAt
-}
-
-function later(a: Date, b: Date): Date {
-  return b.getTime() > a.getTime() ? b : a
 }
