@@ -1,9 +1,10 @@
-import { type Kysely, type SqlBool, sql, type Transaction } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import { DriftwatchError } from '../errors.js'
 import type { HostRecord, ImageRecord, Judge, StateTransition } from '../fleet/states.js'
 import type { Report } from '../protocol/report.js'
 import { compareCodeUnits } from '../util/compare.js'
-import { ingestGroup as ingestGroupPostgres } from './dialects/postgres-group-ingest.js'
+import type { Dialect, DialectOps } from './dialects/dialect.js'
+import { DIALECTS } from './dialects/index.js'
 import {
   applyJudgement,
   foldHeartbeat,
@@ -16,7 +17,6 @@ import {
   reportTimes,
 } from './fold.js'
 import { GroupCommit } from './group-commit.js'
-import type { Dialect } from './migrations.js'
 import { KyselyReplacementStore } from './replacements.js'
 import {
   HOST_COLUMNS,
@@ -32,22 +32,21 @@ import {
   toTransition,
 } from './rows.js'
 import type { Database } from './schema.js'
-import { judgedRows, type Statements, type StoreReportParams, statements } from './statements.js'
+import { judgedRows, type Statements, type StoredTime, statements } from './statements.js'
 import type { HostFilter, ReportRecord, Store } from './types.js'
 
 const ENROLLED_REASONS = ['enrolled, no report yet']
 
 /**
- * The Store over any Kysely<Database>. The dialects differ in four places, each marked:
- * how a time is written (a Date for timestamptz, milliseconds in SQLite's integer); the
- * host row lock (PostgreSQL's FOR UPDATE; on SQLite, BEGIN IMMEDIATE already serializes
- * writers); matching a label; and storing a report (one statement with writing CTEs on
- * PostgreSQL, three on SQLite, which has no such CTEs and no round trips to save).
+ * The Store over any Kysely<Database>. Where the dialects differ (how a time is written,
+ * the host row lock, matching a label, storing a report or a group of them) it asks its
+ * dialect's ops: see dialects/.
  */
 export class KyselyStore implements Store {
   readonly dialect: Dialect
   readonly replacements: KyselyReplacementStore
   readonly #db: Kysely<Database>
+  readonly #ops: DialectOps
   readonly #q: Statements
 
   /** Reports are stored by group commit: see group-commit.ts. */
@@ -61,28 +60,29 @@ export class KyselyStore implements Store {
   constructor(db: Kysely<Database>, dialect: Dialect) {
     this.#db = db
     this.dialect = dialect
+    const ops = DIALECTS[dialect]
+    this.#ops = ops
     this.replacements = new KyselyReplacementStore(db, dialect)
-    this.#q = statements(db, (query) => (dialect === 'postgres' ? query.forUpdate('hosts') : query))
+    this.#q = statements(db, (query) => ops.lock(query, 'hosts'))
     this.#ingests = new GroupCommit(
       (group) =>
         this.#db.transaction().execute(async (trx) => {
-          if (dialect === 'postgres' && group.length > 1) return ingestGroupPostgres(trx, group)
+          if (ops.ingestGroup !== undefined && group.length > 1) return ops.ingestGroup(trx, group)
           const results: IngestResult[] = []
           for (const item of group) results.push(await this.#ingestOne(trx, item))
           return results
         }),
       {
         maxGroup: 64,
-        // SQLite has one writer; on PostgreSQL a few groups commit while others fill.
-        parallel: dialect === 'postgres' ? 4 : 1,
+        parallel: ops.parallelCommits,
         order: (a, b) => compareCodeUnits(a.input.hostId, b.input.hostId),
       },
     )
   }
 
   /** A time as the column stores it. */
-  #t(date: Date): Date | number {
-    return this.dialect === 'postgres' ? date : date.getTime()
+  #t(date: Date): StoredTime {
+    return this.#ops.time(date)
   }
 
   async enrollHost(input: {
@@ -164,7 +164,7 @@ export class KyselyStore implements Store {
     const { isLatest, host } = foldReport(before, latestScan, report, times, judge, images)
 
     const t = (date: Date) => this.#t(date)
-    const stored = await this.#storeReport(trx, isLatest, {
+    const stored = await this.#ops.storeReport(trx, this.#q, isLatest, {
       hostId,
       reportId: report.reportId,
       receivedAt: t(receivedAt),
@@ -277,7 +277,9 @@ export class KyselyStore implements Store {
       .select(HOST_COLUMNS)
       .$if(filter.state !== undefined, (qb) => qb.where('hosts.state', '=', filter.state ?? ''))
       .$if(filter.imageId !== undefined, (qb) => qb.where('hosts.image_id', '=', filter.imageId ?? ''))
-      .$if(labels.length > 0, (qb) => qb.where((eb) => eb.and(labels.map(([k, v]) => this.#labelIs(k, v)))))
+      .$if(labels.length > 0, (qb) =>
+        qb.where((eb) => eb.and(labels.map(([k, v]) => this.#ops.labelIs(k, v)))),
+      )
       .orderBy('hosts.id')
       .execute()
     return rows.map(toHost)
@@ -351,23 +353,6 @@ export class KyselyStore implements Store {
     await this.#db.destroy()
   }
 
-  /**
-   * Stores the report unless its id is already stored; then the host's new facts and state,
-   * and prunes its history. True when stored. One statement on PostgreSQL, whose CTEs may
-   * write (a round trip there costs more than the statements); three on SQLite.
-   */
-  async #storeReport(trx: Transaction<Database>, isLatest: boolean, values: StoreReportParams) {
-    const q = this.#q
-    if (this.dialect === 'postgres') {
-      return (await (isLatest ? q.storeLatestCte : q.storeSeenCte).run(trx, values)).length > 0
-    }
-    const [stored] = await q.insertReport.run(trx, values)
-    if (stored === undefined) return false
-    await (isLatest ? q.updateLatest : q.updateSeen).run(trx, values)
-    await q.pruneHistory.run(trx, values)
-    return true
-  }
-
   #stateValues(host: HostRecord) {
     return {
       state: host.state,
@@ -402,13 +387,6 @@ export class KyselyStore implements Store {
       reasons: JSON.stringify(t.reasons),
       at: this.#t(t.at),
     })
-  }
-
-  /** Label match; json_each on SQLite, whose `->>` would read a key such as `a.b` as a path. */
-  #labelIs(key: string, value: string) {
-    return this.dialect === 'postgres'
-      ? sql<SqlBool>`jsonb_extract_path_text(hosts.labels, ${key}) = ${value}`
-      : sql<SqlBool>`exists (select 1 from json_each(hosts.labels) as l where l.key = ${key} and l.value = ${value})`
   }
 
   /** The host row and its image, locked for the rest of the transaction on PostgreSQL. */

@@ -1,17 +1,11 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
+import type { Dialect, DialectOps } from './dialects/dialect.js'
+import { DIALECTS } from './dialects/index.js'
 import { createReplacementTables } from './replacements.js'
 
-export type Dialect = 'sqlite' | 'postgres'
-
-/** Column types that differ between the dialects; everything else is the same SQL. */
-function types(dialect: Dialect) {
-  return dialect === 'postgres'
-    ? ({ time: 'timestamptz', labels: 'jsonb' } as const)
-    : ({ time: 'integer', labels: 'text' } as const)
-}
-
-function initial(dialect: Dialect): Migration {
-  const { time, labels } = types(dialect)
+/** Column types and keys differ between the dialects (see dialects/); everything else is the same SQL. */
+function initial(ops: DialectOps): Migration {
+  const { time, json: labels } = ops.columns
   return {
     async up(db: Kysely<unknown>) {
       await db.schema
@@ -41,12 +35,8 @@ function initial(dialect: Dialect): Migration {
 
       await db.schema
         .createTable('reports')
-        .$call((t) =>
-          dialect === 'postgres'
-            ? t.addColumn('seq', 'bigint', (c) => c.primaryKey().generatedAlwaysAsIdentity())
-            : // INTEGER PRIMARY KEY is the rowid: always above every row present, so it orders by receipt.
-              t.addColumn('seq', 'integer', (c) => c.primaryKey()),
-        )
+        // Orders a host's reports by receipt.
+        .$call((t) => ops.addSequence(t, 'seq'))
         .addColumn('report_id', 'text', (c) => c.notNull().unique())
         .addColumn('host_id', 'text', (c) => c.notNull().references('hosts.id').onDelete('cascade'))
         .addColumn('received_at', time, (c) => c.notNull())
@@ -60,11 +50,7 @@ function initial(dialect: Dialect): Migration {
 
       await db.schema
         .createTable('state_transitions')
-        .$call((t) =>
-          dialect === 'postgres'
-            ? t.addColumn('seq', 'bigint', (c) => c.primaryKey().generatedAlwaysAsIdentity())
-            : t.addColumn('seq', 'integer', (c) => c.primaryKey()),
-        )
+        .$call((t) => ops.addSequence(t, 'seq'))
         .addColumn('host_id', 'text', (c) => c.notNull().references('hosts.id').onDelete('cascade'))
         .addColumn('from_state', 'text')
         .addColumn('to_state', 'text', (c) => c.notNull())
@@ -94,8 +80,8 @@ function initial(dialect: Dialect): Migration {
 /** The store's migrations, in order; compiled in, not read from disk. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
-    '0001_initial': initial(dialect),
-    '0002_replacements': { up: (db) => createReplacementTables(db, dialect) },
+    '0001_initial': initial(DIALECTS[dialect]),
+    '0002_replacements': { up: (db) => createReplacementTables(db, DIALECTS[dialect]) },
   }
   return { getMigrations: async () => migrations }
 }

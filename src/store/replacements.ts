@@ -17,7 +17,8 @@ import type {
 import { OPEN_REPLACEMENT_STATES } from '../fleet/replacements.js'
 import { HOST_STATES, type HostRecord, type HostState, type Judgement } from '../fleet/states.js'
 import type { Summary } from '../protocol/report.js'
-import type { Dialect } from './migrations.js'
+import type { Dialect, DialectOps } from './dialects/dialect.js'
+import { DIALECTS } from './dialects/index.js'
 import type { Database, JsonText, Timestamp } from './schema.js'
 
 /** One replacement per row; its every change in replacement_events. */
@@ -209,16 +210,16 @@ const OUT_OF_SERVICE = ['stale', 'replacing', 'replaced']
 /** The ReplacementStore over the store's Kysely (its tables come with migration 0002_replacements). */
 export class KyselyReplacementStore implements ReplacementStore {
   readonly #db: Kysely<ReplacementDatabase>
-  readonly #dialect: Dialect
+  readonly #ops: DialectOps
 
   constructor(db: Kysely<Database>, dialect: Dialect) {
     this.#db = db as unknown as Kysely<ReplacementDatabase>
-    this.#dialect = dialect
+    this.#ops = DIALECTS[dialect]
   }
 
-  /** A time as the column stores it: timestamptz on PostgreSQL, epoch milliseconds on SQLite. */
+  /** A time as the column stores it. */
   #t(date: Date): Date | number {
-    return this.#dialect === 'postgres' ? date : date.getTime()
+    return this.#ops.time(date)
   }
 
   async acquireLease(name: string, holder: string, ttlMs: number, now: Date): Promise<boolean> {
@@ -463,7 +464,7 @@ export class KyselyReplacementStore implements ReplacementStore {
         .where('name', '=', input.lease.name)
         .where('holder', '=', input.lease.holder)
         .where('expires_at', '>', this.#t(input.at))
-        .$if(this.#dialect === 'postgres', (qb) => qb.forUpdate())
+        .$call((qb) => this.#ops.lock(qb, 'leases'))
         .executeTakeFirst()
       if (lease === undefined) return { outcome: 'lease-lost' }
       const row = await this.#lockedRow(trx, id)
@@ -601,14 +602,7 @@ export class KyselyReplacementStore implements ReplacementStore {
 
   /** The hosts of a group: those whose group label has this value; "" is the hosts without the label. */
   #inGroup(label: string, group: string) {
-    if (this.#dialect === 'postgres') {
-      return group === ''
-        ? sql<SqlBool>`not (hosts.labels ? ${label})`
-        : sql<SqlBool>`jsonb_extract_path_text(hosts.labels, ${label}) = ${group}`
-    }
-    return group === ''
-      ? sql<SqlBool>`not exists (select 1 from json_each(hosts.labels) as l where l.key = ${label})`
-      : sql<SqlBool>`exists (select 1 from json_each(hosts.labels) as l where l.key = ${label} and l.value = ${group})`
+    return group === '' ? this.#ops.labelAbsent(label) : this.#ops.labelIs(label, group)
   }
 
   async enqueueNotification(notifier: string, event: FleetEvent, at: Date): Promise<boolean> {
@@ -777,7 +771,7 @@ export class KyselyReplacementStore implements ReplacementStore {
       .selectFrom('replacements')
       .selectAll()
       .where('id', '=', id)
-      .$if(this.#dialect === 'postgres', (qb) => qb.forUpdate())
+      .$call((qb) => this.#ops.lock(qb, 'replacements'))
       .executeTakeFirst()
   }
 
@@ -816,7 +810,7 @@ export class KyselyReplacementStore implements ReplacementStore {
       .selectFrom('hosts')
       .select('state')
       .where('id', '=', hostId)
-      .$if(this.#dialect === 'postgres', (qb) => qb.forUpdate())
+      .$call((qb) => this.#ops.lock(qb, 'hosts'))
       .executeTakeFirst()
     if (before === undefined || !from.includes(before.state) || before.state === judgement.state) return
     await trx
@@ -842,9 +836,8 @@ export class KyselyReplacementStore implements ReplacementStore {
 }
 
 /** Migration 0002_replacements: the tables above, and one open replacement per host at most. */
-export async function createReplacementTables(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
-  const time = dialect === 'postgres' ? 'timestamptz' : 'integer'
-  const json = dialect === 'postgres' ? 'jsonb' : 'text'
+export async function createReplacementTables(db: Kysely<unknown>, ops: DialectOps): Promise<void> {
+  const { time, json } = ops.columns
   await db.schema
     .createTable('replacements')
     .addColumn('id', 'text', (c) => c.primaryKey())
@@ -890,11 +883,7 @@ export async function createReplacementTables(db: Kysely<unknown>, dialect: Dial
 
   await db.schema
     .createTable('replacement_events')
-    .$call((t) =>
-      dialect === 'postgres'
-        ? t.addColumn('seq', 'bigint', (c) => c.primaryKey().generatedAlwaysAsIdentity())
-        : t.addColumn('seq', 'integer', (c) => c.primaryKey()),
-    )
+    .$call((t) => ops.addSequence(t, 'seq'))
     .addColumn('replacement_id', 'text', (c) => c.notNull().references('replacements.id').onDelete('cascade'))
     .addColumn('from_state', 'text')
     .addColumn('to_state', 'text', (c) => c.notNull())
@@ -918,11 +907,7 @@ export async function createReplacementTables(db: Kysely<unknown>, dialect: Dial
 
   await db.schema
     .createTable('notifications')
-    .$call((t) =>
-      dialect === 'postgres'
-        ? t.addColumn('id', 'bigint', (c) => c.primaryKey().generatedAlwaysAsIdentity())
-        : t.addColumn('id', 'integer', (c) => c.primaryKey()),
-    )
+    .$call((t) => ops.addSequence(t, 'id'))
     .addColumn('notifier', 'text', (c) => c.notNull())
     .addColumn('dedup_key', 'text', (c) => c.notNull())
     .addColumn('kind', 'text', (c) => c.notNull())
