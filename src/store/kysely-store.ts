@@ -17,7 +17,11 @@ import {
   reportTimes,
 } from './fold.js'
 import { GroupCommit } from './group-commit.js'
-import { KyselyReplacementStore } from './replacements.js'
+import { leaseStore } from './leases.js'
+import { notificationStore } from './notifications.js'
+import { replacementRecords } from './replacement-records.js'
+import type { ReplacementDatabase } from './replacement-tables.js'
+import type { ReplacementStore } from './replacements.js'
 import {
   HOST_COLUMNS,
   IMAGE_COLUMNS,
@@ -44,7 +48,7 @@ const ENROLLED_REASONS = ['enrolled, no report yet']
  */
 export class KyselyStore implements Store {
   readonly dialect: Dialect
-  readonly replacements: KyselyReplacementStore
+  readonly replacements: ReplacementStore
   readonly #db: Kysely<Database>
   readonly #ops: DialectOps
   readonly #q: Statements
@@ -62,8 +66,14 @@ export class KyselyStore implements Store {
     this.dialect = dialect
     const ops = DIALECTS[dialect]
     this.#ops = ops
-    this.replacements = new KyselyReplacementStore(db, dialect)
     this.#q = statements(db, (query) => ops.lock(query, 'hosts'))
+    // The replacement tables come with migration 0002_replacements.
+    const rdb = db as unknown as Kysely<ReplacementDatabase>
+    this.replacements = {
+      ...leaseStore(rdb, ops),
+      ...replacementRecords(rdb, ops, this.#q),
+      ...notificationStore(rdb, ops),
+    }
     this.#ingests = new GroupCommit(
       (group) =>
         this.#db.transaction().execute(async (trx) => {

@@ -1,7 +1,7 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
 import type { Dialect, DialectOps } from './dialects/dialect.js'
 import { DIALECTS } from './dialects/index.js'
-import { createReplacementTables } from './replacements.js'
+import { createReplacementTables } from './replacement-tables.js'
 
 /** Column types and keys differ between the dialects (see dialects/); everything else is the same SQL. */
 function initial(ops: DialectOps): Migration {
