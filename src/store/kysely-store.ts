@@ -37,6 +37,7 @@ import {
 } from './rows.js'
 import type { Database } from './schema.js'
 import { judgedRows, type Statements, type StoredTime, statements } from './statements.js'
+import { insertTransition, recordTransition, stateValues } from './transitions.js'
 import type { HostFilter, ReportRecord, Store } from './types.js'
 
 const ENROLLED_REASONS = ['enrolled, no report yet']
@@ -132,7 +133,7 @@ export class KyselyStore implements Store {
           .execute()
         return { created: false }
       }
-      await this.#insertTransition(trx, {
+      await insertTransition(trx, this.#q, this.#ops, {
         hostId: input.hostId,
         from: null,
         to: 'pending',
@@ -187,7 +188,7 @@ export class KyselyStore implements Store {
       olderKept: historyLimit - 1,
       lastSeenAt: t(host.lastSeenAt),
       lastReportAt: t(receivedAt),
-      ...this.#stateValues(host),
+      ...stateValues(this.#ops, host),
       imageId: report.image.id,
       imageVersion: report.image.version,
       report: JSON.stringify(report),
@@ -197,7 +198,7 @@ export class KyselyStore implements Store {
       const [owner] = await this.#q.reportOwner.run(trx, { reportId: report.reportId })
       return { duplicate: true, ownerId: owner?.host_id ?? hostId, host: before }
     }
-    await this.#recordTransition(trx, before, host)
+    await recordTransition(trx, this.#q, this.#ops, before, host)
     return { duplicate: false, ownerId: hostId, host }
   }
 
@@ -232,9 +233,9 @@ export class KyselyStore implements Store {
         hostId,
         lastSeenAt: this.#t(host.lastSeenAt),
         lastHeartbeatAt: this.#t(at),
-        ...this.#stateValues(host),
+        ...stateValues(this.#ops, host),
       })
-      await this.#recordTransition(trx, before, host)
+      await recordTransition(trx, this.#q, this.#ops, before, host)
       return host
     })
   }
@@ -254,8 +255,8 @@ export class KyselyStore implements Store {
         const judgement = judge(before, imageOf(fresh), now)
         if (judgement.state === before.state) return undefined
         const after = applyJudgement(before, judgement, now)
-        await this.#q.updateState.run(trx, { hostId: host.id, ...this.#stateValues(after) })
-        return this.#recordTransition(trx, before, after)
+        await this.#q.updateState.run(trx, { hostId: host.id, ...stateValues(this.#ops, after) })
+        return recordTransition(trx, this.#q, this.#ops, before, after)
       })
       if (transition !== undefined) transitions.push(transition)
     }
@@ -361,42 +362,6 @@ export class KyselyStore implements Store {
 
   async close(): Promise<void> {
     await this.#db.destroy()
-  }
-
-  #stateValues(host: HostRecord) {
-    return {
-      state: host.state,
-      stateReasons: JSON.stringify(host.stateReasons),
-      stateSince: this.#t(host.stateSince),
-    }
-  }
-
-  /** Records the transition from `before` to `after` when the state changed. */
-  async #recordTransition(
-    trx: Transaction<Database>,
-    before: HostRecord,
-    after: HostRecord,
-  ): Promise<StateTransition | undefined> {
-    if (before.state === after.state) return undefined
-    const transition: StateTransition = {
-      hostId: after.id,
-      from: before.state,
-      to: after.state,
-      reasons: after.stateReasons,
-      at: after.stateSince,
-    }
-    await this.#insertTransition(trx, transition)
-    return transition
-  }
-
-  async #insertTransition(trx: Transaction<Database>, t: StateTransition): Promise<void> {
-    await this.#q.insertTransition.run(trx, {
-      hostId: t.hostId,
-      from: t.from,
-      to: t.to,
-      reasons: JSON.stringify(t.reasons),
-      at: this.#t(t.at),
-    })
   }
 
   /** The host row and its image, locked for the rest of the transaction on PostgreSQL. */

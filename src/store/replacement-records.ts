@@ -13,8 +13,9 @@ import type { Judgement } from '../fleet/states.js'
 import type { DialectOps } from './dialects/dialect.js'
 import type { ReplacementDatabase, ReplacementsTable } from './replacement-tables.js'
 import type { DispatchOutcome, ReplacementStore } from './replacements.js'
-import { HOST_COLUMNS, toDate, toDateOrNull, toHost } from './rows.js'
+import { HOST_COLUMNS, hostState, toDate, toDateOrNull, toHost } from './rows.js'
 import type { Statements } from './statements.js'
+import { recordTransition, stateValues } from './transitions.js'
 
 type ReplacementRow = Selectable<ReplacementsTable>
 type Db = Kysely<ReplacementDatabase>
@@ -91,9 +92,9 @@ export function replacementRecords(
       .$call((qb) => ops.lock(qb, 'hosts'))
       .executeTakeFirst()
     if (before === undefined || !from.includes(before.state) || before.state === judgement.state) return
-    const reasons = JSON.stringify(judgement.reasons)
-    await q.updateState.run(trx, { hostId, state: judgement.state, stateReasons: reasons, stateSince: t(at) })
-    await q.insertTransition.run(trx, { hostId, from: before.state, to: judgement.state, reasons, at: t(at) })
+    const after = { id: hostId, state: judgement.state, stateReasons: judgement.reasons, stateSince: at }
+    await q.updateState.run(trx, { hostId, ...stateValues(ops, after) })
+    await recordTransition(trx, q, ops, { state: hostState(before.state) }, after)
   }
 
   /**
