@@ -7,12 +7,17 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import { STATUS } from '../src/collector/app.js'
+import { CONTENT_SECURITY_POLICY } from '../src/collector/page/routes.js'
 import { AgentConfigSchema } from '../src/config/agent.js'
 import { CollectorConfigSchema } from '../src/config/collector.js'
 import { PolicySchema } from '../src/config/policy.js'
+import type { ErrorCode } from '../src/errors.js'
 import { FileEntrySchema, ManifestSchema } from '../src/manifest/schema.js'
+import { HostFactsSchema } from '../src/protocol/facts.js'
 import { LabelsSchema, MAX_LABELS } from '../src/protocol/labels.js'
-import { ReportSchema } from '../src/protocol/report.js'
+import { DriftItemSchema, ReportSchema, SummarySchema } from '../src/protocol/report.js'
+import { ApiErrorSchema, ROUTES, type RouteAuth, type RouteSpec } from '../src/protocol/routes.js'
 
 /** Every configuration file, each from its schema. A new file's schema is added here. */
 export const CONFIG_FILES: { file: string; schema: z.ZodType; intro: string }[] = [
@@ -69,6 +74,8 @@ interface JsonSchema {
   maxProperties?: number
   pattern?: string
   format?: string
+  /** A schema another page documents: a link to it. */
+  'x-see'?: string
 }
 
 /**
@@ -81,14 +88,40 @@ const DOCUMENTED_AS = new Map<z.ZodType, z.ZodType>([
   [ManifestSchema.shape.files, z.array(FileEntrySchema)],
 ])
 
-/** The schema as JSON Schema, as the file is written (input), transforms shown by their input type. */
-function jsonSchemaOf(schema: z.ZodType): JsonSchema {
+/** Schemas another page documents in full: where a page shows one, it links there instead. */
+type SeeAlso = Map<z.ZodType, string>
+
+/** The link for a schema or for one `.describe()` made from it (zod keeps the original as parent). */
+function seeAlsoOf(schema: z.ZodType, seeAlso: SeeAlso): string | undefined {
+  for (let s: z.ZodType | undefined = schema; s; s = s._zod.parent as z.ZodType | undefined) {
+    const see = seeAlso.get(s)
+    if (see) return see
+  }
+  return undefined
+}
+
+/**
+ * The schema as JSON Schema: as a file or body is written (`input`: transforms shown by what
+ * they accept), or as an answer is sent (`output`).
+ */
+function jsonSchemaOf(
+  schema: z.ZodType,
+  io: 'input' | 'output' = 'input',
+  seeAlso: SeeAlso = new Map(),
+): JsonSchema {
   return z.toJSONSchema(schema, {
-    io: 'input',
+    io,
     unrepresentable: 'any',
     override: ({ zodSchema, jsonSchema }) => {
-      const shown = DOCUMENTED_AS.get(zodSchema as z.ZodType)
-      if (shown) Object.assign(jsonSchema, { ...jsonSchemaOf(shown), $schema: undefined })
+      // zod hands its core type; the schemas these maps hold are the same objects.
+      const node = zodSchema as unknown as z.ZodType
+      const shown = DOCUMENTED_AS.get(node)
+      if (shown) Object.assign(jsonSchema, { ...jsonSchemaOf(shown, io), $schema: undefined })
+      const see = seeAlsoOf(node, seeAlso)
+      if (see) {
+        for (const key of ['type', 'properties', 'required', 'additionalProperties']) delete jsonSchema[key]
+        Object.assign(jsonSchema, { 'x-see': see })
+      }
     },
   }) as JsonSchema
 }
@@ -123,6 +156,7 @@ function formsOf(union: JsonSchema[]): Form[] {
 }
 
 function typeOf(node: JsonSchema): string {
+  if (node['x-see']) return node['x-see']
   if (node.const !== undefined) return code(node.const)
   if (node.enum) return `one of ${node.enum.map(code).join(', ')}`
   const union = node.anyOf ?? node.oneOf
@@ -292,12 +326,157 @@ ${table(jsonSchemaOf(ManifestSchema))}
 `
 }
 
+/** How a caller proves who it is, per RouteAuth. */
+const AUTH_TEXT: Record<RouteAuth, string> = {
+  none: 'none',
+  'enrolment secret': 'the enrolment secret, in the body',
+  'agent token': 'a host token',
+  'admin token': 'an admin token',
+  'page session': 'a fleet page session',
+}
+
+/** When each refusal is answered, for the errors table. */
+const ERROR_WHEN: Record<ErrorCode, string> = {
+  USAGE: 'a request the route cannot take as sent',
+  CONFIG_INVALID: 'never answered: a configuration error stops the collector at start',
+  INPUT_INVALID:
+    'malformed JSON, invalid UTF-8, wrong types, unknown fields, NUL characters, nesting deeper than 32, a summary that does not count the drift items, a scan that starts further ahead than `clockSkew`',
+  UNAUTHENTICATED: 'no token, or one the collector does not know; a wrong enrolment secret',
+  FORBIDDEN:
+    "a valid token that may not do this (a host token on an admin route, another host's report); a form from another site",
+  NOT_FOUND: 'no such route, host or replacement; a replacement route on a collector without a scheduler',
+  CONFLICT:
+    'a `reportId` another host already used; a replacement in a state the action does not apply to; a host already replaced',
+  PAYLOAD_TOO_LARGE: 'a body over `bodyLimit`, before or after gzip',
+  UNSUPPORTED_MEDIA_TYPE: 'a body that is not `application/json`, or an unknown `Content-Encoding`',
+  INTEGRITY: 'an image registration whose signature does not verify',
+  IO: 'the store does not answer; the collector is shutting down',
+}
+
+/** In the API page, the report's parts link to report.md rather than repeat it. */
+const API_SEE_ALSO: SeeAlso = new Map<z.ZodType, string>([
+  [ReportSchema, 'a drift report v1 ([report.md](report.md))'],
+  [DriftItemSchema, 'drift item ([report.md](report.md), `drift[]`)'],
+  [SummarySchema, 'summary ([report.md](report.md), `summary`)'],
+  [HostFactsSchema, 'host facts ([report.md](report.md), `host.facts`)'],
+])
+
+function routeSection(route: RouteSpec): string {
+  const answers = Object.entries(route.answers).map(([status, what]) => `${status} ${what}`)
+  const refusals = route.errors.map((error) => `${STATUS[error]} \`${error}\``)
+  const parts = [
+    `### \`${route.method} ${route.path}\``,
+    route.what,
+    `- who: ${AUTH_TEXT[route.auth]}\n- answers: ${answers.join('; ')}${refusals.length ? `\n- refusals: ${refusals.join(', ')}` : ''}`,
+  ]
+  const schemas: [string, z.ZodType | undefined, 'input' | 'output'][] = [
+    ['Path', route.params, 'input'],
+    ['Query', route.query, 'input'],
+    ['Body', route.body, 'input'],
+    ['Answer', route.response, 'output'],
+  ]
+  for (const [title, schema, io] of schemas) {
+    if (!schema) continue
+    const json = jsonSchemaOf(schema, io, API_SEE_ALSO)
+    parts.push(json['x-see'] ? `${title}: ${json['x-see']}.` : `${title}:\n\n${table(json)}`)
+  }
+  return parts.join('\n\n')
+}
+
+function apiPage(): string {
+  const api = ROUTES.filter((route) => !route.page)
+  const page = ROUTES.filter((route) => route.page)
+  const index = (routes: RouteSpec[]) =>
+    [
+      '| route | who | what |',
+      '| --- | --- | --- |',
+      ...routes.map((r) => `| \`${r.method} ${r.path}\` | ${AUTH_TEXT[r.auth]} | ${cell(r.what)} |`),
+    ].join('\n')
+  const codes = [
+    ...new Set([
+      'INPUT_INVALID',
+      ...ROUTES.flatMap((r) => r.errors),
+      'PAYLOAD_TOO_LARGE',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'IO',
+    ]),
+  ] as ErrorCode[]
+  const errors = codes
+    .sort((a, b) => STATUS[a] - STATUS[b])
+    .map((code) => `| ${STATUS[code]} | \`${code}\` | ${ERROR_WHEN[code]} |`)
+  return `${GENERATED.replace('the zod schemas', 'the route table in src/protocol/routes.ts')}
+
+# Collector HTTP API (v1)
+
+The collector speaks JSON over HTTP(S) on \`listen\` (see [configuration.md](configuration.md)).
+Request bodies are strict: an unknown field is an error, not ignored. Bodies may be gzipped
+(\`Content-Encoding: gzip\`); the limit \`bodyLimit\` applies after gzip is undone. Answers may
+gain fields in a later version: a client ignores what it does not know.
+
+## Who may call what
+
+| who | how it is sent | what it may do |
+| --- | --- | --- |
+| the enrolment secret | in the body of \`POST /v1/enroll\` | enrol a host, once per host life (re-enrolment rotates its token) |
+| a host token | \`Authorization: Bearer dwh_…\` | report and beat for its own host; read nothing of the fleet |
+| an admin token | \`Authorization: Bearer <one of adminTokens>\` | read the fleet, register images, decide replacements; cannot report for a host |
+| a fleet page session | the \`dw_session\` cookie (\`__Host-dw_session\` over TLS) | read the fleet page in a browser, after signing in with an admin token |
+
+Host tokens are 256 random bits, returned once and stored only as a sha256 hash. Admin tokens
+and the enrolment secret are compared in constant time.
+
+## Routes
+
+${index(api)}
+
+${api.map(routeSection).join('\n\n')}
+
+## Errors
+
+Every refusal and failure has one shape, from one error handler:
+
+\`\`\`json
+{ "code": "INPUT_INVALID", "message": "body.host.id: letters, digits and . _ : @ - only", "hint": "…" }
+\`\`\`
+
+${table(jsonSchemaOf(ApiErrorSchema, 'output'))}
+
+Any route may answer 400, 413, 415 or 503 besides the refusals listed with it.
+
+| status | code | when |
+| --- | --- | --- |
+${errors.join('\n')}
+
+## The fleet page
+
+The fleet page is for people: server-rendered HTML, no JavaScript, one stylesheet. Its routes
+are not an API (their markup may change); scripts use the routes above. A refusal is a page too.
+
+${index(page)}
+
+How it is protected:
+
+- The session cookie is \`HttpOnly\` and \`SameSite=Strict\`; over TLS it is also \`Secure\`, with the
+  \`__Host-\` prefix. Its id is 256 random bits; the collector keeps only its sha256, in memory
+  (a restart signs everybody out). A session lasts 8 hours; a new id is issued at sign-in.
+- Every form (sign-in, sign-out) carries a CSRF token bound to its session, and is refused
+  (403) when the browser says it comes from another site (\`Sec-Fetch-Site\`) or another origin
+  (\`Origin\`, including \`null\`).
+- Every string a host supplies (hostname, labels, paths, package names, reasons) is escaped by
+  one function before it reaches the page.
+- Every page is sent with \`Content-Security-Policy: ${CONTENT_SECURITY_POLICY}\` (no script at
+  all), \`X-Content-Type-Options: nosniff\`, \`Referrer-Policy: same-origin\`, \`X-Frame-Options: DENY\`
+  and \`Cache-Control: no-store\`.
+`
+}
+
 /** Every generated page: path under docs/ and its content. */
 export function generatedDocs(): Map<string, string> {
   return new Map([
     ['configuration.md', configurationPage()],
     ['report.md', reportPage()],
     ['manifest.md', manifestPage()],
+    ['api.md', apiPage()],
   ])
 }
 

@@ -18,7 +18,7 @@ describe('docs/ reference pages', () => {
     for (const { file } of CONFIG_FILES) expect(page).toContain(`## ${file}`)
   })
 
-  test.each(['configuration.md', 'report.md', 'manifest.md'])(
+  test.each(['configuration.md', 'report.md', 'manifest.md', 'api.md'])(
     'every key in docs/%s says what it is',
     (name) => {
       const page = generatedDocs().get(name) ?? ''
