@@ -6,11 +6,18 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { z } from 'zod'
+import type { z } from 'zod'
+import { STATUS } from '../src/collector/app.js'
+import { CONTENT_SECURITY_POLICY } from '../src/collector/page/routes.js'
 import { AgentConfigSchema } from '../src/config/agent.js'
 import { CollectorConfigSchema } from '../src/config/collector.js'
+import { PolicySchema } from '../src/config/policy.js'
+import type { ErrorCode } from '../src/errors.js'
 import { ManifestSchema } from '../src/manifest/schema.js'
-import { ReportSchema } from '../src/protocol/report.js'
+import { HostFactsSchema } from '../src/protocol/facts.js'
+import { DriftItemSchema, ReportSchema, SummarySchema } from '../src/protocol/report.js'
+import { ApiErrorSchema, ROUTES, type RouteAuth, type RouteSpec } from '../src/protocol/routes.js'
+import { cell, jsonSchemaOf, type SeeAlso, table } from './schema-table.js'
 
 /** Every configuration file, each from its schema. A new file's schema is added here. */
 export const CONFIG_FILES: { file: string; schema: z.ZodType; intro: string }[] = [
@@ -34,101 +41,15 @@ export const CONFIG_FILES: { file: string; schema: z.ZodType; intro: string }[] 
       'so secrets stay out of the file. An unknown key is an error that names the file and the key. ' +
       'SIGHUP reloads the file. Durations are written as `90s`, `15m`, `2h`, `7d` or `1h30m`.',
   },
+  {
+    file: 'policy.yaml',
+    schema: PolicySchema,
+    intro:
+      'Read by `driftwatch manifest capture --policy FILE` (and `manifest import`); `config/policy.yaml` is ' +
+      'the default, with comments. The manifest keeps the policy it was captured with, so every host ' +
+      'made from the image checks exactly that. Globs are picomatch syntax over absolute paths inside the root.',
+  },
 ]
-
-interface JsonSchema {
-  type?: string | string[]
-  properties?: Record<string, JsonSchema>
-  required?: string[]
-  items?: JsonSchema
-  enum?: unknown[]
-  const?: unknown
-  anyOf?: JsonSchema[]
-  oneOf?: JsonSchema[]
-  additionalProperties?: JsonSchema | boolean
-  propertyNames?: JsonSchema
-  default?: unknown
-  description?: string
-  minimum?: number
-  maximum?: number
-  exclusiveMinimum?: number
-  minLength?: number
-  maxLength?: number
-  minItems?: number
-  maxItems?: number
-  pattern?: string
-  format?: string
-}
-
-/** The schema as JSON Schema, as the file is written (input), transforms shown by their input type. */
-function jsonSchemaOf(schema: z.ZodType): JsonSchema {
-  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema
-}
-
-function typeOf(node: JsonSchema): string {
-  if (node.const !== undefined) return `\`${JSON.stringify(node.const)}\``
-  if (node.enum) return node.enum.map((value) => `\`${String(value)}\``).join(', ')
-  const union = node.anyOf ?? node.oneOf
-  if (union) return union.map(typeOf).join(' or ')
-  if (node.type === 'array') return `list of ${node.items ? typeOf(node.items) : 'any'}`
-  if (node.type === 'object' && !node.properties) {
-    const keys = node.propertyNames?.enum ? ` (keys ${typeOf(node.propertyNames)})` : ''
-    const values =
-      typeof node.additionalProperties === 'object' ? ` of ${typeOf(node.additionalProperties)}` : ''
-    return `map${keys}${values}`
-  }
-  if (Array.isArray(node.type)) return node.type.join(' or ')
-  return node.type ?? 'any'
-}
-
-/** Bounds and formats, in words. */
-function limitsOf(node: JsonSchema): string {
-  const parts: string[] = []
-  const MAX_SAFE = Number.MAX_SAFE_INTEGER
-  if (node.minimum !== undefined) parts.push(`≥ ${node.minimum}`)
-  if (node.exclusiveMinimum !== undefined) parts.push(`> ${node.exclusiveMinimum}`)
-  if (node.maximum !== undefined && node.maximum < MAX_SAFE) parts.push(`≤ ${node.maximum}`)
-  if (node.minLength !== undefined && node.minLength > 1) parts.push(`at least ${node.minLength} characters`)
-  if (node.maxLength !== undefined) parts.push(`at most ${node.maxLength} characters`)
-  if (node.minItems !== undefined && node.minItems > 0) parts.push(`at least ${node.minItems}`)
-  if (node.maxItems !== undefined) parts.push(`at most ${node.maxItems} items`)
-  // A named format (uuid, date-time) says more than the pattern zod writes for it.
-  if (node.format) parts.push(node.format)
-  else if (node.pattern) parts.push(`matches \`${node.pattern}\``)
-  return parts.join(', ')
-}
-
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
-}
-
-/** One row per key, nested objects flattened to dotted paths (`snowflake.counts`). */
-function rows(node: JsonSchema, prefix = ''): string[] {
-  const out: string[] = []
-  const required = new Set(node.required ?? [])
-  for (const [key, child] of Object.entries(node.properties ?? {})) {
-    const path = prefix ? `${prefix}.${key}` : key
-    const target = child.items?.properties ? child.items : child
-    const limits = limitsOf(child)
-    const described = [child.description ?? target.description ?? '', limits ? `(${limits})` : '']
-      .filter(Boolean)
-      .join(' ')
-    const fallback = child.default !== undefined ? `\`${JSON.stringify(child.default)}\`` : ''
-    out.push(
-      `| \`${path}${child.items?.properties ? '[]' : ''}\` | ${cell(typeOf(child))} | ${required.has(key) ? 'yes' : ''} | ${cell(fallback)} | ${cell(described)} |`,
-    )
-    if (target.properties) out.push(...rows(target, `${path}${child.items?.properties ? '[]' : ''}`))
-  }
-  return out
-}
-
-function table(schema: JsonSchema): string {
-  return [
-    '| key | type | required | default | what |',
-    '| --- | --- | --- | --- | --- |',
-    ...rows(schema),
-  ].join('\n')
-}
 
 const GENERATED = '<!-- Generated by `npm run docs` from the zod schemas (scripts/docs.ts); do not edit. -->'
 
@@ -182,12 +103,157 @@ ${table(jsonSchemaOf(ManifestSchema))}
 `
 }
 
+/** How a caller proves who it is, per RouteAuth. */
+const AUTH_TEXT: Record<RouteAuth, string> = {
+  none: 'none',
+  'enrolment secret': 'the enrolment secret, in the body',
+  'agent token': 'a host token',
+  'admin token': 'an admin token',
+  'page session': 'a fleet page session',
+}
+
+/** When each refusal is answered, for the errors table. */
+const ERROR_WHEN: Record<ErrorCode, string> = {
+  USAGE: 'a request the route cannot take as sent',
+  CONFIG_INVALID: 'never answered: a configuration error stops the collector at start',
+  INPUT_INVALID:
+    'malformed JSON, invalid UTF-8, wrong types, unknown fields, NUL characters, nesting deeper than 32, a summary that does not count the drift items, a scan that starts further ahead than `clockSkew`',
+  UNAUTHENTICATED: 'no token, or one the collector does not know; a wrong enrolment secret',
+  FORBIDDEN:
+    "a valid token that may not do this (a host token on an admin route, another host's report); a form from another site",
+  NOT_FOUND: 'no such route, host or replacement; a replacement route on a collector without a scheduler',
+  CONFLICT:
+    'a `reportId` another host already used; a replacement in a state the action does not apply to; a host already replaced',
+  PAYLOAD_TOO_LARGE: 'a body over `bodyLimit`, before or after gzip',
+  UNSUPPORTED_MEDIA_TYPE: 'a body that is not `application/json`, or an unknown `Content-Encoding`',
+  INTEGRITY: 'an image registration whose signature does not verify',
+  IO: 'the store does not answer; the collector is shutting down',
+}
+
+/** In the API page, the report's parts link to report.md rather than repeat it. */
+const API_SEE_ALSO: SeeAlso = new Map<z.ZodType, string>([
+  [ReportSchema, 'a drift report v1 ([report.md](report.md))'],
+  [DriftItemSchema, 'drift item ([report.md](report.md), `drift[]`)'],
+  [SummarySchema, 'summary ([report.md](report.md), `summary`)'],
+  [HostFactsSchema, 'host facts ([report.md](report.md), `host.facts`)'],
+])
+
+function routeSection(route: RouteSpec): string {
+  const answers = Object.entries(route.answers).map(([status, what]) => `${status} ${what}`)
+  const refusals = route.errors.map((error) => `${STATUS[error]} \`${error}\``)
+  const parts = [
+    `### \`${route.method} ${route.path}\``,
+    route.what,
+    `- who: ${AUTH_TEXT[route.auth]}\n- answers: ${answers.join('; ')}${refusals.length ? `\n- refusals: ${refusals.join(', ')}` : ''}`,
+  ]
+  const schemas: [string, z.ZodType | undefined, 'input' | 'output'][] = [
+    ['Path', route.params, 'input'],
+    ['Query', route.query, 'input'],
+    ['Body', route.body, 'input'],
+    ['Answer', route.response, 'output'],
+  ]
+  for (const [title, schema, io] of schemas) {
+    if (!schema) continue
+    const json = jsonSchemaOf(schema, io, API_SEE_ALSO)
+    parts.push(json['x-see'] ? `${title}: ${json['x-see']}.` : `${title}:\n\n${table(json)}`)
+  }
+  return parts.join('\n\n')
+}
+
+function apiPage(): string {
+  const api = ROUTES.filter((route) => !route.page)
+  const page = ROUTES.filter((route) => route.page)
+  const index = (routes: RouteSpec[]) =>
+    [
+      '| route | who | what |',
+      '| --- | --- | --- |',
+      ...routes.map((r) => `| \`${r.method} ${r.path}\` | ${AUTH_TEXT[r.auth]} | ${cell(r.what)} |`),
+    ].join('\n')
+  const codes = [
+    ...new Set([
+      'INPUT_INVALID',
+      ...ROUTES.flatMap((r) => r.errors),
+      'PAYLOAD_TOO_LARGE',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'IO',
+    ]),
+  ] as ErrorCode[]
+  const errors = codes
+    .sort((a, b) => STATUS[a] - STATUS[b])
+    .map((code) => `| ${STATUS[code]} | \`${code}\` | ${ERROR_WHEN[code]} |`)
+  return `${GENERATED.replace('the zod schemas', 'the route table in src/protocol/routes.ts')}
+
+# Collector HTTP API (v1)
+
+The collector speaks JSON over HTTP(S) on \`listen\` (see [configuration.md](configuration.md)).
+Request bodies are strict: an unknown field is an error, not ignored. Bodies may be gzipped
+(\`Content-Encoding: gzip\`); the limit \`bodyLimit\` applies after gzip is undone. Answers may
+gain fields in a later version: a client ignores what it does not know.
+
+## Who may call what
+
+| who | how it is sent | what it may do |
+| --- | --- | --- |
+| the enrolment secret | in the body of \`POST /v1/enroll\` | enrol a host, once per host life (re-enrolment rotates its token) |
+| a host token | \`Authorization: Bearer dwh_…\` | report and beat for its own host; read nothing of the fleet |
+| an admin token | \`Authorization: Bearer <one of adminTokens>\` | read the fleet, register images, decide replacements; cannot report for a host |
+| a fleet page session | the \`dw_session\` cookie (\`__Host-dw_session\` over TLS) | read the fleet page in a browser, after signing in with an admin token |
+
+Host tokens are 256 random bits, returned once and stored only as a sha256 hash. Admin tokens
+and the enrolment secret are compared in constant time.
+
+## Routes
+
+${index(api)}
+
+${api.map(routeSection).join('\n\n')}
+
+## Errors
+
+Every refusal and failure has one shape, from one error handler:
+
+\`\`\`json
+{ "code": "INPUT_INVALID", "message": "body.host.id: letters, digits and . _ : @ - only", "hint": "…" }
+\`\`\`
+
+${table(jsonSchemaOf(ApiErrorSchema, 'output'))}
+
+Any route may answer 400, 413, 415 or 503 besides the refusals listed with it.
+
+| status | code | when |
+| --- | --- | --- |
+${errors.join('\n')}
+
+## The fleet page
+
+The fleet page is for people: server-rendered HTML, no JavaScript, one stylesheet. Its routes
+are not an API (their markup may change); scripts use the routes above. A refusal is a page too.
+
+${index(page)}
+
+How it is protected:
+
+- The session cookie is \`HttpOnly\` and \`SameSite=Strict\`; over TLS it is also \`Secure\`, with the
+  \`__Host-\` prefix. Its id is 256 random bits; the collector keeps only its sha256, in memory
+  (a restart signs everybody out). A session lasts 8 hours; a new id is issued at sign-in.
+- Every form (sign-in, sign-out) carries a CSRF token bound to its session, and is refused
+  (403) when the browser says it comes from another site (\`Sec-Fetch-Site\`) or another origin
+  (\`Origin\`, including \`null\`).
+- Every string a host supplies (hostname, labels, paths, package names, reasons) is escaped by
+  one function before it reaches the page.
+- Every page is sent with \`Content-Security-Policy: ${CONTENT_SECURITY_POLICY}\` (no script at
+  all), \`X-Content-Type-Options: nosniff\`, \`Referrer-Policy: same-origin\`, \`X-Frame-Options: DENY\`
+  and \`Cache-Control: no-store\`.
+`
+}
+
 /** Every generated page: path under docs/ and its content. */
 export function generatedDocs(): Map<string, string> {
   return new Map([
     ['configuration.md', configurationPage()],
     ['report.md', reportPage()],
     ['manifest.md', manifestPage()],
+    ['api.md', apiPage()],
   ])
 }
 

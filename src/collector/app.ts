@@ -83,7 +83,7 @@ declare module 'fastify' {
 }
 
 /** The HTTP status of each user-facing error code: the one place where the collector maps them. */
-const STATUS: Record<ErrorCode, number> = {
+export const STATUS: Record<ErrorCode, number> = {
   USAGE: 400,
   CONFIG_INVALID: 400,
   INPUT_INVALID: 400,

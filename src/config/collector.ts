@@ -68,7 +68,6 @@ const Listen = z.union([z.string(), z.number()]).transform((value, ctx) => {
 const AdminTokenText = z
   .string()
   .min(16, 'must be at least 16 characters; generate one with `openssl rand -hex 32`')
-/** Who an admin token speaks for, recorded with every action taken with it. */
 const AdminName = z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'letters, digits and . _ @ - only, at most 64')
 
 /** collector.yaml (DESIGN.md): where it listens, where it stores, who may speak to it, how the fleet is judged. */
@@ -98,7 +97,15 @@ export const CollectorConfigSchema = z.strictObject({
       'The secret agents present once to enrol; at least 16 characters. Write it as `${DRIFTWATCH_ENROLL_SECRET}`.',
     ),
   adminTokens: z
-    .array(z.union([AdminTokenText, z.strictObject({ name: AdminName, token: AdminTokenText })]))
+    .array(
+      z.union([
+        AdminTokenText,
+        z.strictObject({
+          name: AdminName.describe('Who the token speaks for, recorded with every action taken with it.'),
+          token: AdminTokenText.describe('The token itself; write it as an environment reference.'),
+        }),
+      ]),
+    )
     .min(1)
     .describe(
       'Tokens for operators (fleet reads, image registration, replacement decisions, the fleet page sign-in); each at least 16 characters, bare or as `{ name, token }` (the name is recorded with every action).',

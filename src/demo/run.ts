@@ -111,6 +111,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     )
     say(`   Listening on ${url} (its log: ${displayText(join(dir, 'collector.log'))}).`)
     say('   Replacement budget: one host at a time in group "web"; executor: a signed webhook.')
+    say('   No maintenance windows are configured, so a replacement may start at any time.')
     const admin = { ...env, DRIFTWATCH_COLLECTOR: url }
     const register = await runCommand(
       ['fleet', 'image', 'register', manifest, '--key', join(dir, 'image-key.pub')],
@@ -227,8 +228,6 @@ replacement:
   dryRun: false
   groupLabel: group
   budget: { maxConcurrent: 1, minHealthyPercent: 50 }
-  # Always open: a window starts every minute and lasts an hour.
-  windows: [{ start: "* * * * *", duration: 1h, timezone: UTC }]
   every: 1s
   goneAfter: 3s
   timeout: 1m

@@ -17,17 +17,19 @@ export { LabelsSchema, labelKeyProblem, labelValueProblem, MAX_LABELS } from './
 export { NameText, PathText, WireText } from './text.js'
 
 export const HostIdentitySchema = z.strictObject({
-  /** The machine id (/etc/machine-id) or another id stable for the host's life. */
-  id: WireText(256).regex(/^[A-Za-z0-9._:@-]+$/, 'letters, digits and . _ : @ - only'),
-  hostname: NameText(256),
-  labels: LabelsSchema.default({}),
-  /** What the host is, as its agent sees it (see facts.ts). */
-  facts: HostFactsSchema.optional(),
+  id: WireText(256)
+    .regex(/^[A-Za-z0-9._:@-]+$/, 'letters, digits and . _ : @ - only')
+    .describe("The machine id (/etc/machine-id) or another id stable for the host's life."),
+  hostname: NameText(256).describe('The host name.'),
+  labels: LabelsSchema.default({}).describe(
+    'Its labels (Kubernetes syntax); `group` is its replacement group.',
+  ),
+  facts: HostFactsSchema.optional().describe('What the host is, as its agent sees it.'),
 })
 
 export const EnrollRequestSchema = z.strictObject({
-  secret: WireText(1024),
-  host: HostIdentitySchema,
+  secret: WireText(1024).describe("The collector's `enrollSecret`."),
+  host: HostIdentitySchema.describe('The host enrolling.'),
 })
 export type EnrollRequest = z.infer<typeof EnrollRequestSchema>
 
@@ -40,27 +42,36 @@ export interface EnrollResponse {
 }
 
 export const HeartbeatRequestSchema = z.strictObject({
-  hostId: HostIdentitySchema.shape.id,
-  /** The agent's clock when it sent the heartbeat (informational; the collector uses its own). */
-  sentAt: WireText(64).optional(),
-  agentVersion: WireText(64).optional(),
+  hostId: HostIdentitySchema.shape.id.describe('The host beating: the one its token belongs to.'),
+  sentAt: WireText(64)
+    .optional()
+    .describe("The agent's clock when it sent the heartbeat (informational; the collector uses its own)."),
+  agentVersion: WireText(64).optional().describe("The agent's version."),
 })
 export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>
 
 export const ImageRegistrationSchema = z.strictObject({
-  manifestDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 hex digits>'),
-  /** Trusted ed25519 public keys, SPKI PEM (the `.pub` files of `driftwatch keygen`). */
-  publicKeys: z.array(WireText(4096)).max(16).default([]),
-  /** The manifest's detached signature (`FILE.sig`); required when publicKeys are given. */
+  manifestDigest: z
+    .string()
+    .regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 hex digits>')
+    .describe("The manifest's digest (`manifest capture` prints it): hosts of this version are held to it."),
+  publicKeys: z
+    .array(WireText(4096))
+    .max(16)
+    .default([])
+    .describe('Trusted ed25519 public keys, SPKI PEM (the `.pub` files of `driftwatch keygen`).'),
   signature: z
     .strictObject({
-      schema: z.literal('driftwatch.signature/v1'),
-      algorithm: z.literal('ed25519'),
-      keyId: WireText(64),
-      digest: WireText(128),
-      signature: WireText(256),
+      schema: z.literal('driftwatch.signature/v1').describe('The signature format.'),
+      algorithm: z.literal('ed25519').describe('The algorithm.'),
+      keyId: WireText(64).describe('Which key signed.'),
+      digest: WireText(128).describe('The digest signed: `manifestDigest`.'),
+      signature: WireText(256).describe('The signature, base64.'),
     })
-    .optional(),
+    .optional()
+    .describe(
+      "The manifest's detached signature (`FILE.sig`), as written; required when publicKeys are given.",
+    ),
 })
 export type ImageRegistration = z.infer<typeof ImageRegistrationSchema>
 

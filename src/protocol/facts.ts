@@ -14,32 +14,29 @@ const Text = (max: number) =>
 export const HostFactsSchema = z.strictObject({
   os: z
     .strictObject({
-      /** os-release ID and VERSION_ID of the root checked, e.g. debian 12. */
-      id: Text(64).optional(),
-      version: Text(64).optional(),
-      /** os-release PRETTY_NAME. */
-      name: Text(256).optional(),
+      id: Text(64).optional().describe('os-release ID of the root checked, e.g. `debian`.'),
+      version: Text(64).optional().describe('os-release VERSION_ID, e.g. `12`.'),
+      name: Text(256).optional().describe('os-release PRETTY_NAME.'),
     })
-    .optional(),
-  kernel: Text(128).optional(),
-  /** Node's name of the architecture: x64, arm64, … */
-  arch: Text(32).optional(),
+    .optional()
+    .describe('The operating system, from the os-release of the root checked.'),
+  kernel: Text(128).optional().describe('The running kernel release (uname -r).'),
+  arch: Text(32).optional().describe("Node's name of the architecture: x64, arm64, …"),
   cpu: z
     .strictObject({
-      model: Text(256).optional(),
-      cores: z.number().int().nonnegative().optional(),
+      model: Text(256).optional().describe('The CPU model name.'),
+      cores: z.number().int().nonnegative().optional().describe('Logical CPUs.'),
     })
-    .optional(),
-  /** Total memory in bytes. */
-  memoryBytes: z.number().int().nonnegative().optional(),
-  /** From DMI: the cloud (aws, gcp, azure, …) and, where DMI tells it, the instance's id. */
+    .optional()
+    .describe('The processor.'),
+  memoryBytes: z.number().int().nonnegative().optional().describe('Total memory in bytes.'),
   cloud: z
     .strictObject({
-      provider: Text(64),
-      instanceId: Text(256).optional(),
+      provider: Text(64).describe('The cloud: aws, gcp, azure, …'),
+      instanceId: Text(256).optional().describe("The instance's id, where DMI tells it."),
     })
-    .optional(),
-  /** The agent's own version. */
-  agentVersion: Text(64).optional(),
+    .optional()
+    .describe('From DMI: the cloud the host runs in.'),
+  agentVersion: Text(64).optional().describe("The agent's own version."),
 })
 export type HostFacts = z.infer<typeof HostFactsSchema>

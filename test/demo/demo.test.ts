@@ -18,6 +18,9 @@ describe('driftwatch demo', () => {
     expect(stdout).toContain('/usr/sbin/sshd')
     expect(stdout).toMatch(/permitrootlogin/i)
 
+    // No maintenance window restricts when a replacement may start, and the narration says so.
+    expect(stdout).toContain('No maintenance windows are configured, so a replacement may start at any time.')
+
     // One at a time: both went through the signed webhook executor, each once.
     const dispatched = /Dispatched in turn: (.*); both are replaced/.exec(stdout)?.[1]?.split(', ')
     expect(dispatched?.sort()).toEqual(['web-2', 'web-3'])

@@ -1,24 +1,13 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
+import type { z } from 'zod'
 import { DriftwatchError } from '../../errors.js'
-import { HOST_STATES, type ImageRecord } from '../../fleet/states.js'
+import type { ImageRecord } from '../../fleet/states.js'
 import { keyIdOf, signatureVerifies } from '../../manifest/signature.js'
-import { ImageRegistrationSchema, labelKeyProblem, labelValueProblem, WireText } from '../../protocol/api.js'
+import { ImageRegistrationSchema, labelKeyProblem, labelValueProblem } from '../../protocol/api.js'
+import { HostsQuerySchema, IdParamsSchema, ImageParamsSchema } from '../../protocol/routes.js'
 import { parseWith, type RouteContext, requireAdmin } from '../app.js'
 import { hostDetailView, hostView, imageView } from '../views.js'
-
-const HostsQuerySchema = z.strictObject({
-  state: z.enum(HOST_STATES).optional(),
-  image: WireText(256).optional(),
-  /** `key=value`, repeatable: every label given must match. */
-  label: z.union([WireText(512), z.array(WireText(512)).max(32)]).optional(),
-})
-
-const ImageParamsSchema = z.strictObject({
-  id: WireText(256).regex(/^[A-Za-z0-9._-]+$/, 'letters, digits and . _ - only'),
-  version: WireText(256).regex(/^[A-Za-z0-9._+-]+$/, 'letters, digits and . _ + - only'),
-})
 
 /** Reports kept in a host's detail view. */
 const DETAIL_REPORTS = 20
@@ -59,7 +48,7 @@ export function adminRoutes(context: RouteContext) {
     })
 
     app.get('/v1/hosts/:id', async (request) => {
-      const { id } = parseWith(z.strictObject({ id: WireText(256) }), request.params, 'path')
+      const { id } = parseWith(IdParamsSchema, request.params, 'path')
       const host = await context.store.getHost(id)
       if (!host) {
         throw new DriftwatchError('NOT_FOUND', `host ${id}: not enrolled`, {

@@ -1,19 +1,9 @@
 import type { FastifyInstance } from 'fastify'
-import { z } from 'zod'
 import { DriftwatchError } from '../../errors.js'
-import { REPLACEMENT_STATES_ORDERED } from '../../fleet/replacements.js'
-import { WireText } from '../../protocol/api.js'
+import { IdParamsSchema, ReplacementsQuerySchema } from '../../protocol/routes.js'
 import { parseWith, type RouteContext, requireAdmin } from '../app.js'
 import { replacementQueue, replacementView } from '../replacement/queue.js'
 import type { ReplacementScheduler } from '../replacement/scheduler.js'
-
-const QuerySchema = z.strictObject({
-  state: z
-    .union([z.enum(REPLACEMENT_STATES_ORDERED), z.array(z.enum(REPLACEMENT_STATES_ORDERED)).max(6)])
-    .optional(),
-  host: WireText(256).optional(),
-})
-const IdSchema = z.strictObject({ id: WireText(256) })
 
 /**
  * The replacement queue and the operators' actions on it: approve, cancel, replace a host.
@@ -32,7 +22,7 @@ export function replacementRoutes(context: RouteContext) {
 
     app.get('/v1/replacements', async (request) => {
       requireAdmin(request)
-      const query = parseWith(QuerySchema, request.query, 'query')
+      const query = parseWith(ReplacementsQuerySchema, request.query, 'query')
       return replacementQueue(context.store, scheduler(), context.clock(), {
         ...(query.state ? { states: [query.state].flat() } : {}),
         ...(query.host ? { hostId: query.host } : {}),
@@ -41,7 +31,7 @@ export function replacementRoutes(context: RouteContext) {
 
     app.get('/v1/replacements/:id', async (request) => {
       requireAdmin(request)
-      const { id } = parseWith(IdSchema, request.params, 'path')
+      const { id } = parseWith(IdParamsSchema, request.params, 'path')
       const found = await context.store.replacements.get(id)
       if (!found) {
         throw new DriftwatchError('NOT_FOUND', `replacement ${id}: no such replacement`, {
@@ -54,7 +44,7 @@ export function replacementRoutes(context: RouteContext) {
 
     app.post('/v1/replacements/:id/approve', async (request) => {
       const actor = requireAdmin(request)
-      const { id } = parseWith(IdSchema, request.params, 'path')
+      const { id } = parseWith(IdParamsSchema, request.params, 'path')
       const changed = await scheduler().approve(id, actor, context.clock())
       request.log.info({ replacement: id, actor }, 'replacement approved')
       return replacementView(changed, (await context.store.getHost(changed.hostId))?.hostname ?? null)
@@ -62,7 +52,7 @@ export function replacementRoutes(context: RouteContext) {
 
     app.post('/v1/replacements/:id/cancel', async (request) => {
       const actor = requireAdmin(request)
-      const { id } = parseWith(IdSchema, request.params, 'path')
+      const { id } = parseWith(IdParamsSchema, request.params, 'path')
       const changed = await scheduler().cancel(id, actor, context.clock())
       request.log.info({ replacement: id, actor }, 'replacement cancelled')
       return replacementView(changed, (await context.store.getHost(changed.hostId))?.hostname ?? null)
@@ -70,7 +60,7 @@ export function replacementRoutes(context: RouteContext) {
 
     app.post('/v1/hosts/:id/replace', async (request, reply) => {
       const actor = requireAdmin(request)
-      const { id } = parseWith(IdSchema, request.params, 'path')
+      const { id } = parseWith(IdParamsSchema, request.params, 'path')
       const { created, replacement } = await scheduler().replaceHost(id, actor, context.clock())
       request.log.info({ host: id, replacement: replacement.id, actor, created }, 'replacement asked for')
       return reply
