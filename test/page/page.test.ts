@@ -1,14 +1,18 @@
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { buildApp } from '../../src/collector/app.js'
+import { type AppDeps, buildApp } from '../../src/collector/app.js'
 import { hashSecret, newHostToken } from '../../src/collector/auth.js'
 import { makeJudge } from '../../src/collector/judge.js'
+import { recordedAlerts } from '../../src/collector/page/data.js'
 import { CONTENT_SECURITY_POLICY } from '../../src/collector/page/routes.js'
 import { FleetRulesSchema } from '../../src/config/collector.js'
+import type { FleetEvent, FleetEventKind } from '../../src/fleet/replacements.js'
 import type { ReplacementQueueView } from '../../src/protocol/api.js'
 import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
@@ -484,4 +488,151 @@ describe('fleet page over TLS, without a replacement source', () => {
       }
     },
   )
+})
+
+describe('signed sessions', () => {
+  const ALICE = { name: 'alice', token: 'alice-token-0123456789abcdef' }
+  const running: { close: () => Promise<void> }[] = []
+  afterAll(async () => {
+    for (const collector of running) await collector.close()
+  })
+
+  /** A collector over loopback with these admin tokens and its own empty store. */
+  async function collector(adminTokens: AppDeps['adminTokens']) {
+    const store = await openStore('sqlite::memory:')
+    const app = buildApp({
+      store,
+      judge: makeJudge(FleetRulesSchema.parse({})),
+      enrollSecret: ENROLL_SECRET,
+      adminTokens,
+      bodyLimit: 256 * 1024,
+      reportHistory: 5,
+    })
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    const handle = {
+      url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+      close: async () => {
+        await app.close()
+        await store.close()
+      },
+    }
+    running.push(handle)
+    return handle
+  }
+
+  const get = (url: string, cookie: string) => request(url, { headers: { cookie } })
+  const post = (url: string, cookie: string, form: Record<string, string>) =>
+    request(url, {
+      method: 'POST',
+      headers: {
+        cookie,
+        'content-type': 'application/x-www-form-urlencoded',
+        'sec-fetch-site': 'same-origin',
+      },
+      body: new URLSearchParams(form).toString(),
+    })
+
+  test('a session from collector A opens collector B with the same tokens; a changed or removed token ends it', async () => {
+    const a = await collector([ADMIN_TOKEN, ALICE])
+    const b = await collector([ADMIN_TOKEN, ALICE])
+    const rotated = await collector([ADMIN_TOKEN, { name: 'alice', token: 'alice-new-token-0123456789' }])
+    const removed = await collector([ADMIN_TOKEN])
+
+    const form = await get(`${a.url}/login`, '')
+    const loginCookie = cookieOf(form.headers['set-cookie'])
+    const signedIn = await post(`${a.url}/login`, loginCookie, {
+      token: ALICE.token,
+      csrf: csrfOf(await form.body.text()),
+    })
+    expect(signedIn.statusCode).toBe(303)
+    await signedIn.body.dump()
+    const cookie = cookieOf(signedIn.headers['set-cookie'])
+    expect(cookie).toMatch(new RegExp(`^dw_session=${SIGNED_SESSION}$`))
+    expect(cookie).toContain(`.${Buffer.from('alice').toString('base64url')}.`)
+
+    const onB = await get(`${b.url}/`, cookie)
+    expect(onB.statusCode).toBe(200)
+    const page = await onB.body.text()
+    expect(page).toContain('<h1>Fleet</h1>')
+    // The CSRF token derives from the session: B takes A's, and refuses any other.
+    const csrf = csrfOf(page)
+    const csrfOnA = csrfOf(await (await get(`${a.url}/`, cookie)).body.text())
+    expect(csrf).toBe(csrfOnA)
+    const wrong = await post(`${b.url}/logout`, cookie, { csrf: `x${csrf.slice(1)}` })
+    expect(wrong.statusCode).toBe(403)
+    await wrong.body.dump()
+    const logout = await post(`${b.url}/logout`, cookie, { csrf })
+    expect(logout.statusCode).toBe(303)
+    await logout.body.dump()
+
+    for (const other of [rotated, removed]) {
+      const refused = await get(`${other.url}/`, cookie)
+      expect(refused.statusCode).toBe(303)
+      expect(refused.headers.location).toBe('/login')
+      await refused.body.dump()
+    }
+  })
+})
+
+describe('recent alerts', () => {
+  test('events told to notifiers and alerts kept firing are listed newest first, escaped', async () => {
+    const store = await openStore('sqlite::memory:')
+    const app = buildApp({
+      store,
+      judge: makeJudge(FleetRulesSchema.parse({})),
+      enrollSecret: ENROLL_SECRET,
+      adminTokens: [ADMIN_TOKEN],
+      bodyLimit: 256 * 1024,
+      reportHistory: 5,
+      page: { recentAlerts: (limit) => recordedAlerts(store.replacements, ['alertmanager'], limit) },
+    })
+    try {
+      const host = { id: 'h-1', hostname: HOSTILE, labels: {}, image: null, summary: null }
+      const event = (kind: FleetEventKind, minute: number): FleetEvent => ({
+        kind,
+        key: `${kind}:h-1`,
+        at: new Date(Date.UTC(2026, 10, 27, 12, minute)),
+        host,
+        group: 'web-prod',
+        replacement: null,
+        summary: `${kind} of ${HOSTILE}`,
+      })
+      await store.replacements.enqueueNotification(
+        'webhook',
+        event('snowflake', 0),
+        new Date(Date.UTC(2026, 10, 27, 12, 0)),
+      )
+      await store.replacements.enqueueNotification(
+        'webhook',
+        event('replacement-dispatched', 5),
+        new Date(Date.UTC(2026, 10, 27, 12, 5)),
+      )
+      await store.replacements.fireAlert({
+        notifier: 'alertmanager',
+        key: 'snowflake:h-1',
+        labels: { alertname: 'DriftwatchSnowflake', host: 'h-1', hostname: 'web-1', severity: 'critical' },
+        annotations: { summary: 'web-1 is a snowflake' },
+        at: new Date(Date.UTC(2026, 10, 27, 12, 2)),
+      })
+      const alerts = await recordedAlerts(store.replacements, ['alertmanager'], 2)
+      expect(alerts.map((a) => [a.event, a.notifier, a.delivery])).toEqual([
+        ['replacement-dispatched', 'webhook', 'pending'],
+        ['firing', 'alertmanager', 'pending'],
+      ])
+
+      const { cookie } = await signIn(app)
+      const body = (await app.inject({ url: '/', headers: { cookie } })).body
+      expect(body).toMatch(
+        /<time datetime="2026-11-27T12:05:00.000Z">2026-11-27 12:05 UTC<\/time> <span class="sev sev-info">info<\/span> <strong>replacement-dispatched<\/strong>/,
+      )
+      expect(body).toMatch(
+        /<span class="sev sev-critical">critical<\/span> <strong>firing<\/strong>: web-1 is a snowflake \(web-1\) <span class="via">to alertmanager, pending<\/span>/,
+      )
+      expect(body).toContain('<strong>snowflake</strong>: snowflake of &lt;script&gt;')
+      expect(body).not.toContain('<script')
+    } finally {
+      await app.close()
+      await store.close()
+    }
+  })
 })
