@@ -1,9 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { type BrowserContext, chromium } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { type RunningCollector, startCollector } from '../../src/collector/server.js'
 import { CollectorConfigSchema } from '../../src/config/collector.js'
 import type { Severity } from '../../src/config/policy.js'
@@ -29,16 +28,6 @@ const HOSTS: { id: string; hostname: string; findings: number; severity: Severit
   { id: 'h-web-3', hostname: 'web-3', findings: 2, severity: 'low' },
   { id: 'h-db-1', hostname: 'db-1', findings: 8, severity: 'critical' },
 ]
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
 
 describe.skipIf(!hasTool('chromium', 'chromium'))('fleet page in headless Chromium', () => {
   let dir: string
@@ -98,14 +87,21 @@ describe.skipIf(!hasTool('chromium', 'chromium'))('fleet page in headless Chromi
       expect(posted.status).toBe(201)
     }
     // The scheduler dispatches one snowflake, the other waits; the webhook hears of both.
-    await until('one replacement dispatched and one waiting for the budget', async () => {
+    const waitLong = { timeout: 15_000, interval: 50 }
+    await vi.waitFor(async () => {
       const states = (await collector.store.replacements.list()).map((r) => r.state).sort()
-      return states.join() === 'dispatched,waiting' ? states : undefined
-    })
-    await until('the snowflake events delivered to the webhook', async () => {
-      const sent = await collector.store.replacements.listNotifications({ kind: 'snowflake' })
-      return sent.length === 2 && sent.every((n) => n.status === 'sent') ? sent : undefined
-    })
+      expect(states, 'one replacement dispatched and one waiting for the budget').toEqual([
+        'dispatched',
+        'waiting',
+      ])
+    }, waitLong)
+    await vi.waitFor(async () => {
+      const events = await collector.store.replacements.listNotifications({ kind: 'snowflake' })
+      expect(
+        events.map((n) => n.status),
+        'the snowflake events delivered to the webhook',
+      ).toEqual(['sent', 'sent'])
+    }, waitLong)
 
     browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
       executablePath: CHROMIUM,

@@ -39,6 +39,19 @@ async function signIn(app: FastifyInstance, token = ADMIN_TOKEN, remoteAddress =
   return { response, cookie: cookieOf(response.headers['set-cookie']) || cookie }
 }
 
+/** A collector app on this store as the page tests build it; `deps` adds or overrides. */
+function pageApp(store: Store, deps: Partial<AppDeps> = {}): FastifyInstance {
+  return buildApp({
+    store,
+    judge: makeJudge(FleetRulesSchema.parse({})),
+    enrollSecret: ENROLL_SECRET,
+    adminTokens: [ADMIN_TOKEN],
+    bodyLimit: 256 * 1024,
+    reportHistory: 5,
+    ...deps,
+  })
+}
+
 function cookieOf(header: string | string[] | number | undefined): string {
   const first = [header ?? []].flat()[0]
   return typeof first === 'string' ? (first.split(';')[0] ?? '') : ''
@@ -59,13 +72,7 @@ describe('fleet page without a browser', () => {
 
   beforeAll(async () => {
     store = await openStore('sqlite::memory:')
-    app = buildApp({
-      store,
-      judge: makeJudge(FleetRulesSchema.parse({})),
-      enrollSecret: ENROLL_SECRET,
-      adminTokens: [ADMIN_TOKEN],
-      bodyLimit: 256 * 1024,
-      reportHistory: 5,
+    app = pageApp(store, {
       clock: () => new Date(nowMs),
       page: { replacements: async () => queue ?? EMPTY_QUEUE },
     })
@@ -325,14 +332,7 @@ describe('fleet page without a browser', () => {
 
   test('the fleet page lists at most 200 hosts per state and counts the rest', async () => {
     const big = await openStore('sqlite::memory:')
-    const bigApp = buildApp({
-      store: big,
-      judge: makeJudge(FleetRulesSchema.parse({})),
-      enrollSecret: ENROLL_SECRET,
-      adminTokens: [ADMIN_TOKEN],
-      bodyLimit: 256 * 1024,
-      reportHistory: 5,
-    })
+    const bigApp = pageApp(big)
     try {
       for (let i = 0; i < 205; i++) {
         await big.enrollHost({
@@ -460,13 +460,7 @@ describe('fleet page over TLS, without a replacement source', () => {
       ])
       expect(made.status).toBe(0)
       const store = await openStore('sqlite::memory:')
-      const app = buildApp({
-        store,
-        judge: makeJudge(FleetRulesSchema.parse({})),
-        enrollSecret: ENROLL_SECRET,
-        adminTokens: [ADMIN_TOKEN],
-        bodyLimit: 256 * 1024,
-        reportHistory: 5,
+      const app = pageApp(store, {
         https: { cert: readFileSync(join(dir, 'tls.crt')), key: readFileSync(join(dir, 'tls.key')) },
       })
       try {
@@ -500,14 +494,7 @@ describe('signed sessions', () => {
   /** A collector over loopback with these admin tokens and its own empty store. */
   async function collector(adminTokens: AppDeps['adminTokens']) {
     const store = await openStore('sqlite::memory:')
-    const app = buildApp({
-      store,
-      judge: makeJudge(FleetRulesSchema.parse({})),
-      enrollSecret: ENROLL_SECRET,
-      adminTokens,
-      bodyLimit: 256 * 1024,
-      reportHistory: 5,
-    })
+    const app = pageApp(store, { adminTokens })
     await app.listen({ host: '127.0.0.1', port: 0 })
     const handle = {
       url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
@@ -577,13 +564,7 @@ describe('signed sessions', () => {
 describe('recent alerts', () => {
   test('events told to notifiers and alerts kept firing are listed newest first, escaped', async () => {
     const store = await openStore('sqlite::memory:')
-    const app = buildApp({
-      store,
-      judge: makeJudge(FleetRulesSchema.parse({})),
-      enrollSecret: ENROLL_SECRET,
-      adminTokens: [ADMIN_TOKEN],
-      bodyLimit: 256 * 1024,
-      reportHistory: 5,
+    const app = pageApp(store, {
       page: { recentAlerts: (limit) => recordedAlerts(store.replacements, ['alertmanager'], limit) },
     })
     try {
