@@ -3,7 +3,7 @@ import { type AdminToken, AdminTokens, hashSecret, sameHash } from '../auth.js'
 
 /** How long a signed-in operator stays signed in. A stolen cookie is good for as long: keep it modest. */
 export const SESSION_LIFETIME_MS = 8 * 60 * 60_000
-/** How long a login form stays usable. */
+/** How long a login form's cookie is kept by the browser. */
 export const LOGIN_FORM_LIFETIME_MS = 15 * 60_000
 
 /** What a browser's cookie says: an admin signed in until `expiresAt`, or only a login form (no admin). */
@@ -39,16 +39,14 @@ const LOGIN_FORM = /^f1\.([A-Za-z0-9_-]{43})$/
  */
 export class Sessions {
   readonly #admins: Admin[]
-  readonly #lifetimeMs: number
 
-  constructor(tokens: readonly AdminToken[], lifetimeMs = SESSION_LIFETIME_MS) {
+  constructor(tokens: readonly AdminToken[]) {
     const names = new AdminTokens(tokens)
     this.#admins = tokens.map((entry) => {
       const token = typeof entry === 'string' ? entry : entry.token
       const hash = hashSecret(token)
       return { name: names.nameFor(hash) ?? '', hash, key: sessionKey(token) }
     })
-    this.#lifetimeMs = lifetimeMs
   }
 
   /** A cookie value for a browser about to see the login form, and the form's CSRF token. */
@@ -71,15 +69,16 @@ export class Sessions {
       if (sameHash(entry.hash, hash)) admin ??= entry
     }
     if (!admin) return undefined
-    const payload = `s1.${Buffer.from(admin.name).toString('base64url')}.${now}.${now + this.#lifetimeMs}`
+    const payload = `s1.${Buffer.from(admin.name).toString('base64url')}.${now}.${now + SESSION_LIFETIME_MS}`
     const cookie = `${payload}.${mac(admin.key, payload)}`
-    return { cookie, session: this.#signedSession(admin, payload, now + this.#lifetimeMs) }
+    return { cookie, session: this.#signedSession(admin, payload, now + SESSION_LIFETIME_MS) }
   }
 
   /** The session a cookie value states, if it is one of ours and still valid. */
   read(value: string | undefined, now: number): Session | undefined {
     if (!value) return undefined
     const form = LOGIN_FORM.exec(value)
+    // A login form's cookie carries no time: the browser drops it after its Max-Age.
     if (form?.[1]) return { admin: undefined, csrfToken: form[1], expiresAt: now + LOGIN_FORM_LIFETIME_MS }
     const signed = SIGNED.exec(value)
     if (!signed) return undefined
