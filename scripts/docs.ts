@@ -233,10 +233,15 @@ ${index(page)}
 
 How it is protected:
 
-- The session cookie is \`HttpOnly\` and \`SameSite=Strict\`; over TLS it is also \`Secure\`, with the
-  \`__Host-\` prefix. Its id is 256 random bits; the collector keeps only its sha256, in memory
-  (a restart signs everybody out). A session lasts 8 hours; a new id is issued at sign-in.
-- Every form (sign-in, sign-out) carries a CSRF token bound to its session, and is refused
+- The session cookie is \`HttpOnly\` and \`SameSite=Strict\`, \`Path=/\`; over TLS it is also \`Secure\`,
+  with the \`__Host-\` prefix. It is the session: the admin token's name, when it was issued and
+  when it expires (8 hours later), with an HMAC-SHA256 under a key derived from that admin's
+  token. The collector keeps nothing, so a sign-in survives a restart and holds on every
+  collector with the same \`adminTokens\`; changing or removing the token ends its sessions.
+  Signing out clears the cookie in the browser, but a copy of it stays valid until it expires.
+- After 5 failed sign-ins in a minute from one address, that address gets 429 with
+  \`Retry-After\` (even for the right token) until the minute is over; the count is per collector.
+- Every form (sign-in, sign-out) carries a CSRF token derived from its session, and is refused
   (403) when the browser says it comes from another site (\`Sec-Fetch-Site\`) or another origin
   (\`Origin\`, including \`null\`).
 - Every string a host supplies (hostname, labels, paths, package names, reasons) is escaped by

@@ -243,7 +243,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.register(
     fleetPageRoutes({
       data: fleetPageData(deps.store, deps.page),
-      adminTokens,
+      adminTokens: deps.adminTokens,
       clock,
       tls: deps.https !== undefined,
     }),

@@ -13,6 +13,7 @@ import { buildApp } from './app.js'
 import { makeExecutor } from './executors/index.js'
 import { makeJudge } from './judge.js'
 import { makeNotifiers, Notifications } from './notifiers/hub.js'
+import { fleetPageSources } from './page/data.js'
 import { ReplacementScheduler, SCHEDULER_LEASE } from './replacement/scheduler.js'
 
 export interface RunningCollector {
@@ -72,6 +73,7 @@ export async function startCollector(
     ...(logger ? { logger } : {}),
     ...(https ? { https } : {}),
     ...(metrics ? { metrics } : {}),
+    page: fleetPageSources(store, scheduler, config.notifiers, () => new Date()),
   })
   // Once stopping, the store is closing: the last export keeps the last count.
   let storeOpen = true

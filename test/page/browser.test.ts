@@ -1,25 +1,27 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import type { FastifyInstance } from 'fastify'
 import { type BrowserContext, chromium } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { buildApp } from '../../src/collector/app.js'
-import { makeJudge } from '../../src/collector/judge.js'
-import { FleetRulesSchema } from '../../src/config/collector.js'
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
+import { type RunningCollector, startCollector } from '../../src/collector/server.js'
+import { CollectorConfigSchema } from '../../src/config/collector.js'
 import type { Severity } from '../../src/config/policy.js'
-import { openStore } from '../../src/store/open.js'
-import type { Store } from '../../src/store/types.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
 import { hasTool } from '../helpers/tools.js'
+import { receiver } from '../replacement/receiver.js'
 
 /** Debian's chromium; playwright-core never downloads a browser of its own. */
 const CHROMIUM = '/usr/bin/chromium'
 const SCREENSHOTS = resolve('test-results')
 
-/** The fleet: two snowflakes (critical drift), one drifted host, one compliant. */
+const WEBHOOK_SECRET = 'webhook-secret-0123456789'
+
+/**
+ * The demo's fleet in group web-prod: two snowflakes (critical drift), one drifted host, one
+ * compliant. One replacement at a time: one snowflake is dispatched to the webhook executor,
+ * the other waits for the budget.
+ */
 const HOSTS: { id: string; hostname: string; findings: number; severity: Severity }[] = [
   { id: 'h-web-1', hostname: 'web-1', findings: 0, severity: 'low' },
   { id: 'h-web-2', hostname: 'web-2', findings: 4, severity: 'critical' },
@@ -29,24 +31,35 @@ const HOSTS: { id: string; hostname: string; findings: number; severity: Severit
 
 describe.skipIf(!hasTool('chromium', 'chromium'))('fleet page in headless Chromium', () => {
   let dir: string
-  let store: Store
-  let app: FastifyInstance
+  let collector: RunningCollector
+  let executor: Awaited<ReturnType<typeof receiver>>
+  let webhook: Awaited<ReturnType<typeof receiver>>
   let url: string
   let browser: BrowserContext
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dw-page-browser-'))
-    store = await openStore(`sqlite://${join(dir, 'collector.db')}`)
-    app = buildApp({
-      store,
-      judge: makeJudge(FleetRulesSchema.parse({})),
-      enrollSecret: ENROLL_SECRET,
-      adminTokens: [ADMIN_TOKEN],
-      bodyLimit: 1024 * 1024,
-      reportHistory: 10,
-    })
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
+    // A real executor accepts the replacement (202); the host then goes on reporting, so it stays replacing.
+    executor = await receiver(() => 202)
+    webhook = await receiver()
+    collector = await startCollector(
+      CollectorConfigSchema.parse({
+        listen: '127.0.0.1:0',
+        store: `sqlite://${join(dir, 'collector.db')}`,
+        enrollSecret: ENROLL_SECRET,
+        adminTokens: [{ name: 'demo-operator', token: ADMIN_TOKEN }],
+        replacement: {
+          every: '100ms',
+          goneAfter: '1h',
+          timeout: '1h',
+          budget: { maxConcurrent: 1, minHealthyPercent: 0 },
+          windows: [{ start: '* * * * *', duration: '2m' }],
+          executor: { type: 'webhook', url: executor.url, secret: WEBHOOK_SECRET, retries: 0 },
+        },
+        notifiers: [{ type: 'webhook', url: webhook.url, secret: WEBHOOK_SECRET }],
+      }),
+    )
+    url = collector.url
 
     // As agents do: enrol over HTTP, then post a report with the token the collector handed out.
     for (const host of HOSTS) {
@@ -73,6 +86,22 @@ describe.skipIf(!hasTool('chromium', 'chromium'))('fleet page in headless Chromi
       })
       expect(posted.status).toBe(201)
     }
+    // The scheduler dispatches one snowflake, the other waits; the webhook hears of both.
+    const waitLong = { timeout: 15_000, interval: 50 }
+    await vi.waitFor(async () => {
+      const states = (await collector.store.replacements.list()).map((r) => r.state).sort()
+      expect(states, 'one replacement dispatched and one waiting for the budget').toEqual([
+        'dispatched',
+        'waiting',
+      ])
+    }, waitLong)
+    await vi.waitFor(async () => {
+      const events = await collector.store.replacements.listNotifications({ kind: 'snowflake' })
+      expect(
+        events.map((n) => n.status),
+        'the snowflake events delivered to the webhook',
+      ).toEqual(['sent', 'sent'])
+    }, waitLong)
 
     browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
       executablePath: CHROMIUM,
@@ -94,12 +123,12 @@ describe.skipIf(!hasTool('chromium', 'chromium'))('fleet page in headless Chromi
 
   afterAll(async () => {
     await browser?.close()
-    await app?.close()
-    await store?.close()
+    await collector?.stop()
+    await Promise.all([executor?.close(), webhook?.close()])
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  test('sign in, see the two snowflakes first, open one, read its drift; screenshots saved', async () => {
+  test('sign in, see the snowflakes being replaced, the queue and the alerts, open a host; screenshots saved', async () => {
     const page = await browser.newPage()
     const problems: string[] = []
     page.on('console', (message) => {
@@ -114,10 +143,14 @@ describe.skipIf(!hasTool('chromium', 'chromium'))('fleet page in headless Chromi
     await page.waitForURL(`${url}/`)
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Fleet')
 
-    // Counts by state, and the snowflakes listed before everyone else.
+    // Counts by state, and the two snowflakes (now in replacement) listed before everyone else.
     const states = page.getByRole('navigation', { name: 'Hosts by state' })
-    expect((await states.getByRole('link', { name: /snowflake/ }).textContent())?.trim()).toBe('2 snowflake')
-    expect((await states.getByRole('link', { name: /compliant/ }).textContent())?.trim()).toBe('1 compliant')
+    const count = async (state: RegExp) =>
+      (await states.getByRole('link', { name: state }).textContent())?.trim()
+    expect(await count(/ replacing$/)).toBe('1 replacing')
+    expect(await count(/replacement-scheduled/)).toBe('1 replacement-scheduled')
+    expect(await count(/compliant/)).toBe('1 compliant')
+    expect(await count(/drifted/)).toBe('1 drifted')
     const rows = page.locator('table.hosts tbody tr')
     expect(await rows.count()).toBe(4)
     const firstTwo = [
@@ -125,7 +158,31 @@ describe.skipIf(!hasTool('chromium', 'chromium'))('fleet page in headless Chromi
       await rows.nth(1).locator('th a').textContent(),
     ]
     expect(firstTwo.sort()).toEqual(['db-1', 'web-2'])
-    expect(await rows.nth(0).locator('.state-badge').textContent()).toBe('snowflake')
+    expect(await rows.nth(0).locator('.state-badge').textContent()).toBe('replacing')
+
+    // The queue: one dispatched to the executor, one waiting for the group's budget of one.
+    const queue = page.locator('table.queue tbody tr')
+    expect(await queue.count()).toBe(2)
+    const queued = (await queue.allTextContents()).join('\n')
+    expect(queued).toMatch(/web-prod\s*dispatched/)
+    expect(queued).toMatch(/web-prod\s*waiting \(budget\)/)
+    const budget = page.locator('table.budgets tbody tr')
+    expect(await budget.locator('th, td').allTextContents()).toEqual([
+      'web-prod',
+      '1',
+      '1',
+      '0',
+      '0%',
+      '3 of 4',
+    ])
+    expect(await page.locator('p.windows').textContent()).toMatch(
+      /^Maintenance windows: open now, until \d{4}-\d\d-\d\d \d\d:\d\d UTC · \* \* \* \* \* \(UTC\) for 2m$/,
+    )
+    // The alerts: both snowflakes told to the webhook notifier, delivered.
+    const snowflakeAlerts = page.locator('ul.alerts li').filter({ hasText: /snowflake:/ })
+    expect(await snowflakeAlerts.count()).toBe(2)
+    for (const text of await snowflakeAlerts.allTextContents())
+      expect(text).toMatch(/critical snowflake: .*to webhook, sent$/)
 
     // The stylesheet was allowed by the CSP and applied (the header band is dark).
     // Expressions run in the page; the tests are type-checked without the DOM's types.
@@ -138,11 +195,11 @@ describe.skipIf(!hasTool('chromium', 'chromium'))('fleet page in headless Chromi
     await page.screenshot({ path: fleetShot, fullPage: true })
 
     // The state filter is a plain link: no script needed.
-    await states.getByRole('link', { name: /snowflake/ }).click()
-    await page.waitForURL(`${url}/?state=snowflake`)
-    expect(await page.locator('table.hosts tbody tr').count()).toBe(2)
+    await states.getByRole('link', { name: / replacing$/ }).click()
+    await page.waitForURL(`${url}/?state=replacing`)
+    expect(await page.locator('table.hosts tbody tr').count()).toBe(1)
 
-    await page.getByRole('link', { name: 'db-1' }).click()
+    await page.getByRole('link', { name: 'db-1' }).first().click()
     await page.waitForURL(`${url}/hosts/h-db-1`)
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toContain('db-1')
     expect(await page.getByRole('heading', { name: 'Packages' }).count()).toBe(1)

@@ -1,53 +1,32 @@
-import type { HostDetailView, HostView } from '../../protocol/api.js'
+import { type NotifierConfig, notifierName } from '../../config/replacement.js'
+import type { AlertRecord, FleetEventKind, NotificationRecord } from '../../fleet/replacements.js'
+import type { HostDetailView, HostView, ReplacementQueueView } from '../../protocol/api.js'
+import type { ReplacementStore } from '../../store/replacements.js'
 import type { Store } from '../../store/types.js'
+import { replacementQueue } from '../replacement/queue.js'
+import type { ReplacementScheduler } from '../replacement/scheduler.js'
 import { hostDetailView, hostView } from '../views.js'
 
-/** One replacement group's limits, as the page shows them next to the queue. */
-export interface ReplacementGroupView {
-  /** The value of the host label that forms the group (e.g. group=web-prod). */
-  group: string
-  maxConcurrent: number
-  minHealthyPercent: number
-  /** Replacements of this group dispatched and not yet finished. */
-  inFlight: number
-  /** Maintenance windows: a cron start, a duration and a time zone; `open` now or not. */
-  windows: { start: string; duration: string; timezone: string; open: boolean }[]
-}
-
-/** One host in the replacement queue. */
-export interface ReplacementView {
-  hostId: string
-  hostname: string
-  group: string
-  /** e.g. scheduled, awaiting-approval, dispatched, replacing, done, failed, cancelled. */
-  status: string
-  /** Why it is queued (the snowflake reasons) or why it waits (budget, window, approval). */
-  reason: string
-  requestedAt: string
-}
-
-export interface ReplacementQueueView {
-  dryRun: boolean
-  groups: ReplacementGroupView[]
-  replacements: ReplacementView[]
-}
-
-/** One alert sent (or being sent) to a notifier. */
+/** One event told to a notifier, or one alert a notifier keeps firing, as the page lists it. */
 export interface AlertView {
   at: string
-  hostId: string | null
-  hostname: string | null
+  hostId: string
+  hostname: string
+  /** critical, warning or info */
   severity: string
-  /** "firing" or "resolved" */
-  status: string
+  /** The event (snowflake, replacement-dispatched, …) or, for an alert, firing or resolved. */
+  event: string
   summary: string
-  /** Where it went: alertmanager, slack, webhook. */
+  /** Where it went: the notifier's name (webhook, slack, alertmanager, or the name collector.yaml gives). */
   notifier: string
+  /** sent; pending (being retried); failed (given up) */
+  delivery: 'sent' | 'pending' | 'failed'
 }
 
 /**
- * What the fleet page reads, and nothing more. The replacement scheduler and the notifiers add
- * their parts when they are connected; until then the page says there are none.
+ * What the fleet page reads, and nothing more. The replacement queue and the alerts are there
+ * when the collector runs a scheduler and notifiers (fleetPageSources); without them the page
+ * says there are none.
  */
 export interface FleetPageData {
   hosts(): Promise<HostView[]>
@@ -79,5 +58,71 @@ export function fleetPageData(
       return hostDetailView(host, latest, states, reports)
     },
     ...extra,
+  }
+}
+
+/**
+ * The replacement queue (as GET /v1/replacements shows it) and the alerts recorded in the store:
+ * what a running collector gives its fleet page. Both are read from the store on each view, so
+ * every collector sharing a database shows the same queue and alerts.
+ */
+export function fleetPageSources(
+  store: Store,
+  scheduler: ReplacementScheduler,
+  notifiers: readonly NotifierConfig[],
+  clock: () => Date,
+): Pick<FleetPageData, 'replacements' | 'recentAlerts'> {
+  const alertNotifiers = notifiers.flatMap((n, index) =>
+    n.type === 'alertmanager' ? [notifierName(notifiers, index)] : [],
+  )
+  return {
+    replacements: () => replacementQueue(store, scheduler, clock()),
+    recentAlerts: (limit) => recordedAlerts(store.replacements, alertNotifiers, limit),
+  }
+}
+
+/** The latest `limit` events and alerts of every notifier, newest first. */
+export async function recordedAlerts(
+  store: ReplacementStore,
+  alertNotifiers: readonly string[],
+  limit: number,
+): Promise<AlertView[]> {
+  const events = (await store.listNotifications()).map(eventView)
+  const alerts = (await Promise.all(alertNotifiers.map((name) => store.listAlerts(name))))
+    .flat()
+    .map(alertView)
+  return [...events, ...alerts].sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit)
+}
+
+/** How much an event needs a person, in Alertmanager's words (the alerts carry their own). */
+const EVENT_SEVERITY: Partial<Record<FleetEventKind, string>> = {
+  snowflake: 'critical',
+  'replacement-failed': 'critical',
+  'host-stale': 'warning',
+}
+
+function eventView(n: NotificationRecord): AlertView {
+  return {
+    at: n.createdAt.toISOString(),
+    hostId: n.event.host.id,
+    hostname: n.event.host.hostname,
+    severity: EVENT_SEVERITY[n.kind] ?? 'info',
+    event: n.kind,
+    summary: n.event.summary,
+    notifier: n.notifier,
+    delivery: n.status,
+  }
+}
+
+function alertView(a: AlertRecord): AlertView {
+  return {
+    at: (a.resolvedAt ?? a.startsAt).toISOString(),
+    hostId: a.labels.host ?? '',
+    hostname: a.labels.hostname ?? '',
+    severity: a.labels.severity ?? 'warning',
+    event: a.resolvedAt ? 'resolved' : 'firing',
+    summary: a.annotations.summary ?? a.labels.alertname ?? a.key,
+    notifier: a.notifier,
+    delivery: a.lastSentAt && a.lastSentAt >= (a.resolvedAt ?? a.startsAt) ? 'sent' : 'pending',
   }
 }

@@ -2,18 +2,19 @@ import { readFileSync } from 'node:fs'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { DriftwatchError, type ErrorCode } from '../../errors.js'
 import { HOST_STATES, type HostState } from '../../fleet/states.js'
-import { type AdminTokens, hashSecret } from '../auth.js'
+import type { AdminToken } from '../auth.js'
 import type { FleetPageData } from './data.js'
 import type { SafeHtml } from './html.js'
 import {
   csrfTokenMatches,
   readCookie,
   type Session,
-  SessionStore,
+  Sessions,
   sessionCookie,
   sessionCookieName,
 } from './session.js'
-import { fleetView, hostDetailPage, layout, loginView, problemView } from './templates.js'
+import { fleetView, hostDetailPage, layout, loginView, problemView, tooManySignInsView } from './templates.js'
+import { SignInThrottle } from './throttle.js'
 
 /** No script, no inline style, nothing from elsewhere, never in a frame. */
 export const CONTENT_SECURITY_POLICY =
@@ -33,11 +34,11 @@ const RECENT_ALERTS = 20
 
 export interface FleetPageContext {
   data: FleetPageData
-  adminTokens: AdminTokens
+  /** collector.yaml's adminTokens: who may sign in, and the keys their sessions are signed with. */
+  adminTokens: readonly AdminToken[]
   clock: () => Date
   /** The collector serves HTTPS: the cookie is then Secure. */
   tls: boolean
-  sessions?: SessionStore
 }
 
 /** Where the stylesheet is: `../../../` is the package root from src/collector/page and from dist/collector/page alike. */
@@ -48,20 +49,18 @@ const STYLESHEET = new URL('../../../src/collector/page/static/page.css', import
  * Works without JavaScript; serves none.
  */
 export function fleetPageRoutes(context: FleetPageContext) {
-  const sessions = context.sessions ?? new SessionStore()
+  const sessions = new Sessions(context.adminTokens)
+  const throttle = new SignInThrottle()
   const cookieName = sessionCookieName(context.tls)
   let stylesheet: Buffer | undefined
 
   const now = () => context.clock().getTime()
-  const sessionOf = (request: FastifyRequest): { id: string; session: Session } | undefined => {
-    const id = readCookie(request.headers.cookie, cookieName)
-    const session = sessions.get(id, now())
-    return id && session ? { id, session } : undefined
-  }
-  const setSession = (reply: FastifyReply, id: string, session: Session, at: number) =>
+  const sessionOf = (request: FastifyRequest): Session | undefined =>
+    sessions.read(readCookie(request.headers.cookie, cookieName), now())
+  const setSession = (reply: FastifyReply, cookie: string, session: Session, at: number) =>
     reply.header(
       'set-cookie',
-      sessionCookie(id, { secure: context.tls, maxAgeSeconds: (session.expiresAt - at) / 1000 }),
+      sessionCookie(cookie, { secure: context.tls, maxAgeSeconds: (session.expiresAt - at) / 1000 }),
     )
   const page = (reply: FastifyReply, title: string, body: SafeHtml, csrfToken?: string) =>
     reply.type('text/html; charset=utf-8').send(layout({ title, body, ...(csrfToken ? { csrfToken } : {}) }))
@@ -118,58 +117,70 @@ export function fleetPageRoutes(context: FleetPageContext) {
 
     app.get('/login', async (request, reply) => {
       const current = sessionOf(request)
-      if (current?.session.admin) return reply.redirect('/', 303)
+      if (current?.admin) return reply.redirect('/', 303)
       const at = now()
-      const { id, session } = current ?? sessions.create(false, at)
-      if (!current) setSession(reply, id, session, at)
+      let session = current
+      if (!session) {
+        const form = sessions.loginForm(at)
+        setSession(reply, form.cookie, form.session, at)
+        session = form.session
+      }
       return page(reply, 'Sign in', loginView({ csrfToken: session.csrfToken }))
     })
 
     app.post('/login', async (request, reply) => {
       const current = checkForm(request, sessionOf(request))
-      const token = formField(request, 'token')
-      if (context.adminTokens.nameFor(hashSecret(token)) === undefined) {
+      const at = now()
+      // Checked before the token, and whatever the token: a refusal must not tell a right guess from a wrong one.
+      const waitMs = throttle.waitMs(request.ip, at)
+      if (waitMs > 0) {
+        request.log.info({ url: request.url }, 'page sign-in refused: too many failures')
+        const retryAfter = Math.ceil(waitMs / 1000)
+        return page(
+          reply.code(429).header('retry-after', String(retryAfter)),
+          'Too many sign-ins',
+          tooManySignInsView(new Date(at + retryAfter * 1000), retryAfter),
+        )
+      }
+      const signedIn = sessions.signIn(formField(request, 'token'), at)
+      if (!signedIn) {
+        throttle.failed(request.ip, at)
         request.log.info({ url: request.url }, 'page sign-in refused')
         return page(
           reply.code(401),
           'Sign in',
-          loginView({
-            csrfToken: current.session.csrfToken,
-            error: 'That is not an admin token of this collector.',
-          }),
+          loginView({ csrfToken: current.csrfToken, error: 'That is not an admin token of this collector.' }),
         )
       }
-      // A new id at sign-in: an id planted in the browser before it signs in nobody.
-      sessions.destroy(current.id)
-      const at = now()
-      const { id, session } = sessions.create(true, at)
-      setSession(reply, id, session, at)
-      request.log.info('page sign-in')
+      throttle.succeeded(request.ip)
+      // A new cookie at sign-in: one planted in the browser before it signs in nobody.
+      setSession(reply, signedIn.cookie, signedIn.session, at)
+      request.log.info({ admin: signedIn.session.admin }, 'page sign-in')
       return reply.redirect('/', 303)
     })
 
+    // The cookie is the session: clearing it signs this browser out (a copy stays valid until it expires).
     app.post('/logout', async (request, reply) => {
-      const current = checkForm(request, sessionOf(request))
-      sessions.destroy(current.id)
+      checkForm(request, sessionOf(request))
       reply.header('set-cookie', sessionCookie('', { secure: context.tls, maxAgeSeconds: 0 }))
       return reply.redirect('/login', 303)
     })
 
     app.get('/', async (request, reply) => {
       const current = sessionOf(request)
-      if (!current?.session.admin) return reply.redirect('/login', 303)
+      if (!current?.admin) return reply.redirect('/login', 303)
       const state = stateFilter(request.query)
       const [hosts, queue, alerts] = await Promise.all([
         context.data.hosts(),
         context.data.replacements?.(),
         context.data.recentAlerts?.(RECENT_ALERTS),
       ])
-      return page(reply, 'Fleet', fleetView({ hosts, state, queue, alerts }), current.session.csrfToken)
+      return page(reply, 'Fleet', fleetView({ hosts, state, queue, alerts }), current.csrfToken)
     })
 
     app.get('/hosts/:id', async (request, reply) => {
       const current = sessionOf(request)
-      if (!current?.session.admin) return reply.redirect('/login', 303)
+      if (!current?.admin) return reply.redirect('/login', 303)
       const id = (request.params as { id: string }).id
       const detail = id.length <= 256 ? await context.data.host(id) : undefined
       if (!detail) {
@@ -181,15 +192,10 @@ export function fleetPageRoutes(context: FleetPageContext) {
             `host ${id}: not enrolled`,
             'the fleet page lists the hosts this collector knows',
           ),
-          current.session.csrfToken,
+          current.csrfToken,
         )
       }
-      return page(
-        reply,
-        detail.host.hostname || detail.host.id,
-        hostDetailPage(detail),
-        current.session.csrfToken,
-      )
+      return page(reply, detail.host.hostname || detail.host.id, hostDetailPage(detail), current.csrfToken)
     })
   }
 }
@@ -199,10 +205,7 @@ export function fleetPageRoutes(context: FleetPageContext) {
  * (Sec-Fetch-Site, or Origin when it sends one), and the form carries its session's CSRF token.
  * Either alone would do in today's browsers; both cover older ones and proxies that drop headers.
  */
-function checkForm(
-  request: FastifyRequest,
-  current: { id: string; session: Session } | undefined,
-): { id: string; session: Session } {
+function checkForm(request: FastifyRequest, current: Session | undefined): Session {
   const site = request.headers['sec-fetch-site']
   if (site !== undefined && site !== 'same-origin') {
     throw new DriftwatchError('FORBIDDEN', `form: sent from another site (Sec-Fetch-Site: ${site})`, {
@@ -220,7 +223,7 @@ function checkForm(
       hint: 'load the page again and resubmit the form',
     })
   }
-  if (!csrfTokenMatches(current.session, formField(request, 'csrf'))) {
+  if (!csrfTokenMatches(current, formField(request, 'csrf'))) {
     throw new DriftwatchError('FORBIDDEN', 'form: the CSRF token does not match this session', {
       hint: 'load the page again and resubmit the form',
     })

@@ -1,19 +1,21 @@
 import { HOST_STATES, type HostState } from '../../fleet/states.js'
-import type { GroupedDrift, HostDetailView, HostView } from '../../protocol/api.js'
+import type { GroupedDrift, HostDetailView, HostView, ReplacementQueueView } from '../../protocol/api.js'
 import type { DriftItem } from '../../protocol/report.js'
-import type { AlertView, ReplacementQueueView } from './data.js'
+import type { AlertView } from './data.js'
 import { html, type SafeHtml } from './html.js'
 
-/** The order hosts are listed in: what needs a person first. */
-const STATE_ORDER: readonly HostState[] = [
-  'snowflake',
-  'replacing',
-  'replacement-scheduled',
-  'stale',
-  'drifted',
-  'compliant',
-  'replaced',
-]
+/** Where each state is listed: what needs a person first. A Record, so a new state cannot be forgotten. */
+const STATE_RANK: Record<HostState, number> = {
+  snowflake: 0,
+  replacing: 1,
+  'replacement-scheduled': 2,
+  stale: 3,
+  pending: 4,
+  drifted: 5,
+  compliant: 6,
+  replaced: 7,
+}
+const STATE_ORDER = [...HOST_STATES].sort((a, b) => STATE_RANK[a] - STATE_RANK[b])
 const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const
 
 export interface LayoutOptions {
@@ -67,6 +69,14 @@ ${options.error ? html`<p class="error" role="alert">${options.error}</p>` : nul
 </form>`
 }
 
+/** The sign-in form refused for a while: when to come back, in the page's own time format. */
+export function tooManySignInsView(retryAt: Date, seconds: number): SafeHtml {
+  return html`<h1>Too many sign-ins</h1>
+<p class="error" role="alert">Too many failed sign-ins from this address.</p>
+<p>Try again after <time datetime="${retryAt.toISOString()}">${shortTime(retryAt.toISOString(), true)}</time> (in ${seconds} s).</p>
+<p><a href="/login">Back to sign in</a></p>`
+}
+
 /** A refusal or failure as a page: what went wrong, and where to go on. */
 export function problemView(title: string, message: string, hint?: string): SafeHtml {
   return html`<h1>${title}</h1>
@@ -75,26 +85,29 @@ ${hint ? html`<p>${hint}</p>` : null}
 <p><a href="/">Back to the fleet</a></p>`
 }
 
+/** Hosts listed per state at most: a big fleet's page stays small; the CLI lists the rest. */
+export const HOSTS_PER_STATE = 200
+
 export function fleetView(input: {
   hosts: readonly HostView[]
   state: HostState | undefined
   queue: ReplacementQueueView | undefined
   alerts: readonly AlertView[] | undefined
 }): SafeHtml {
-  const counts = new Map<HostState, number>()
-  for (const host of input.hosts) counts.set(host.state, (counts.get(host.state) ?? 0) + 1)
-  const shown = input.hosts
-    .filter((host) => input.state === undefined || host.state === input.state)
-    .sort(
-      (a, b) =>
-        STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) ||
-        (b.summary?.critical ?? 0) - (a.summary?.critical ?? 0) ||
-        (b.summary?.total ?? 0) - (a.summary?.total ?? 0) ||
-        a.hostname.localeCompare(b.hostname),
-    )
-  const stateLinks = STATE_ORDER.filter((state) => HOST_STATES.includes(state)).map(
+  const byState = new Map<HostState, HostView[]>()
+  for (const host of input.hosts) byState.set(host.state, [...(byState.get(host.state) ?? []), host])
+  const listed = (input.state ? [input.state] : STATE_ORDER).map((state) => {
+    const hosts = byState.get(state) ?? []
+    return {
+      state,
+      shown: mostUrgentFirst(hosts).slice(0, HOSTS_PER_STATE),
+      more: Math.max(0, hosts.length - HOSTS_PER_STATE),
+    }
+  })
+  const shown = listed.flatMap((l) => l.shown)
+  const stateLinks = STATE_ORDER.map(
     (state) =>
-      html`<li><a class="state state-${state}" href="/?state=${state}"${input.state === state ? html` aria-current="page"` : null}><span class="count">${counts.get(state) ?? 0}</span> ${state}</a></li>`,
+      html`<li><a class="state state-${state}" href="/?state=${state}"${input.state === state ? html` aria-current="page"` : null}><span class="count">${byState.get(state)?.length ?? 0}</span> ${state}</a></li>`,
   )
   return html`<h1>Fleet</h1>
 <section aria-labelledby="states-title">
@@ -121,9 +134,25 @@ ${shown.map(hostRow)}
 </table>
 </div>`
 }
+${listed
+  .filter((l) => l.more > 0)
+  .map(
+    (l) =>
+      html`<p class="more">${l.more} more ${l.state} — use <code>driftwatch fleet hosts --state ${l.state}</code></p>`,
+  )}
 </section>
 ${replacementSection(input.queue)}
 ${alertSection(input.alerts)}`
+}
+
+/** Most critical drift first, then most drift, then by name. */
+function mostUrgentFirst(hosts: readonly HostView[]): HostView[] {
+  return [...hosts].sort(
+    (a, b) =>
+      (b.summary?.critical ?? 0) - (a.summary?.critical ?? 0) ||
+      (b.summary?.total ?? 0) - (a.summary?.total ?? 0) ||
+      a.hostname.localeCompare(b.hostname),
+  )
 }
 
 function hostRow(host: HostView): SafeHtml {
@@ -155,39 +184,45 @@ function replacementSection(queue: ReplacementQueueView | undefined): SafeHtml {
   const body = !queue
     ? html`<p>No replacements: the replacement scheduler is not connected to this page.</p>`
     : html`${queue.dryRun ? html`<p class="note">Dry run: replacements are planned and shown, never dispatched.</p>` : null}
+${windowLine(queue.window)}
 ${
   queue.groups.length
-    ? html`<div class="scroll" role="region" aria-label="Replacement budgets" tabindex="0"><table>
-<caption>Budgets and maintenance windows per group</caption>
-<thead><tr><th scope="col">Group</th><th scope="col">In flight</th><th scope="col">Max concurrent</th><th scope="col">Min healthy</th><th scope="col">Windows</th></tr></thead>
+    ? html`<div class="scroll" role="region" aria-label="Replacement budgets" tabindex="0"><table class="budgets">
+<caption>Budgets of the groups with open replacements</caption>
+<thead><tr><th scope="col">Group</th><th scope="col">Max concurrent</th><th scope="col">In flight</th><th scope="col">Budget left</th><th scope="col" class="wide">Min healthy</th><th scope="col" class="wide">Hosts in service</th></tr></thead>
 <tbody>${queue.groups.map(
         (g) =>
-          html`<tr><th scope="row">${g.group}</th><td>${g.inFlight}</td><td>${g.maxConcurrent}</td><td>${g.minHealthyPercent}%</td><td>${
-            g.windows.length
-              ? g.windows.map(
-                  (w) =>
-                    html`<span class="window">${w.start} for ${w.duration} (${w.timezone})${w.open ? html` <strong>open now</strong>` : null}</span> `,
-                )
-              : 'any time'
-          }</td></tr>`,
+          html`<tr><th scope="row">${g.group || '(no group)'}</th><td>${g.maxConcurrent}</td><td>${g.inFlight}</td><td>${g.budgetLeft}</td><td class="wide">${g.minHealthyPercent}%</td><td class="wide">${g.inService} of ${g.hosts}</td></tr>`,
       )}</tbody></table></div>`
     : null
 }
 ${
   queue.replacements.length === 0
     ? html`<p>No replacements.</p>`
-    : html`<div class="scroll" role="region" aria-label="Replacement queue" tabindex="0"><table>
-<caption>Hosts queued for replacement</caption>
-<thead><tr><th scope="col">Host</th><th scope="col">Group</th><th scope="col">Status</th><th scope="col">Why</th><th scope="col" class="wide">Since</th></tr></thead>
+    : html`<div class="scroll" role="region" aria-label="Replacement queue" tabindex="0"><table class="queue">
+<caption>Open replacements, oldest first, then the latest finished</caption>
+<thead><tr><th scope="col">Host</th><th scope="col">Group</th><th scope="col">State</th><th scope="col">Why</th><th scope="col" class="wide">Since</th></tr></thead>
 <tbody>${queue.replacements.map(
         (r) =>
-          html`<tr><th scope="row"><a href="/hosts/${encodeURIComponent(r.hostId)}">${r.hostname || r.hostId}</a></th><td>${r.group}</td><td>${r.status}</td><td>${r.reason}</td><td class="wide"><time datetime="${r.requestedAt}">${shortTime(r.requestedAt)}</time></td></tr>`,
+          html`<tr><th scope="row"><a href="/hosts/${encodeURIComponent(r.hostId)}">${r.hostname || r.hostId}</a></th><td>${r.group}</td><td>${r.state}${r.waitingFor ? ` (${r.waitingFor})` : ''}</td><td>${r.reason}</td><td class="wide"><time datetime="${r.createdAt}">${shortTime(r.createdAt)}</time></td></tr>`,
       )}</tbody></table></div>`
 }`
   return html`<section aria-labelledby="replacements-title">
 <h2 id="replacements-title">Replacement queue</h2>
 ${body}
 </section>`
+}
+
+/** Whether replacements may be dispatched now, and if not, when they may next. */
+function windowLine(window: ReplacementQueueView['window']): SafeHtml {
+  const when = window.open
+    ? window.openUntil
+      ? html`open now, until <time datetime="${window.openUntil}">${shortTime(window.openUntil)}</time>`
+      : html`open`
+    : window.nextOpening
+      ? html`closed; next window opens <time datetime="${window.nextOpening}">${shortTime(window.nextOpening)}</time>`
+      : html`closed; none opens within 8 days`
+  return html`<p class="windows">Maintenance windows: ${when} · ${window.windows}</p>`
 }
 
 function alertSection(alerts: readonly AlertView[] | undefined): SafeHtml {
@@ -198,11 +233,14 @@ ${
     ? html`<p>No alerts${alerts ? '' : ': no notifier is connected to this page'}.</p>`
     : html`<ul class="alerts">${alerts.map(
         (a) =>
-          html`<li><time datetime="${a.at}">${shortTime(a.at)}</time> <span class="sev sev-${severityClass(a.severity)}">${a.severity}</span> ${a.status}: ${a.summary}${a.hostname ? ` (${a.hostname})` : ''} <span class="via">via ${a.notifier}</span></li>`,
+          html`<li><time datetime="${a.at}">${shortTime(a.at)}</time> <span class="sev sev-${ALERT_SEVERITY_CLASS[a.severity] ?? 'info'}">${a.severity}</span> <strong>${a.event}</strong>: ${a.summary}${a.hostname ? ` (${a.hostname})` : ''} <span class="via">to ${a.notifier}, ${a.delivery}</span></li>`,
       )}</ul>`
 }
 </section>`
 }
+
+/** Alerts say critical or warning; the page's colours are the drift severities'. */
+const ALERT_SEVERITY_CLASS: Record<string, string> = { critical: 'critical', warning: 'medium' }
 
 export function hostDetailPage(detail: HostDetailView): SafeHtml {
   const { host } = detail
@@ -314,13 +352,12 @@ function short(value: unknown): string {
   return JSON.stringify(value)
 }
 
-function severityClass(severity: string): string {
-  return (SEVERITIES as readonly string[]).includes(severity) ? severity : 'info'
-}
-
-/** `2026-11-27 12:00 UTC`: the same on every browser, no script needed. */
-function shortTime(iso: string): string {
+/** `2026-11-27 12:00 UTC` (with seconds: `12:00:05`): the same on every browser, no script needed. */
+function shortTime(iso: string, seconds = false): string {
   const at = new Date(iso)
   if (Number.isNaN(at.getTime())) return iso
-  return `${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`
+  return `${at
+    .toISOString()
+    .slice(0, seconds ? 19 : 16)
+    .replace('T', ' ')} UTC`
 }
