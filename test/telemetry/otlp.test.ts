@@ -67,7 +67,7 @@ describe('OTLP/HTTP protobuf export, decoded with the OTLP protobuf definitions'
     agent.recordDelivery('delivered')
     agent.recordDelivery('rejected')
     agent.reportDelivered(new Date('2026-11-27T12:00:30Z'))
-    agent.setSpoolDepth(4)
+    agent.observeSpoolDepth(() => 4)
     agent.recordSpoolDrops(3)
     agent.recordSpoolDrops(0)
     now = new Date('2026-11-27T12:02:00Z')
@@ -142,10 +142,7 @@ describe('OTLP/HTTP protobuf export, decoded with the OTLP protobuf definitions'
       env: otlpEnv(),
     })
     const metrics = new CollectorMetrics(handle.meter, { refreshMs: 0 })
-    metrics.observeReplacements(() => [
-      { state: 'scheduled', count: 2 },
-      { state: 'failed', count: 1 },
-    ])
+    // No notifier here (replacement-metrics.test.ts has real ones): the counter's export alone.
     metrics.recordNotification('alertmanager', 'sent')
     metrics.recordNotification('slack', 'failed')
     const config = CollectorConfigSchema.parse({
@@ -246,7 +243,16 @@ describe('OTLP/HTTP protobuf export, decoded with the OTLP protobuf definitions'
     expect(point(http, { 'http.route': '/v1/enroll', 'http.response.status_code': 201 })?.count).toBe(3)
     expect(point(http, { 'http.route': '/healthz', 'http.request.method': 'GET' })?.count).toBe(1)
 
-    expect(point(metric(exported, 'driftwatch.replacements'), { state: 'failed' })?.value).toBe(1)
+    // Counted from the store: no replacement yet, and every state is there, at 0.
+    const replacements = metric(exported, 'driftwatch.replacements')
+    expect(Object.fromEntries(replacements.points.map((p) => [p.attributes.state, p.value]))).toEqual({
+      pending: 0,
+      waiting: 0,
+      dispatched: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+    })
     expect(
       point(metric(exported, 'driftwatch.notifications'), { notifier: 'slack', outcome: 'failed' })?.value,
     ).toBe(1)
