@@ -30,7 +30,7 @@ function samples(page: string, name: string): Sample[] {
   return out
 }
 
-function valueOf(page: string, name: string, labels: Record<string, string>): number | undefined {
+function sampleValue(page: string, name: string, labels: Record<string, string>): number | undefined {
   return samples(page, name).find((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
 }
 
@@ -134,17 +134,19 @@ describe('replacements and notifications, as the collector exports them', () => 
     const page = await until(
       'a dispatched replacement and both notifiers counted',
       (p) =>
-        valueOf(p, 'driftwatch_replacements', { state: 'dispatched' }) === 1 &&
-        (valueOf(p, 'driftwatch_notifications_total', { notifier: 'webhook', outcome: 'sent' }) ?? 0) >= 2 &&
-        (valueOf(p, 'driftwatch_notifications_total', { notifier: 'slack', outcome: 'retried' }) ?? 0) >= 2,
+        sampleValue(p, 'driftwatch_replacements', { state: 'dispatched' }) === 1 &&
+        (sampleValue(p, 'driftwatch_notifications_total', { notifier: 'webhook', outcome: 'sent' }) ?? 0) >=
+          2 &&
+        (sampleValue(p, 'driftwatch_notifications_total', { notifier: 'slack', outcome: 'retried' }) ?? 0) >=
+          2,
     )
     expect(executor.received).toHaveLength(1)
-    expect(valueOf(page, 'driftwatch_replacements', { state: 'pending' })).toBe(0)
+    expect(sampleValue(page, 'driftwatch_replacements', { state: 'pending' })).toBe(0)
     // What the endpoints got is what was counted: the webhook's events, Slack's refused attempts.
-    const sent = valueOf(page, 'driftwatch_notifications_total', { notifier: 'webhook', outcome: 'sent' })
+    const sent = sampleValue(page, 'driftwatch_notifications_total', { notifier: 'webhook', outcome: 'sent' })
     expect(hook.received.length).toBeGreaterThanOrEqual(sent ?? 0)
     expect(slack.received.length).toBeGreaterThanOrEqual(
-      valueOf(page, 'driftwatch_notifications_total', { notifier: 'slack', outcome: 'retried' }) ?? 0,
+      sampleValue(page, 'driftwatch_notifications_total', { notifier: 'slack', outcome: 'retried' }) ?? 0,
     )
     // The attribute is the notifier's type, never its configured name or a host.
     const attributes = samples(page, 'driftwatch_notifications_total').flatMap((s) => Object.values(s.labels))
