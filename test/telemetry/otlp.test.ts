@@ -1,4 +1,5 @@
-import { createServer } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
+import { type AddressInfo, createServer } from 'node:net'
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCollector } from '../../src/collector/server.js'
@@ -292,6 +293,37 @@ test('an export that fails is one warning line in the JSON log, and the process 
   expect(lines[0]?.msg).toMatch(
     /^metrics: PeriodicExportingMetricReader: metrics export failed .*ECONNREFUSED/,
   )
+})
+
+test("the last export, at shutdown, is tried at most twice on an endpoint that answers 503 (not for the SDK's 10 s)", async () => {
+  // A real endpoint that is up but unavailable: every attempt is a retryable 503.
+  let attempts = 0
+  const server = createHttpServer((request, response) => {
+    request.resume()
+    request.on('end', () => {
+      attempts++
+      response.writeHead(503).end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  try {
+    const handle = await startMetrics({
+      facts: { serviceName: 'driftwatch-agent', serviceVersion: '0.1.0' },
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_METRIC_EXPORT_INTERVAL: '3600000',
+      },
+    })
+    handle.meter.createCounter('driftwatch.test.exports').add(1)
+    await handle.shutdown()
+    // One attempt and one retry fit in the 2 s of the last export; the SDK's own 10 s would allow 5 retries.
+    expect(attempts).toBeGreaterThanOrEqual(1)
+    expect(attempts).toBeLessThanOrEqual(2)
+  } finally {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  }
 })
 
 describe('the other OTLP protocols: http/json and grpc carry the same metrics', () => {
