@@ -13,6 +13,7 @@ import { REPO, tempDir } from '../helpers/cli.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
 import { hasTool } from '../helpers/tools.js'
+import { PROMETHEUS_ON_LOOPBACK } from './otlp-receiver.js'
 
 const DASHBOARD = join(REPO, 'config/grafana/driftwatch.json')
 const RULES = join(REPO, 'config/prometheus/driftwatch-rules.yml')
@@ -87,11 +88,7 @@ describe.runIf(hasTool('prometheus', 'prometheus'))('scraped by a real Prometheu
     // The collector, with the Prometheus exporter from the standard variables, on a free port.
     telemetry = await startMetrics({
       facts: { serviceName: 'driftwatch-collector', serviceVersion: '0.1.0' },
-      env: {
-        OTEL_METRICS_EXPORTER: 'prometheus',
-        OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-        OTEL_EXPORTER_PROMETHEUS_PORT: '0',
-      },
+      env: PROMETHEUS_ON_LOOPBACK,
     })
     const metrics = new CollectorMetrics(telemetry.meter, { refreshMs: 0 })
     // The notifiers feed this (replacement-metrics.test.ts); this collector has none configured.
@@ -112,9 +109,7 @@ describe.runIf(hasTool('prometheus', 'prometheus'))('scraped by a real Prometheu
       cwd: REPO,
       env: {
         ...process.env,
-        OTEL_METRICS_EXPORTER: 'prometheus',
-        OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-        OTEL_EXPORTER_PROMETHEUS_PORT: '0',
+        ...PROMETHEUS_ON_LOOPBACK,
       },
     })
     let agentOut = ''

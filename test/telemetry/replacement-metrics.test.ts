@@ -9,6 +9,7 @@ import { tempDir } from '../helpers/cli.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
 import { receiver } from '../replacement/receiver.js'
+import { PROMETHEUS_ON_LOOPBACK } from './otlp-receiver.js'
 
 /** One sample of the Prometheus text exposition: its labels and value. */
 interface Sample {
@@ -65,11 +66,7 @@ describe('replacements and notifications, as the collector exports them', () => 
     slack = await receiver(() => 500)
     telemetry = await startMetrics({
       facts: { serviceName: 'driftwatch-collector', serviceVersion: '0.1.0' },
-      env: {
-        OTEL_METRICS_EXPORTER: 'prometheus',
-        OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-        OTEL_EXPORTER_PROMETHEUS_PORT: '0',
-      },
+      env: PROMETHEUS_ON_LOOPBACK,
     })
     const config = CollectorConfigSchema.parse({
       listen: '127.0.0.1:0',
