@@ -93,7 +93,7 @@ export class AgentDaemon {
   static async create(deps: AgentDeps): Promise<AgentDaemon> {
     const { config, logger } = deps
     prepareStateDir(config.stateDir)
-    const spool = openSpool(config, logger)
+    const spool = openSpool(config, logger, deps.events)
     const host = hostName({
       rootDir: config.root,
       stateDir: config.stateDir,
@@ -117,6 +117,11 @@ export class AgentDaemon {
 
   get hostId(): string {
     return this.#host.id
+  }
+
+  /** Reports in the spool, waiting for delivery (driftwatch.spool.depth). */
+  get spooled(): number {
+    return this.#spool.entries().length
   }
 
   /**
@@ -250,6 +255,7 @@ export class AgentDaemon {
       ...cost,
       files: report.scan.files,
       drift: report.summary.total,
+      report,
     })
     this.#spoolReport(report)
     return { kind: 'spooled', report }
@@ -598,13 +604,15 @@ export class AgentDaemon {
   }
 }
 
-function openSpool(config: AgentConfig, logger: Logger): Spool {
+function openSpool(config: AgentConfig, logger: Logger, events: AgentEvents = {}): Spool {
   return Spool.open(join(config.stateDir, 'spool'), config.spool, {
-    dropped: (entry, reason) =>
+    dropped: (entry, reason) => {
       logger.warn(
         { reportId: entry.reportId, reason },
         'spool full: the oldest undelivered report was dropped',
-      ),
+      )
+      events.spoolDropped?.({ reportId: entry.reportId, dropped: 1 })
+    },
     discarded: (file, reason) => logger.warn({ file, reason }, 'spool: a partial file was removed'),
   })
 }

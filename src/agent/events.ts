@@ -1,3 +1,5 @@
+import type { Report } from '../protocol/report.js'
+
 /**
  * What the agent does, as events: the daemon calls these and nothing else, so that telemetry
  * (OpenTelemetry instruments, src/telemetry/) plugs in here without touching the daemon.
@@ -12,9 +14,12 @@ export interface AgentEvents {
     maxRssBytes: number
     files: number
     drift: number
+    /** The report the scan made (for `integrity`, the finding that says why); none when it failed. */
+    report?: Report
   }): void
   scanSkipped?(event: { mode: 'full' | 'quick'; reason: string }): void
   spooled?(event: { reportId: string; entries: number; bytes: number }): void
+  /** The spool was full: `dropped` undelivered reports (the oldest) were removed unsent. */
   spoolDropped?(event: { reportId: string; dropped: number }): void
   delivered?(event: { reportId: string; duplicate: boolean; durationMs: number }): void
   deliveryFailed?(event: { reason: string; retryAfterMs?: number }): void

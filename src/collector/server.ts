@@ -8,7 +8,7 @@ import { type CollectorConfig, fleetRulesOf } from '../config/collector.js'
 import { DriftwatchError, errnoCode } from '../errors.js'
 import { openStore } from '../store/open.js'
 import type { Store } from '../store/types.js'
-import { type CollectorMetrics, countHosts } from '../telemetry/collector-metrics.js'
+import { type CollectorMetrics, countHosts, countReplacements } from '../telemetry/collector-metrics.js'
 import { buildApp } from './app.js'
 import { makeExecutor } from './executors/index.js'
 import { makeJudge } from './judge.js'
@@ -48,6 +48,7 @@ export async function startCollector(
     store.replacements,
     makeNotifiers(config.notifiers, link),
     logger?.child({ part: 'notifiers' }),
+    metrics,
   )
   const scheduler = new ReplacementScheduler({
     store,
@@ -78,6 +79,10 @@ export async function startCollector(
   // Once stopping, the store is closing: the last export keeps the last count.
   let storeOpen = true
   metrics?.observeHosts(async () => (storeOpen ? countHosts(await store.listHosts()) : undefined))
+  // The store has no count by state: the records are listed and counted (at most every 10 s).
+  metrics?.observeReplacements(async () =>
+    storeOpen ? countReplacements(await store.replacements.list()) : undefined,
+  )
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port })
   } catch (error) {

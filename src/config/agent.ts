@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { telemetrySchema } from '../telemetry/settings.js'
 import { Duration, parseDuration } from './duration.js'
 import { loadYamlFile } from './load.js'
 
@@ -195,6 +196,9 @@ export const AgentConfigSchema = z.strictObject({
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
     .describe('Log level of the JSON logs on stdout.'),
+  telemetry: telemetrySchema
+    .optional()
+    .describe('OpenTelemetry metrics (README, Metrics); the standard OTEL_* variables win over these keys.'),
 })
 export type AgentConfig = z.output<typeof AgentConfigSchema>
 

@@ -1,6 +1,8 @@
 import type { Counter, Histogram, Meter } from '@opentelemetry/api'
+import type { AgentEvents } from '../agent/events.js'
 import { SEVERITIES } from '../config/policy.js'
 import type { Report } from '../protocol/report.js'
+import { counter, gauge, histogram } from './instruments.js'
 
 /** The kinds of drift item, in the report's own words. */
 const DRIFT_KINDS = ['file', 'package', 'config'] as const
@@ -44,45 +46,35 @@ export class AgentMetrics {
   readonly #spoolDrops: Counter
   /** Findings of the latest scan, by kind then severity; undefined before the first scan. */
   #findings: Map<string, number> | undefined
-  #spoolDepth: number | undefined
+  #spoolDepth: (() => number | undefined) | undefined
   #lastDeliveredAt: Date | undefined
 
   constructor(meter: Meter, clock: () => Date = () => new Date()) {
     this.#clock = clock
     this.#startedAt = clock()
     const i = AGENT_INSTRUMENTS
-    this.#scanDuration = meter.createHistogram(i.scanDuration.name, {
-      unit: i.scanDuration.unit,
-      description: 'How long a scan took, by mode (full or quick)',
+    this.#scanDuration = histogram(
+      meter,
+      i.scanDuration,
+      'How long a scan took, by mode (full or quick)',
       // From a quick scan of a small image to a full scan of a large one.
-      advice: { explicitBucketBoundaries: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800] },
-    })
-    this.#scanFiles = meter.createCounter(i.scanFiles.name, {
-      unit: i.scanFiles.unit,
-      description: 'Files a scan looked at',
-    })
-    this.#scanBytes = meter.createCounter(i.scanBytes.name, {
-      unit: i.scanBytes.unit,
-      description: 'Bytes a scan read and hashed',
-    })
-    this.#probeDuration = meter.createHistogram(i.probeDuration.name, {
-      unit: i.probeDuration.unit,
-      description: 'How long each probe took, and whether it succeeded (outcome ok or failed)',
-      advice: { explicitBucketBoundaries: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600] },
-    })
-    this.#deliveries = meter.createCounter(i.deliveries.name, {
-      unit: i.deliveries.unit,
-      description: 'Report delivery attempts, by outcome (delivered, rejected, failed)',
-    })
-    this.#spoolDrops = meter.createCounter(i.spoolDrops.name, {
-      unit: i.spoolDrops.unit,
-      description: 'Undelivered reports the full spool had to drop',
-    })
-    const findings = meter.createObservableGauge(i.findings.name, {
-      unit: i.findings.unit,
-      description: 'Drift items in the latest scan, by kind and severity',
-    })
-    findings.addCallback((result) => {
+      [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+    )
+    this.#scanFiles = counter(meter, i.scanFiles, 'Files a scan looked at')
+    this.#scanBytes = counter(meter, i.scanBytes, 'Bytes a scan read and hashed')
+    this.#probeDuration = histogram(
+      meter,
+      i.probeDuration,
+      'How long each probe took, and whether it succeeded (outcome ok or failed)',
+      [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600],
+    )
+    this.#deliveries = counter(
+      meter,
+      i.deliveries,
+      'Report delivery attempts, by outcome (delivered, rejected, failed)',
+    )
+    this.#spoolDrops = counter(meter, i.spoolDrops, 'Undelivered reports the full spool had to drop')
+    gauge(meter, i.findings, 'Drift items in the latest scan, by kind and severity').addCallback((result) => {
       if (!this.#findings) return
       for (const kind of DRIFT_KINDS) {
         for (const severity of SEVERITIES) {
@@ -93,22 +85,37 @@ export class AgentMetrics {
         }
       }
     })
-    const spoolDepth = meter.createObservableGauge(i.spoolDepth.name, {
-      unit: i.spoolDepth.unit,
-      description: 'Reports waiting in the spool for delivery',
+    gauge(meter, i.spoolDepth, 'Reports waiting in the spool for delivery').addCallback((result) => {
+      const depth = this.#spoolDepth?.()
+      if (depth !== undefined) result.observe(depth)
     })
-    spoolDepth.addCallback((result) => {
-      if (this.#spoolDepth !== undefined) result.observe(this.#spoolDepth)
-    })
-    const reportAge = meter.createObservableGauge(i.reportAge.name, {
-      unit: i.reportAge.unit,
-      description:
-        'Seconds since the collector last acknowledged a report from this agent (since the agent started, before the first)',
-    })
-    reportAge.addCallback((result) => {
+    gauge(
+      meter,
+      i.reportAge,
+      'Seconds since the collector last acknowledged a report from this agent (since the agent started, before the first)',
+    ).addCallback((result) => {
       const since = this.#lastDeliveredAt ?? this.#startedAt
       result.observe(Math.max(0, (this.#clock().getTime() - since.getTime()) / 1000))
     })
+  }
+
+  /**
+   * The daemon's events (src/agent/events.ts) that feed these instruments: hand them to the
+   * daemon as `deps.events`.
+   */
+  events(): AgentEvents {
+    return {
+      scanFinished: ({ report }) => {
+        if (report) this.recordScan(report)
+      },
+      delivered: () => {
+        this.recordDelivery('delivered')
+        this.reportDelivered(this.#clock())
+      },
+      reportRejected: () => this.recordDelivery('rejected'),
+      deliveryFailed: () => this.recordDelivery('failed'),
+      spoolDropped: ({ dropped }) => this.recordSpoolDrops(dropped),
+    }
   }
 
   /** A finished scan: its duration, what it read, its probes, and the findings it left. */
@@ -141,9 +148,9 @@ export class AgentMetrics {
     if (!this.#lastDeliveredAt || at > this.#lastDeliveredAt) this.#lastDeliveredAt = at
   }
 
-  /** How many reports the spool holds now. */
-  setSpoolDepth(depth: number): void {
-    this.#spoolDepth = depth
+  /** Where driftwatch.spool.depth comes from: how many reports the spool holds, read at each collection. */
+  observeSpoolDepth(source: () => number | undefined): void {
+    this.#spoolDepth = source
   }
 
   /** The spool was full and dropped this many undelivered reports. */

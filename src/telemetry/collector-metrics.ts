@@ -9,6 +9,8 @@ import {
   METRIC_HTTP_SERVER_REQUEST_DURATION,
 } from '@opentelemetry/semantic-conventions'
 import type { FastifyInstance } from 'fastify'
+import { REPLACEMENT_STATES_ORDERED, type ReplacementState } from '../fleet/replacements.js'
+import { counter, gauge, histogram } from './instruments.js'
 
 /** Hosts of one state, image version and replacement group: one data point of driftwatch.hosts. */
 export interface HostCount {
@@ -100,37 +102,35 @@ export class CollectorMetrics {
     const clock = options.clock ?? Date.now
     this.#hosts = new CachedSource(refreshMs, clock, options.onSourceError)
     this.#replacements = new CachedSource(refreshMs, clock, options.onSourceError)
-    this.#reportsIngested = meter.createCounter(i.reportsIngested.name, {
-      unit: i.reportsIngested.unit,
-      description: 'Reports accepted from agents (duplicate: a retry of a report already stored)',
-    })
-    this.#reportsRejected = meter.createCounter(i.reportsRejected.name, {
-      unit: i.reportsRejected.unit,
-      description: 'Reports refused, by reason (the error code the agent was answered)',
-    })
-    this.#ingestDuration = meter.createHistogram(i.ingestDuration.name, {
-      unit: i.ingestDuration.unit,
-      description: 'From a report arriving to its answer, stored and the host judged',
-      advice: {
-        explicitBucketBoundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      },
-    })
-    this.#notifications = meter.createCounter(i.notifications.name, {
-      unit: i.notifications.unit,
-      description: 'Notifications, by notifier type and outcome (sent, failed, retried)',
-    })
-    this.#httpDuration = meter.createHistogram(i.httpServerDuration.name, {
-      unit: i.httpServerDuration.unit,
-      description: 'Duration of HTTP server requests.',
+    this.#reportsIngested = counter(
+      meter,
+      i.reportsIngested,
+      'Reports accepted from agents (duplicate: a retry of a report already stored)',
+    )
+    this.#reportsRejected = counter(
+      meter,
+      i.reportsRejected,
+      'Reports refused, by reason (the error code the agent was answered)',
+    )
+    this.#ingestDuration = histogram(
+      meter,
+      i.ingestDuration,
+      'From a report arriving to its answer, stored and the host judged',
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    )
+    this.#notifications = counter(
+      meter,
+      i.notifications,
+      'Notifications, by notifier type and outcome (sent, failed, retried)',
+    )
+    this.#httpDuration = histogram(
+      meter,
+      i.httpServerDuration,
+      'Duration of HTTP server requests.',
       // The semantic conventions' advised boundaries for this instrument.
-      advice: {
-        explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
-      },
-    })
-    const hosts = meter.createObservableGauge(i.hosts.name, {
-      unit: i.hosts.unit,
-      description: 'Hosts by state, image version and replacement group',
-    })
+      [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
+    )
+    const hosts = gauge(meter, i.hosts, 'Hosts by state, image version and replacement group')
     hosts.addCallback(async (result) => {
       for (const row of await this.#hosts.read()) {
         const attributes: Attributes = { state: row.state }
@@ -140,11 +140,7 @@ export class CollectorMetrics {
         result.observe(row.count, attributes)
       }
     })
-    const replacements = meter.createObservableGauge(i.replacements.name, {
-      unit: i.replacements.unit,
-      description: 'Replacements by state',
-    })
-    replacements.addCallback(async (result) => {
+    gauge(meter, i.replacements, 'Replacements by state').addCallback(async (result) => {
       for (const row of await this.#replacements.read()) result.observe(row.count, { state: row.state })
     })
   }
@@ -155,15 +151,13 @@ export class CollectorMetrics {
   }
 
   /** Where driftwatch.replacements comes from: the replacement records counted by state. */
-  observeReplacements(
-    source: () => Promise<readonly ReplacementCount[]> | readonly ReplacementCount[],
-  ): void {
+  observeReplacements(source: Source<ReplacementCount>): void {
     this.#replacements.source = source
   }
 
-  /** One notification attempt by a notifier (its type: alertmanager, slack, webhook). */
-  recordNotification(notifier: string, outcome: NotificationOutcome): void {
-    this.#notifications.add(1, { notifier, outcome })
+  /** Notification attempts by a notifier (its type: alertmanager, slack, webhook); `count` alerts sent at once. */
+  recordNotification(notifier: string, outcome: NotificationOutcome, count = 1): void {
+    if (count > 0) this.#notifications.add(count, { notifier, outcome })
   }
 
   /** A report stored (or recognised as a retry) after `seconds`. */
@@ -305,4 +299,14 @@ export function countHosts(
       })
   }
   return [...rows.values()]
+}
+
+/**
+ * The replacement records counted for driftwatch.replacements: every state, zeros too, so that
+ * a state that empties reads 0 rather than vanishing (the "replacement failed" rule compares).
+ */
+export function countReplacements(replacements: Iterable<{ state: ReplacementState }>): ReplacementCount[] {
+  const counts = new Map<string, number>(REPLACEMENT_STATES_ORDERED.map((state) => [state, 0]))
+  for (const { state } of replacements) counts.set(state, (counts.get(state) ?? 0) + 1)
+  return [...counts].map(([state, count]) => ({ state, count }))
 }

@@ -246,7 +246,8 @@ export class AgentProcess {
 
   constructor(args: string[], env: Record<string, string> = {}, user: { uid?: number; gid?: number } = {}) {
     this.child = spawn(process.execPath, [CLI, 'agent', ...args], {
-      env: { ...process.env, ...env },
+      // Metrics off unless a test turns them on: nothing listens on the default OTLP endpoint here.
+      env: { OTEL_METRICS_EXPORTER: 'none', ...process.env, ...env },
       ...user,
     })
     this.child.stdout.on('data', (d: Buffer) => {

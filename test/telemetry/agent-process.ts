@@ -25,7 +25,7 @@ agent.recordDelivery('failed')
 agent.recordDelivery('delivered')
 agent.recordDelivery('rejected')
 agent.reportDelivered(new Date())
-agent.setSpoolDepth(2)
+agent.observeSpoolDepth(() => 2)
 agent.recordSpoolDrops(5)
 process.stdout.write(`${JSON.stringify({ url: handle.prometheusUrl })}\n`)
 process.once('SIGTERM', () => {

@@ -229,3 +229,10 @@ export function metricsByName(decoded: DecodedExport | undefined): Map<string, D
   for (const scope of decoded?.scopes ?? []) for (const metric of scope.metrics) out.set(metric.name, metric)
   return out
 }
+
+/** The standard variables for the Prometheus exporter on a loopback port the system picks. */
+export const PROMETHEUS_ON_LOOPBACK = {
+  OTEL_METRICS_EXPORTER: 'prometheus',
+  OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+  OTEL_EXPORTER_PROMETHEUS_PORT: '0',
+}

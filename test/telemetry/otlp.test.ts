@@ -1,4 +1,5 @@
-import { createServer } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
+import { type AddressInfo, createServer } from 'node:net'
 import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { startCollector } from '../../src/collector/server.js'
@@ -67,7 +68,7 @@ describe('OTLP/HTTP protobuf export, decoded with the OTLP protobuf definitions'
     agent.recordDelivery('delivered')
     agent.recordDelivery('rejected')
     agent.reportDelivered(new Date('2026-11-27T12:00:30Z'))
-    agent.setSpoolDepth(4)
+    agent.observeSpoolDepth(() => 4)
     agent.recordSpoolDrops(3)
     agent.recordSpoolDrops(0)
     now = new Date('2026-11-27T12:02:00Z')
@@ -142,10 +143,7 @@ describe('OTLP/HTTP protobuf export, decoded with the OTLP protobuf definitions'
       env: otlpEnv(),
     })
     const metrics = new CollectorMetrics(handle.meter, { refreshMs: 0 })
-    metrics.observeReplacements(() => [
-      { state: 'scheduled', count: 2 },
-      { state: 'failed', count: 1 },
-    ])
+    // No notifier here (replacement-metrics.test.ts has real ones): the counter's export alone.
     metrics.recordNotification('alertmanager', 'sent')
     metrics.recordNotification('slack', 'failed')
     const config = CollectorConfigSchema.parse({
@@ -246,7 +244,16 @@ describe('OTLP/HTTP protobuf export, decoded with the OTLP protobuf definitions'
     expect(point(http, { 'http.route': '/v1/enroll', 'http.response.status_code': 201 })?.count).toBe(3)
     expect(point(http, { 'http.route': '/healthz', 'http.request.method': 'GET' })?.count).toBe(1)
 
-    expect(point(metric(exported, 'driftwatch.replacements'), { state: 'failed' })?.value).toBe(1)
+    // Counted from the store: no replacement yet, and every state is there, at 0.
+    const replacements = metric(exported, 'driftwatch.replacements')
+    expect(Object.fromEntries(replacements.points.map((p) => [p.attributes.state, p.value]))).toEqual({
+      pending: 0,
+      waiting: 0,
+      dispatched: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+    })
     expect(
       point(metric(exported, 'driftwatch.notifications'), { notifier: 'slack', outcome: 'failed' })?.value,
     ).toBe(1)
@@ -286,6 +293,37 @@ test('an export that fails is one warning line in the JSON log, and the process 
   expect(lines[0]?.msg).toMatch(
     /^metrics: PeriodicExportingMetricReader: metrics export failed .*ECONNREFUSED/,
   )
+})
+
+test("the last export, at shutdown, is tried at most twice on an endpoint that answers 503 (not for the SDK's 10 s)", async () => {
+  // A real endpoint that is up but unavailable: every attempt is a retryable 503.
+  let attempts = 0
+  const server = createHttpServer((request, response) => {
+    request.resume()
+    request.on('end', () => {
+      attempts++
+      response.writeHead(503).end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  try {
+    const handle = await startMetrics({
+      facts: { serviceName: 'driftwatch-agent', serviceVersion: '0.1.0' },
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_METRIC_EXPORT_INTERVAL: '3600000',
+      },
+    })
+    handle.meter.createCounter('driftwatch.test.exports').add(1)
+    await handle.shutdown()
+    // One attempt and one retry fit in the 2 s of the last export; the SDK's own 10 s would allow 5 retries.
+    expect(attempts).toBeGreaterThanOrEqual(1)
+    expect(attempts).toBeLessThanOrEqual(2)
+  } finally {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  }
 })
 
 describe('the other OTLP protocols: http/json and grpc carry the same metrics', () => {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
 import { REPO } from '../helpers/cli.js'
@@ -13,6 +14,15 @@ describe.runIf(hasTool('promtool', 'prometheus'))("the alert rules, by Prometheu
     expect(run.stderr).toBe('')
     expect(run.status).toBe(0)
     expect(run.stdout).toContain('SUCCESS: 5 rules found')
+  })
+
+  test('every alert rule has a unit test in driftwatch-rules.test.yml', () => {
+    const alerts = [...readFileSync(RULES, 'utf8').matchAll(/^\s+- alert: (\S+)$/gm)].map((m) => m[1])
+    const tested = new Set(
+      [...readFileSync(RULE_TESTS, 'utf8').matchAll(/alertname: (\S+)$/gm)].map((m) => m[1]),
+    )
+    expect(alerts).toHaveLength(5)
+    expect(alerts.filter((alert) => !tested.has(alert))).toEqual([])
   })
 
   test('promtool test rules: every unit test in driftwatch-rules.test.yml passes', () => {

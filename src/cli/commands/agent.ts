@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module'
 import { AgentDaemon } from '../../agent/daemon.js'
+import type { AgentEvents } from '../../agent/events.js'
 import { type AgentConfig, loadAgentConfig } from '../../config/agent.js'
 import { DriftwatchError, EXIT } from '../../errors.js'
+import { startAgentMetrics } from '../../telemetry/agent-telemetry.js'
 import { createLogger } from '../../telemetry/logger.js'
 import type { CommandOutput } from '../output.js'
 
@@ -33,7 +35,9 @@ export async function agentCommand(options: AgentOptions): Promise<CommandOutput
   const mode = options.mode
   const config = load(options)
   const logger = createLogger({ name: 'driftwatch-agent', level: config.logLevel })
-  const daemon = await AgentDaemon.create({ config, logger, version })
+  // Filled with the metrics' handlers once the daemon names its host (see startAgentMetrics).
+  const events: AgentEvents = {}
+  const daemon = await AgentDaemon.create({ config, logger, version, events })
   if (options.once) {
     try {
       const exitCode = await daemon.once(mode)
@@ -42,6 +46,15 @@ export async function agentCommand(options: AgentOptions): Promise<CommandOutput
       await daemon.close()
     }
   }
+
+  // Metrics run with the daemon only: a one-shot run says what it found by its exit code.
+  const telemetry = await startAgentMetrics({ config, daemon, version, logger }).catch(
+    async (error: unknown) => {
+      await daemon.close()
+      throw error
+    },
+  )
+  Object.assign(events, telemetry.events)
 
   const onHangup = () => {
     let next: AgentConfig
@@ -84,6 +97,8 @@ export async function agentCommand(options: AgentOptions): Promise<CommandOutput
     process.off('SIGHUP', onHangup)
     process.off('SIGTERM', onTerm)
     process.off('SIGINT', onInt)
+    // The last export: what the agent did up to its stop.
+    await telemetry.handle.shutdown()
   }
   return { exitCode: EXIT.clean, json: { stopped: true }, text: () => '' }
 }

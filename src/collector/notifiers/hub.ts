@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import { type NotifierConfig, notifierName } from '../../config/replacement.js'
 import type { AlertCondition, FleetEvent } from '../../fleet/replacements.js'
 import type { ReplacementStore } from '../../store/replacements.js'
+import type { CollectorMetrics, NotificationOutcome } from '../../telemetry/collector-metrics.js'
 import { AlertmanagerNotifier } from './alertmanager.js'
 import { SlackNotifier } from './slack.js'
 import type { AlertNotifier, EventNotifier, Notifier } from './types.js'
@@ -14,6 +15,8 @@ const LAST_RETRY_MS = 3_600_000
 /** Events delivered per round and notifier-independent outbox batch. */
 const BATCH = 100
 
+type NotificationMetrics = Pick<CollectorMetrics, 'recordNotification'>
+
 /**
  * The notifiers and their outbox. Publishing only records (once per notifier and event key,
  * whichever collector publishes); delivery runs apart, each attempt bounded by its timeout,
@@ -23,14 +26,23 @@ const BATCH = 100
 export class Notifications {
   readonly #events: EventNotifier[]
   readonly #alerts: AlertNotifier[]
+  readonly #metrics: NotificationMetrics | undefined
 
   constructor(
     readonly store: ReplacementStore,
     notifiers: readonly Notifier[],
     readonly logger?: Logger,
+    /** Counts every delivery attempt as driftwatch.notifications. */
+    metrics?: NotificationMetrics,
   ) {
     this.#events = notifiers.filter((n): n is EventNotifier => n.kind === 'events')
     this.#alerts = notifiers.filter((n): n is AlertNotifier => n.kind === 'alerts')
+    this.#metrics = metrics
+  }
+
+  /** A delivery attempt, counted by the notifier's type (never its name: a bounded attribute). */
+  #count(notifier: Notifier, outcome: NotificationOutcome, count = 1): void {
+    this.#metrics?.recordNotification(notifierType(notifier), outcome, count)
   }
 
   get empty(): boolean {
@@ -99,6 +111,7 @@ export class Notifications {
       const attempts = notification.attempts + 1
       if (delivery.ok) {
         sent++
+        this.#count(notifier, 'sent')
         await this.store.markNotification(notification.id, {
           status: 'sent',
           attempts,
@@ -109,9 +122,11 @@ export class Notifications {
         continue
       }
       failed++
+      const final = attempts >= MAX_ATTEMPTS
+      this.#count(notifier, final ? 'failed' : 'retried')
       const wait = Math.min(LAST_RETRY_MS, FIRST_RETRY_MS * 2 ** (attempts - 1))
       await this.store.markNotification(notification.id, {
-        status: attempts >= MAX_ATTEMPTS ? 'failed' : 'pending',
+        status: final ? 'failed' : 'pending',
         attempts,
         nextAttemptAt: new Date(now.getTime() + wait * (0.5 + Math.random() / 2)),
         lastError: delivery.error,
@@ -131,6 +146,7 @@ export class Notifications {
       }))
       if (delivery.ok) {
         sent += alerts.length
+        this.#count(notifier, 'sent', alerts.length)
         await this.store.markAlertsSent(
           notifier.name,
           alerts.map((a) => a.key),
@@ -138,6 +154,8 @@ export class Notifications {
         )
       } else {
         failed += alerts.length
+        // Unsent alerts are sent again at the next round.
+        this.#count(notifier, 'retried', alerts.length)
         this.logger?.warn(
           { notifier: notifier.name, alerts: alerts.length, error: delivery.error },
           'alerts not delivered',
@@ -146,6 +164,14 @@ export class Notifications {
     }
     return { sent, failed }
   }
+}
+
+/** The type of a notifier, as collector.yaml names it. */
+function notifierType(notifier: Notifier): string {
+  if (notifier instanceof AlertmanagerNotifier) return 'alertmanager'
+  if (notifier instanceof SlackNotifier) return 'slack'
+  if (notifier instanceof WebhookNotifier) return 'webhook'
+  return 'other'
 }
 
 /** The notifiers collector.yaml configures; `link` points at a host in the collector. */
