@@ -22,10 +22,19 @@ import type { Report, Summary } from '../protocol/report.js'
 import { isWellFormedText } from '../protocol/text.js'
 import { compareCodeUnits } from '../util/compare.js'
 import { GroupCommit } from './group-commit.js'
+import { countHosts, pageHosts, sweepCandidates } from './host-queries.js'
 import type { Dialect } from './migrations.js'
 import { KyselyReplacementStore } from './replacements.js'
 import type { Database, HostsTable, ImagesTable } from './schema.js'
-import type { HostFilter, ReportRecord, Store } from './types.js'
+import type {
+  HostCountRow,
+  HostFilter,
+  HostPage,
+  HostPageRequest,
+  ReportRecord,
+  Store,
+  SweepDue,
+} from './types.js'
 
 interface Ingest {
   input: { hostId: string; tokenHash?: string; report: Report; receivedAt: Date; historyLimit: number }
@@ -390,8 +399,10 @@ export class KyselyStore implements Store {
     })
   }
 
-  async sweep(now: Date, judge: Judge): Promise<StateTransition[]> {
-    const rows = await judgedRows(this.#db).orderBy('hosts.id').execute()
+  async sweep(now: Date, judge: Judge, due?: SweepDue): Promise<StateTransition[]> {
+    const rows = await sweepCandidates(this.dialect, now, due, (condition) =>
+      judgedRows(this.#db).where(condition).orderBy('hosts.id').execute(),
+    )
     const transitions: StateTransition[] = []
     for (const row of rows) {
       const host = toHost(row)
@@ -442,6 +453,17 @@ export class KyselyStore implements Store {
       .orderBy('hosts.id')
       .execute()
     return rows.map(toHost)
+  }
+
+  // Fleet-wide reads for large fleets: the queries are in host-queries.ts.
+  pageHosts(request: HostPageRequest): Promise<HostPage> {
+    return pageHosts(this.#db, this.dialect, request, async (q) =>
+      (await q.select(HOST_COLUMNS).execute()).map(toHost),
+    )
+  }
+
+  countHosts(): Promise<HostCountRow[]> {
+    return countHosts(this.#db, this.dialect)
   }
 
   async reportHistory(hostId: string, limit: number): Promise<ReportRecord[]> {
