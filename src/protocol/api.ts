@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { ReplacementState, WaitingFor } from '../fleet/replacements.js'
-import type { HostState } from '../fleet/states.js'
+import { HOST_STATES, type HostState } from '../fleet/states.js'
+import { HOSTS_PAGE_MAX } from './defaults.js'
 import { type HostFacts, HostFactsSchema } from './facts.js'
 import { LabelsSchema } from './labels.js'
 import type { DriftItem, Summary } from './report.js'
@@ -11,7 +12,7 @@ import { NameText, WireText } from './text.js'
  * `ReportSchema` (report.ts). Bodies are strict: an unknown field is an error, not ignored.
  */
 
-export { DEFAULT_COLLECTOR } from './defaults.js'
+export { DEFAULT_COLLECTOR, HOSTS_PAGE_DEFAULT, HOSTS_PAGE_MAX } from './defaults.js'
 export { LabelsSchema, labelKeyProblem, labelValueProblem, MAX_LABELS } from './labels.js'
 
 export { NameText, PathText, WireText } from './text.js'
@@ -69,6 +70,35 @@ export interface ApiError {
   code: string
   message: string
   hint?: string
+}
+
+/**
+ * `GET /v1/hosts?state=&image=&label=k=v&limit=&cursor=`: `state` and `label` repeat (any of
+ * the states; every label); `cursor` is the `next` of the page before, passed back unchanged.
+ */
+export const HostsQuerySchema = z.strictObject({
+  state: z.union([z.enum(HOST_STATES), z.array(z.enum(HOST_STATES)).max(HOST_STATES.length)]).optional(),
+  image: WireText(256).optional(),
+  /** `key=value`, repeatable: every label given must match. */
+  label: z.union([WireText(512), z.array(WireText(512)).max(32)]).optional(),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,7}$/, `expected a whole number of hosts, 1 to ${HOSTS_PAGE_MAX}`)
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(1, `expected 1 to ${HOSTS_PAGE_MAX} hosts`)
+        .max(HOSTS_PAGE_MAX, `expected 1 to ${HOSTS_PAGE_MAX} hosts`),
+    )
+    .optional(),
+  cursor: WireText(1024).optional(),
+})
+
+/** A page of hosts in id order; `next` is there when more hosts match: pass it as `cursor`. */
+export interface HostsPageView {
+  hosts: HostView[]
+  next?: string
 }
 
 export interface HostView {

@@ -604,7 +604,8 @@ export class KyselyReplacementStore implements ReplacementStore {
     if (this.#dialect === 'postgres') {
       return group === ''
         ? sql<SqlBool>`not (hosts.labels ? ${label})`
-        : sql<SqlBool>`jsonb_extract_path_text(hosts.labels, ${label}) = ${group}`
+        : // Containment, which the GIN index on labels serves (migration 0003): no scan of the fleet.
+          sql<SqlBool>`hosts.labels @> ${JSON.stringify({ [label]: group })}::jsonb`
     }
     return group === ''
       ? sql<SqlBool>`not exists (select 1 from json_each(hosts.labels) as l where l.key = ${label})`
