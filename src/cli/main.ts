@@ -2,7 +2,7 @@ import { Argument, Command, CommanderError, Option } from 'commander'
 import { DriftwatchError, EXIT, exitCodeFor } from '../errors.js'
 import { REPLACEMENT_STATES_ORDERED } from '../fleet/replacements.js'
 import { HOST_STATES } from '../fleet/states.js'
-import { DEFAULT_COLLECTOR } from '../protocol/defaults.js'
+import { DEFAULT_COLLECTOR, HOSTS_PAGE_DEFAULT, HOSTS_PAGE_MAX } from '../protocol/defaults.js'
 import { displayText } from '../util/display.js'
 import { addCommandHelp } from './help.js'
 import { type CommandOutput, emit, type Format, parseFormat, styleFor } from './output.js'
@@ -267,12 +267,18 @@ export async function main(argv: string[]): Promise<number> {
       'only hosts with this label; repeat to require several',
       (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
+    .option('--limit <n>', `hosts per page, 1 to ${HOSTS_PAGE_MAX} (default ${HOSTS_PAGE_DEFAULT})`)
+    .option('--cursor <next>', 'go on from a page: the `next` the page before ended with')
+    .option('--all', 'follow every page and list all the hosts that match')
     .addOption(collectorOption())
     .addOption(tokenOption())
     .addOption(formatOption())
     .action(
       run(async (o) =>
         (await commands.fleet()).fleetHostsCommand({
+          ...(o.limit !== undefined ? { limit: String(o.limit) } : {}),
+          ...(o.cursor !== undefined ? { cursor: String(o.cursor) } : {}),
+          ...(o.all ? { all: true } : {}),
           ...collectorOptions(o),
           ...(o.state ? { state: String(o.state) } : {}),
           ...(o.image !== undefined ? { image: String(o.image) } : {}),

@@ -10,7 +10,7 @@ import { formatDuration, type Style } from './output.js'
 import { renderGroupedDrift } from './render.js'
 
 /** `fleet hosts` for people: one row per host in the collector's order, then the count of each state. */
-export function renderHosts(hosts: readonly HostView[], style: Style, now: Date): string {
+export function renderHosts(hosts: readonly HostView[], style: Style, now: Date, next?: string): string {
   if (hosts.length === 0) return `${style.dim('no hosts')}\n`
   const header = ['HOST', 'HOSTNAME', 'STATE', 'IMAGE', 'FINDINGS', 'LAST SEEN'].map((h) =>
     cell(h, style.bold),
@@ -25,6 +25,13 @@ export function renderHosts(hosts: readonly HostView[], style: Style, now: Date)
   ])
   const lines = table([header, ...rows])
   lines.push('', stateCounts(hosts, style))
+  // A page: the counts are the page's, and the way on is said (the cursor is the collector's, escaped all the same).
+  if (next !== undefined)
+    lines.push(
+      style.dim(
+        `more hosts match: add --cursor ${displayText(next)} for the next page, or --all for every one`,
+      ),
+    )
   return `${lines.join('\n')}\n`
 }
 

@@ -9,6 +9,7 @@ import {
   REPLACEMENT_STATES,
 } from '../fleet/states.js'
 import type { Summary } from '../protocol/report.js'
+import type { SweepDue } from '../store/types.js'
 
 /**
  * Fleet judgement: the state a host is in given what the collector knows of it, its
@@ -27,6 +28,19 @@ export function makeJudge(rules: FleetRules): Judge {
     const reasons = snowflakeReasons(rules, host, image, now)
     if (reasons.length > 0) return { state: 'snowflake', reasons }
     return driftedOrCompliant(host.summary)
+  }
+}
+
+/**
+ * The limits after which time alone moves a host under these rules: a sweep given them judges
+ * only the hosts past one (store/host-queries.ts). Every rule above that reads `now` is here.
+ */
+export function sweepDue(rules: FleetRules): SweepDue {
+  const { driftGrace, reportsMissingAfter } = rules.snowflake
+  return {
+    staleAfter: rules.staleAfter,
+    ...(driftGrace === undefined ? {} : { driftGrace }),
+    ...(reportsMissingAfter === undefined ? {} : { reportsMissingAfter }),
   }
 }
 

@@ -8,10 +8,10 @@ import { type CollectorConfig, fleetRulesOf } from '../config/collector.js'
 import { DriftwatchError, errnoCode } from '../errors.js'
 import { openStore } from '../store/open.js'
 import type { Store } from '../store/types.js'
-import { type CollectorMetrics, countHosts, countReplacements } from '../telemetry/collector-metrics.js'
+import { type CollectorMetrics, countReplacements } from '../telemetry/collector-metrics.js'
 import { buildApp } from './app.js'
 import { makeExecutor } from './executors/index.js'
-import { makeJudge } from './judge.js'
+import { makeJudge, sweepDue } from './judge.js'
 import { makeNotifiers, Notifications } from './notifiers/hub.js'
 import { fleetPageSources } from './page/data.js'
 import { ReplacementScheduler, SCHEDULER_LEASE } from './replacement/scheduler.js'
@@ -78,7 +78,7 @@ export async function startCollector(
   })
   // Once stopping, the store is closing: the last export keeps the last count.
   let storeOpen = true
-  metrics?.observeHosts(async () => (storeOpen ? countHosts(await store.listHosts()) : undefined))
+  metrics?.observeHosts(async () => (storeOpen ? store.countHosts() : undefined))
   // The store has no count by state: the records are listed and counted (at most every 10 s).
   metrics?.observeReplacements(async () =>
     storeOpen ? countReplacements(await store.replacements.list()) : undefined,
@@ -137,12 +137,20 @@ export async function startCollector(
     if (lease?.holder === holder) await notifications.deliver(new Date())
   })
 
+  // The first sweep judges every host (the rules may have changed since the last start); each
+  // later one only the hosts that time can move, and those of images registered since one
+  // interval before the last sweep that ended well (a registration may commit while one reads).
+  const due = sweepDue(fleetRulesOf(config))
+  let swept: Date | undefined
   let sweeping: Promise<void> | undefined
   const timer = setInterval(() => {
     if (sweeping) return
+    const now = new Date()
+    const since = swept && new Date(swept.getTime() - config.sweepEvery)
     sweeping = store
-      .sweep(new Date(), judge)
+      .sweep(now, judge, since && { ...due, imagesSince: since })
       .then((changes) => {
+        swept = now
         for (const change of changes) {
           logger?.info(
             { hostId: change.hostId, from: change.from, to: change.to, reasons: change.reasons },

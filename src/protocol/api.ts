@@ -11,7 +11,7 @@ import { NameText, WireText } from './text.js'
  * `ReportSchema` (report.ts). Bodies are strict: an unknown field is an error, not ignored.
  */
 
-export { DEFAULT_COLLECTOR } from './defaults.js'
+export { DEFAULT_COLLECTOR, HOSTS_PAGE_DEFAULT, HOSTS_PAGE_MAX } from './defaults.js'
 export { LabelsSchema, labelKeyProblem, labelValueProblem, MAX_LABELS } from './labels.js'
 
 export { NameText, PathText, WireText } from './text.js'
@@ -80,6 +80,12 @@ export interface ApiError {
   code: string
   message: string
   hint?: string
+}
+
+/** A page of hosts in id order; `next` is there when more hosts match: pass it as `cursor`. */
+export interface HostsPageView {
+  hosts: HostView[]
+  next?: string
 }
 
 export interface HostView {

@@ -6,12 +6,14 @@ import type {
   ApiError,
   EnrollResponse,
   HostDetailView,
+  HostsPageView,
   HostView,
   ImageView,
   ReplacementQueueView,
   ReplacementView,
 } from './api.js'
 import { EnrollRequestSchema, HeartbeatRequestSchema, ImageRegistrationSchema } from './api.js'
+import { HOSTS_PAGE_DEFAULT, HOSTS_PAGE_MAX } from './defaults.js'
 import { HostFactsSchema } from './facts.js'
 import { DriftItemSchema, ReportSchema, SummarySchema } from './report.js'
 import { WireText } from './text.js'
@@ -37,13 +39,33 @@ export const ImageParamsSchema = z.strictObject({
     .describe('The image version, e.g. `2026.11.27-1`.'),
 })
 
+/**
+ * `GET /v1/hosts?state=&image=&label=k=v&limit=&cursor=`: `state` and `label` repeat (any of
+ * the states; every label); `cursor` is the `next` of the page before, passed back unchanged.
+ */
 export const HostsQuerySchema = z.strictObject({
-  state: z.enum(HOST_STATES).optional().describe('Only hosts in this state.'),
+  state: z
+    .union([z.enum(HOST_STATES), z.array(z.enum(HOST_STATES)).max(HOST_STATES.length)])
+    .optional()
+    .describe('Only hosts in this state; repeatable (any of them).'),
   image: WireText(256).optional().describe('Only hosts of this image id.'),
   label: z
     .union([WireText(512), z.array(WireText(512)).max(32)])
     .optional()
     .describe('`key=value`, repeatable: every label given must match.'),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,7}$/, `expected a whole number of hosts, 1 to ${HOSTS_PAGE_MAX}`)
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(1, `expected 1 to ${HOSTS_PAGE_MAX} hosts`)
+        .max(HOSTS_PAGE_MAX, `expected 1 to ${HOSTS_PAGE_MAX} hosts`),
+    )
+    .optional()
+    .describe(`Hosts per page: ${HOSTS_PAGE_DEFAULT} unless given, at most ${HOSTS_PAGE_MAX}.`),
+  cursor: WireText(1024).optional().describe('The `next` of the page before, unchanged: the page after it.'),
 })
 
 export const ReplacementsQuerySchema = z.strictObject({
@@ -114,7 +136,10 @@ export const HostViewSchema = z.object({
   summary: SummarySchema.nullable().describe("Its latest report's findings by severity."),
 })
 
-export const HostListSchema = z.object({ hosts: z.array(HostViewSchema).describe('The hosts that match.') })
+export const HostListSchema = z.object({
+  hosts: z.array(HostViewSchema).describe('The hosts that match, in id order.'),
+  next: z.string().optional().describe('There when more hosts match: pass it as `cursor` for the next page.'),
+})
 
 const ExplainedDrift = z.object({
   item: DriftItemSchema.describe('The package or configuration change.'),
@@ -313,7 +338,7 @@ export const ROUTES: readonly RouteSpec[] = [
     method: 'GET',
     path: '/v1/hosts',
     auth: 'admin token',
-    what: 'Lists the hosts, filtered by state, image and labels.',
+    what: 'Lists the hosts a page at a time, in id order, filtered by state, image and labels.',
     query: HostsQuerySchema,
     answers: { 200: 'the hosts' },
     response: HostListSchema,
@@ -488,11 +513,12 @@ export const ROUTES: readonly RouteSpec[] = [
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 const agree: [
   Same<z.output<typeof HostViewSchema>, HostView>,
+  Same<z.output<typeof HostListSchema>, HostsPageView>,
   Same<z.output<typeof HostDetailSchema>, HostDetailView>,
   Same<z.output<typeof ImageViewSchema>, ImageView>,
   Same<z.output<typeof ReplacementViewSchema>, ReplacementView>,
   Same<z.output<typeof ReplacementQueueSchema>, ReplacementQueueView>,
   Same<z.output<typeof EnrollResponseSchema>, EnrollResponse>,
   Same<z.output<typeof ApiErrorSchema>, ApiError>,
-] = [true, true, true, true, true, true, true]
+] = [true, true, true, true, true, true, true, true]
 void agree

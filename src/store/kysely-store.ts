@@ -17,6 +17,7 @@ import {
   reportTimes,
 } from './fold.js'
 import { GroupCommit } from './group-commit.js'
+import { countHosts, pageHosts, sweepCandidates } from './host-queries.js'
 import { leaseStore } from './leases.js'
 import { notificationStore } from './notifications.js'
 import { replacementRecords } from './replacement-records.js'
@@ -38,7 +39,15 @@ import {
 import type { Database } from './schema.js'
 import { judgedRows, type Statements, type StoredTime, statements } from './statements.js'
 import { insertTransition, recordTransition, stateValues } from './transitions.js'
-import type { HostFilter, ReportRecord, Store } from './types.js'
+import type {
+  HostCountRow,
+  HostFilter,
+  HostPage,
+  HostPageRequest,
+  ReportRecord,
+  Store,
+  SweepDue,
+} from './types.js'
 
 const ENROLLED_REASONS = ['enrolled, no report yet']
 
@@ -240,8 +249,10 @@ export class KyselyStore implements Store {
     })
   }
 
-  async sweep(now: Date, judge: Judge): Promise<StateTransition[]> {
-    const rows = await judgedRows(this.#db).orderBy('hosts.id').execute()
+  async sweep(now: Date, judge: Judge, due?: SweepDue): Promise<StateTransition[]> {
+    const rows = await sweepCandidates(this.#ops, now, due, (condition) =>
+      judgedRows(this.#db).where(condition).orderBy('hosts.id').execute(),
+    )
     const transitions: StateTransition[] = []
     for (const row of rows) {
       const host = toHost(row)
@@ -294,6 +305,17 @@ export class KyselyStore implements Store {
       .orderBy('hosts.id')
       .execute()
     return rows.map(toHost)
+  }
+
+  // Fleet-wide reads for large fleets: the queries are in host-queries.ts.
+  pageHosts(request: HostPageRequest): Promise<HostPage> {
+    return pageHosts(this.#db, this.#ops, request, async (q) =>
+      (await q.select(HOST_COLUMNS).execute()).map(toHost),
+    )
+  }
+
+  countHosts(): Promise<HostCountRow[]> {
+    return countHosts(this.#db, this.#ops)
   }
 
   async reportHistory(hostId: string, limit: number): Promise<ReportRecord[]> {

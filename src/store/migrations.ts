@@ -77,11 +77,30 @@ function initial(ops: DialectOps): Migration {
   }
 }
 
+/**
+ * Indexes for a fleet of 100,000 hosts (host-queries.ts): pages of hosts by state or image in id
+ * order, the sweep's time ranges (each of its arms is a range on one of these columns), and
+ * label filters through jsonb containment on PostgreSQL. (state, id) takes over from (state).
+ */
+function fleetScale(ops: DialectOps): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema.dropIndex('hosts_state').execute()
+      await db.schema.createIndex('hosts_state_id').on('hosts').columns(['state', 'id']).execute()
+      await db.schema.createIndex('hosts_image_id').on('hosts').columns(['image_id', 'id']).execute()
+      for (const column of ['last_seen_at', 'last_report_at', 'drift_since'])
+        await db.schema.createIndex(`hosts_${column}`).on('hosts').column(column).execute()
+      await ops.indexLabels(db)
+    },
+  }
+}
+
 /** The store's migrations, in order; compiled in, not read from disk. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '0001_initial': initial(DIALECTS[dialect]),
     '0002_replacements': { up: (db) => createReplacementTables(db, DIALECTS[dialect]) },
+    '0003_fleet_scale': fleetScale(DIALECTS[dialect]),
   }
   return { getMigrations: async () => migrations }
 }

@@ -20,6 +20,49 @@ export interface HostFilter {
   labels?: Record<string, string>
 }
 
+/** The filter of a page of hosts: any of `states`, and every other filter given. */
+export interface HostPageFilter {
+  states?: readonly HostState[]
+  imageId?: string
+  /** Every label given must match exactly. */
+  labels?: Record<string, string>
+}
+
+export interface HostPageRequest {
+  filter?: HostPageFilter
+  /** The `next` of the page before, as it was given out (opaque); none for the first page. */
+  after?: string
+  /** Hosts per page, at least 1. */
+  limit: number
+}
+
+/** Hosts in id order; `next` is there when more hosts match (pass it as `after`). */
+export interface HostPage {
+  hosts: HostRecord[]
+  next?: string
+}
+
+/** How many hosts are in one state on one image version with one `group` label. */
+export interface HostCountRow {
+  state: string
+  imageId: string | null
+  imageVersion: string | null
+  group: string | null
+  count: number
+}
+
+/**
+ * What can change a host's state between reports (the fleet rules' limits, in milliseconds):
+ * a sweep given these judges only the hosts they can move. `imagesSince` adds the hosts whose
+ * image was registered, or registered again, since then.
+ */
+export interface SweepDue {
+  staleAfter: number
+  driftGrace?: number
+  reportsMissingAfter?: number
+  imagesSince?: Date
+}
+
 /**
  * The collector's storage. One contract (test/store/contract.ts) holds for every
  * implementation; SQLite and PostgreSQL each run all of it. Every method that changes a
@@ -69,12 +112,19 @@ export interface Store {
    */
   recordHeartbeat(hostId: string, at: Date, judge: Judge, tokenHash?: string): Promise<HostRecord | undefined>
 
-  /** Judges every host whose state could change with time alone (staleness, drift age); returns those that changed. */
-  sweep(now: Date, judge: Judge): Promise<StateTransition[]>
+  /**
+   * Judges the hosts whose state could change: with `due`, only those it names (index-backed);
+   * without, every host (after a restart, when the rules may have changed). Returns the changes.
+   */
+  sweep(now: Date, judge: Judge, due?: SweepDue): Promise<StateTransition[]>
 
   getHost(hostId: string): Promise<HostRecord | undefined>
   latestReport(hostId: string): Promise<Report | undefined>
   listHosts(filter?: HostFilter): Promise<HostRecord[]>
+  /** One page of the hosts that match, keyset on the host id (host-queries.ts). */
+  pageHosts(request: HostPageRequest): Promise<HostPage>
+  /** Every host counted by state, image version and `group` label, in SQL. */
+  countHosts(): Promise<HostCountRow[]>
   reportHistory(hostId: string, limit: number): Promise<ReportRecord[]>
   stateHistory(hostId: string): Promise<StateTransition[]>
 

@@ -274,33 +274,6 @@ class CachedSource<T> {
   }
 }
 
-/** The fleet counted for driftwatch.hosts: one row per state, image version and `group` label. */
-export function countHosts(
-  hosts: Iterable<{
-    state: string
-    imageId: string | null
-    imageVersion: string | null
-    labels: Record<string, string>
-  }>,
-): HostCount[] {
-  const rows = new Map<string, HostCount>()
-  for (const host of hosts) {
-    const group = host.labels.group ?? null
-    const key = JSON.stringify([host.state, host.imageId, host.imageVersion, group])
-    const row = rows.get(key)
-    if (row) row.count++
-    else
-      rows.set(key, {
-        state: host.state,
-        imageId: host.imageId,
-        imageVersion: host.imageVersion,
-        group,
-        count: 1,
-      })
-  }
-  return [...rows.values()]
-}
-
 /**
  * The replacement records counted for driftwatch.replacements: every state, zeros too, so that
  * a state that empties reads 0 rather than vanishing (the "replacement failed" rule compares).

@@ -6,7 +6,12 @@ import { buildApp } from '../../src/collector/app.js'
 import { makeJudge } from '../../src/collector/judge.js'
 import { FleetRulesSchema } from '../../src/config/collector.js'
 import { signDigest } from '../../src/manifest/signature.js'
-import type { HostDetailView, HostView } from '../../src/protocol/api.js'
+import {
+  HOSTS_PAGE_MAX,
+  type HostDetailView,
+  type HostsPageView,
+  type HostView,
+} from '../../src/protocol/api.js'
 import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
@@ -261,6 +266,45 @@ describe.each(targets)('collector API on $name', ({ url }) => {
       code: 'INPUT_INVALID',
       message: expect.stringContaining('query.state'),
     })
+  })
+
+  test('hosts come in pages: limit, then next as the cursor; bad limits and cursors are a 400', async () => {
+    for (let i = 0; i < 7; i++) await enroll(`h-page-${i}`, { group: 'paged' })
+    const get = (query: string) => app.inject({ url: `/v1/hosts?label=group=paged&${query}`, headers: admin })
+    const seen: string[] = []
+    const sizes: number[] = []
+    let query = 'limit=3'
+    for (;;) {
+      const response = await get(query)
+      expect(response.statusCode).toBe(200)
+      const page = response.json() as HostsPageView
+      seen.push(...page.hosts.map((h) => h.id))
+      sizes.push(page.hosts.length)
+      if (page.next === undefined) break
+      query = `limit=3&cursor=${encodeURIComponent(page.next)}`
+    }
+    expect(sizes).toEqual([3, 3, 1])
+    expect(seen).toEqual(Array.from({ length: 7 }, (_, i) => `h-page-${i}`))
+    // Without a limit, a page holds HOSTS_PAGE_DEFAULT: all seven, and no next.
+    expect(((await get('')).json() as HostsPageView).next).toBeUndefined()
+    // Any of several states.
+    const states = (await get('state=pending&state=snowflake')).json() as HostsPageView
+    expect(states.hosts).toHaveLength(7)
+    for (const [bad, where] of [
+      ['limit=0', 'query.limit'],
+      [`limit=${HOSTS_PAGE_MAX + 1}`, 'query.limit'],
+      ['limit=ten', 'query.limit'],
+      ['limit=1&limit=2', 'query.limit'],
+      ['cursor=h-page-2', 'cursor'],
+    ] as const) {
+      const response = await get(bad)
+      expect(response.statusCode, bad).toBe(400)
+      expect(response.json(), bad).toMatchObject({
+        code: 'INPUT_INVALID',
+        message: expect.stringContaining(where),
+        hint: expect.any(String),
+      })
+    }
   })
 
   test('a silent host goes stale, and comes back with a heartbeat', async () => {

@@ -109,7 +109,7 @@ describe('an error nobody expected is a 500 in the same shape, and says nothing 
 
   test('a store that fails', async () => {
     const broken: Store = Object.assign(Object.create(store) as Store, {
-      listHosts: async () => {
+      pageHosts: async () => {
         throw new Error('connection to 10.0.0.5 lost: password authentication failed for "dw"')
       },
     })

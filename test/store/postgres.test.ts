@@ -6,6 +6,7 @@ import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
 import { POSTGRES_URL, postgresUnreachable, schemaUrl } from '../helpers/stores.js'
 import { replacementContract, storeContract } from './contract.js'
+import { hostQueriesContract } from './host-queries-contract.js'
 
 const unreachable = await postgresUnreachable()
 
@@ -27,6 +28,7 @@ describe.skipIf(unreachable !== undefined)('postgres', () => {
 
   storeContract('postgres', () => openStore(schemaUrl(schema)))
   replacementContract('postgres', () => openStore(schemaUrl(schema)))
+  hostQueriesContract('postgres', () => openStore(schemaUrl(schema)))
 
   describe('postgres store', () => {
     test('?schema= creates the schema and keeps every table in it', async () => {
@@ -59,7 +61,11 @@ describe.skipIf(unreachable !== undefined)('postgres', () => {
       const stores: Store[] = await Promise.all(Array.from({ length: 4 }, () => openStore(schemaUrl(schema))))
       try {
         const { rows } = await (admin as pg.Pool).query(`select name from "${schema}".kysely_migration`)
-        expect(rows).toEqual([{ name: '0001_initial' }, { name: '0002_replacements' }])
+        expect(rows).toEqual([
+          { name: '0001_initial' },
+          { name: '0002_replacements' },
+          { name: '0003_fleet_scale' },
+        ])
         await Promise.all(stores.map((s) => s.ping()))
       } finally {
         await Promise.all(stores.map((s) => s.close()))

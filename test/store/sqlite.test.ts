@@ -10,6 +10,7 @@ import { openStore, parseStoreUrl } from '../../src/store/open.js'
 import { BUSY_TIMEOUT_MS, createSqliteKysely } from '../../src/store/sqlite.js'
 import { REPO } from '../helpers/cli.js'
 import { replacementContract, storeContract } from './contract.js'
+import { hostQueriesContract } from './host-queries-contract.js'
 
 let dir = ''
 beforeEach(() => {
@@ -21,6 +22,7 @@ afterEach(() => {
 
 storeContract('sqlite', () => openStore(`sqlite://${join(dir, 'store.db')}`))
 replacementContract('sqlite', () => openStore(`sqlite://${join(dir, 'store.db')}`))
+hostQueriesContract('sqlite', () => openStore(`sqlite://${join(dir, 'store.db')}`))
 
 describe('sqlite store', () => {
   test('the file and its directory are created private on first start, with WAL', async () => {
@@ -70,7 +72,7 @@ describe('sqlite store', () => {
     const db = createSqliteKysely(path)
     try {
       const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db)
-      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_replacements'])
+      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_replacements', '0003_fleet_scale'])
     } finally {
       await db.destroy()
     }

@@ -1,11 +1,7 @@
 import { type DataPoint, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics'
 import Fastify from 'fastify'
 import { describe, expect, test } from 'vitest'
-import {
-  CollectorMetrics,
-  countHosts,
-  instrumentCollectorApp,
-} from '../../src/telemetry/collector-metrics.js'
+import { CollectorMetrics, instrumentCollectorApp } from '../../src/telemetry/collector-metrics.js'
 
 /** A pull reader: the SDK's own aggregation, collected when the test asks. */
 class PullReader extends MetricReader {
@@ -76,37 +72,6 @@ describe('the fleet gauges read their source at most once per refresh', () => {
   test('without a source the gauge has no point (nothing made up)', async () => {
     const { collect } = setup()
     expect(points(await collect(), 'driftwatch.hosts')).toEqual([])
-  })
-})
-
-describe('countHosts', () => {
-  test('one row per state, image version and group label; other labels do not split rows', () => {
-    const host = (
-      state: string,
-      imageId: string | null,
-      group?: string,
-      extra: Record<string, string> = {},
-    ) => ({
-      state,
-      imageId,
-      imageVersion: imageId ? '2026.11.27-1' : null,
-      labels: { ...(group ? { group } : {}), ...extra },
-    })
-    const rows = countHosts([
-      host('compliant', 'web-base', 'web', { rack: 'r1' }),
-      host('compliant', 'web-base', 'web', { rack: 'r2' }),
-      host('snowflake', 'web-base', 'web'),
-      host('compliant', 'web-base', 'db'),
-      host('compliant', null, 'web'),
-      host('stale', 'web-base'),
-    ])
-    expect(rows).toEqual([
-      { state: 'compliant', imageId: 'web-base', imageVersion: '2026.11.27-1', group: 'web', count: 2 },
-      { state: 'snowflake', imageId: 'web-base', imageVersion: '2026.11.27-1', group: 'web', count: 1 },
-      { state: 'compliant', imageId: 'web-base', imageVersion: '2026.11.27-1', group: 'db', count: 1 },
-      { state: 'compliant', imageId: null, imageVersion: null, group: 'web', count: 1 },
-      { state: 'stale', imageId: 'web-base', imageVersion: '2026.11.27-1', group: null, count: 1 },
-    ])
   })
 })
 

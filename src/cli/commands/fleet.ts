@@ -8,13 +8,14 @@ import { loadPublicKey, signatureFileFor, verifySignatureFile } from '../../mani
 import type {
   ApiError,
   HostDetailView,
+  HostsPageView,
   HostView,
   ImageRegistration,
   ImageView,
   ReplacementQueueView,
   ReplacementView,
 } from '../../protocol/api.js'
-import { DEFAULT_COLLECTOR } from '../../protocol/api.js'
+import { DEFAULT_COLLECTOR, HOSTS_PAGE_DEFAULT, HOSTS_PAGE_MAX } from '../../protocol/api.js'
 import type { CommandOutput } from '../output.js'
 import { renderHostDetail, renderHosts, renderReplacement, renderReplacementQueue } from '../render-fleet.js'
 import { renderImageRegistered, renderImages } from '../render-images.js'
@@ -32,21 +33,66 @@ export interface CollectorOptions {
   token?: string
 }
 
-/** `driftwatch fleet hosts`: the hosts the collector knows, filtered by state, image and labels. */
+/**
+ * `driftwatch fleet hosts`: the hosts the collector knows, filtered by state, image and labels.
+ * One page by default (a fleet may hold 100,000 hosts; an operator reads the first ones, and
+ * the text says how to go on); `--cursor` goes on from a page's `next`; `--all` follows every
+ * `next` and lists them all, for scripts (`--format json`).
+ */
 export async function fleetHostsCommand(
-  options: CollectorOptions & { state?: string; image?: string; labels?: readonly string[] },
+  options: CollectorOptions & {
+    state?: string
+    image?: string
+    labels?: readonly string[]
+    limit?: string
+    cursor?: string
+    all?: boolean
+  },
 ): Promise<CommandOutput> {
   const query = new URLSearchParams()
   if (options.state !== undefined) query.append('state', parseState(options.state))
   if (options.image !== undefined) query.append('image', options.image)
   for (const label of options.labels ?? []) query.append('label', parseLabel(label))
+  const limit = options.limit === undefined ? undefined : parseLimit(options.limit)
+  // --all reads in the largest pages: fewer round trips for the same hosts.
+  query.set('limit', String(limit ?? (options.all ? HOSTS_PAGE_MAX : HOSTS_PAGE_DEFAULT)))
   const client = collectorClient(options)
-  const body = await client.get('v1/hosts', query)
-  if (!isObject(body) || !Array.isArray(body.hosts)) throw notAnAnswer(client.url, 'a list of hosts')
-  const hosts = body.hosts as HostView[]
+  const hosts: HostView[] = []
+  let cursor = options.cursor
+  let page: HostsPageView
+  do {
+    if (cursor !== undefined) query.set('cursor', cursor)
+    page = asHostsPage(await client.get('v1/hosts', query), client.url)
+    hosts.push(...page.hosts)
+    cursor = page.next
+  } while (options.all && cursor !== undefined)
   const now = new Date()
-  // JSON is the collector's document as is; text is for people.
-  return { exitCode: EXIT.clean, json: body, text: (style) => renderHosts(hosts, style, now) }
+  const next = options.all ? undefined : page.next
+  const json: HostsPageView = next === undefined ? { hosts } : { hosts, next }
+  return { exitCode: EXIT.clean, json, text: (style) => renderHosts(hosts, style, now, next) }
+}
+
+function asHostsPage(body: unknown, url: string): HostsPageView {
+  if (
+    !isObject(body) ||
+    !Array.isArray(body.hosts) ||
+    !(body.next === undefined || typeof body.next === 'string')
+  )
+    throw notAnAnswer(url, 'a page of hosts')
+  return body as unknown as HostsPageView
+}
+
+function parseLimit(text: string): number {
+  if (!/^[0-9]{1,7}$/.test(text) || Number(text) < 1 || Number(text) > HOSTS_PAGE_MAX) {
+    throw new DriftwatchError(
+      'USAGE',
+      `--limit ${text}: expected a whole number of hosts from 1 to ${HOSTS_PAGE_MAX}`,
+      {
+        hint: `pages hold ${HOSTS_PAGE_DEFAULT} hosts unless --limit says; --all lists every host`,
+      },
+    )
+  }
+  return Number(text)
 }
 
 /** `driftwatch fleet host ID`: one host, its state and why, its latest drift and its history. */

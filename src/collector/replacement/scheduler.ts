@@ -8,7 +8,7 @@ import type {
   FleetEventKind,
   ReplacementRecord,
 } from '../../fleet/replacements.js'
-import type { HostRecord, Judge, Judgement } from '../../fleet/states.js'
+import type { HostRecord, HostState, Judge, Judgement } from '../../fleet/states.js'
 import type { Store } from '../../store/types.js'
 import type { CloudInstance, Executor } from '../executors/types.js'
 import type { Notifications } from '../notifiers/hub.js'
@@ -19,6 +19,9 @@ import { MaintenanceWindows } from './windows.js'
 export const SCHEDULER_LEASE = 'replacement-scheduler'
 /** Snowflakes turned into replacements per tick; the rest wait for the next. */
 const CREATE_BATCH = 500
+/** The states an alert can be about (besides a failed replacement): read a page at a time, never the fleet. */
+const ALERT_STATES = ['stale', 'snowflake', 'replacement-scheduled', 'replacing'] as const
+const ALERT_PAGE = 1000
 
 export interface SchedulerDeps {
   store: Store
@@ -432,15 +435,18 @@ export class ReplacementScheduler {
   async #alertsAndStale(now: Date): Promise<void> {
     const { store, notifications } = this.#deps
     if (!notifications) return
-    const hosts = await store.listHosts()
+    const hosts = new Map((await this.#hostsIn(ALERT_STATES)).map((h) => [h.id, h]))
     const conditions: AlertCondition[] = []
     const failedHosts = new Set((await store.replacements.list({ states: ['failed'] })).map((r) => r.hostId))
     const latestFailed = new Map<string, ReplacementRecord>()
     for (const hostId of failedHosts) {
       const [latest] = (await store.replacements.list({ hostId })).slice(-1)
-      if (latest?.state === 'failed') latestFailed.set(hostId, latest)
+      if (latest?.state !== 'failed') continue
+      latestFailed.set(hostId, latest)
+      const host = hosts.get(hostId) ?? (await store.getHost(hostId))
+      if (host) hosts.set(hostId, host)
     }
-    for (const host of hosts) {
+    for (const host of [...hosts.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
       const group = this.#groupOf(host)
       const shown = eventHost(host)
       if (host.state === 'stale') {
@@ -491,6 +497,22 @@ export class ReplacementScheduler {
       }
     }
     await notifications.reconcile(conditions, now, this.#deps.link)
+  }
+
+  /** Every host in one of these states, a page at a time (the filter is the store's, in SQL). */
+  async #hostsIn(states: readonly HostState[]): Promise<HostRecord[]> {
+    const hosts: HostRecord[] = []
+    let after: string | undefined
+    do {
+      const page = await this.#deps.store.pageHosts({
+        filter: { states },
+        limit: ALERT_PAGE,
+        ...(after === undefined ? {} : { after }),
+      })
+      hosts.push(...page.hosts)
+      after = page.next
+    } while (after !== undefined)
+    return hosts
   }
 
   async #publish(

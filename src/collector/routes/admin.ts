@@ -4,7 +4,13 @@ import type { z } from 'zod'
 import { DriftwatchError } from '../../errors.js'
 import type { ImageRecord } from '../../fleet/states.js'
 import { keyIdOf, signatureVerifies } from '../../manifest/signature.js'
-import { ImageRegistrationSchema, labelKeyProblem, labelValueProblem } from '../../protocol/api.js'
+import {
+  HOSTS_PAGE_DEFAULT,
+  type HostsPageView,
+  ImageRegistrationSchema,
+  labelKeyProblem,
+  labelValueProblem,
+} from '../../protocol/api.js'
 import { HostsQuerySchema, IdParamsSchema, ImageParamsSchema } from '../../protocol/routes.js'
 import { parseWith, type RouteContext, requireAdmin } from '../app.js'
 import { hostDetailView, hostView, imageView } from '../views.js'
@@ -19,7 +25,8 @@ export function adminRoutes(context: RouteContext) {
       requireAdmin(request)
     })
 
-    app.get('/v1/hosts', async (request) => {
+    // A page of hosts (HOSTS_PAGE_DEFAULT unless `limit` says, at most HOSTS_PAGE_MAX), filtered in SQL.
+    app.get('/v1/hosts', async (request): Promise<HostsPageView> => {
       const query = parseWith(HostsQuerySchema, request.query, 'query')
       // No prototype: a key is only a key, `__proto__` included (and that one is refused below).
       const labels = Object.create(null) as Record<string, string>
@@ -39,12 +46,16 @@ export function adminRoutes(context: RouteContext) {
         }
         labels[key] = value
       }
-      const hosts = await context.store.listHosts({
-        ...(query.state ? { state: query.state } : {}),
-        ...(query.image ? { imageId: query.image } : {}),
-        ...(Object.keys(labels).length ? { labels } : {}),
+      const page = await context.store.pageHosts({
+        filter: {
+          ...(query.state ? { states: [query.state].flat() } : {}),
+          ...(query.image ? { imageId: query.image } : {}),
+          ...(Object.keys(labels).length ? { labels } : {}),
+        },
+        limit: query.limit ?? HOSTS_PAGE_DEFAULT,
+        ...(query.cursor === undefined ? {} : { after: query.cursor }),
       })
-      return { hosts: hosts.map(hostView) }
+      return { hosts: page.hosts.map(hostView), ...(page.next === undefined ? {} : { next: page.next }) }
     })
 
     app.get('/v1/hosts/:id', async (request) => {

@@ -1,4 +1,4 @@
-import type { CreateTableBuilder, RawBuilder, SelectQueryBuilder, SqlBool, Transaction } from 'kysely'
+import type { CreateTableBuilder, Kysely, RawBuilder, SelectQueryBuilder, SqlBool, Transaction } from 'kysely'
 import type { Ingest, IngestResult } from '../fold.js'
 import type { Executor } from '../prepared.js'
 import type { Database } from '../schema.js'
@@ -27,8 +27,12 @@ export interface DialectOps {
     query: SelectQueryBuilder<DB, TB, O>,
     table: TB & string,
   ): SelectQueryBuilder<DB, TB, O>
-  /** The host's label `key` is `value`. */
+  /** The host's label `key` is `value` (on PostgreSQL, served by the labels index). */
   labelIs(key: string, value: string): RawBuilder<SqlBool>
+  /** The value of the host's label `key`, or null; `key` is written into the SQL as a literal (a fixed name, never input). */
+  labelValue(key: string): RawBuilder<string | null>
+  /** Indexes the hosts' labels for `labelIs`, where the dialect has such an index (migration 0003). */
+  indexLabels(db: Kysely<unknown>): Promise<void>
   /** The host has no label `key`. */
   labelAbsent(key: string): RawBuilder<SqlBool>
   /**

@@ -16,6 +16,11 @@ export const sqliteOps: DialectOps = {
   // json_each, since `->>` would read a key such as `a.b` as a path.
   labelIs: (key, value) =>
     sql<SqlBool>`exists (select 1 from json_each(hosts.labels) as l where l.key = ${key} and l.value = ${value})`,
+  // A JSON path would read a key such as `a.b` as a path: json_each compares plain keys.
+  labelValue: (key) =>
+    sql<string | null>`(select l.value from json_each(hosts.labels) as l where l.key = ${sql.lit(key)})`,
+  // SQLite has no index into JSON documents; a label filter reads the hosts it is given.
+  async indexLabels() {},
   labelAbsent: (key) =>
     sql<SqlBool>`not exists (select 1 from json_each(hosts.labels) as l where l.key = ${key})`,
   /** Three statements: SQLite has no writing CTEs, and no round trips to save. */
