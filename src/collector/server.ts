@@ -79,9 +79,8 @@ export async function startCollector(
   // Once stopping, the store is closing: the last export keeps the last count.
   let storeOpen = true
   metrics?.observeHosts(async () => (storeOpen ? store.countHosts() : undefined))
-  // The store has no count by state: the records are listed and counted (at most every 10 s).
   metrics?.observeReplacements(async () =>
-    storeOpen ? countReplacements(await store.replacements.list()) : undefined,
+    storeOpen ? countReplacements(await store.replacements.countByState()) : undefined,
   )
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port })

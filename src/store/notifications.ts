@@ -78,7 +78,9 @@ export function notificationStore(
         .selectAll()
         .$if(filter.notifier !== undefined, (qb) => qb.where('notifier', '=', filter.notifier ?? ''))
         .$if(filter.kind !== undefined, (qb) => qb.where('kind', '=', filter.kind ?? ''))
-        .orderBy('id')
+        // The id grows with each one recorded: the newest are read from the key's end.
+        .orderBy('id', 'desc')
+        .$if(filter.limit !== undefined, (qb) => qb.limit(filter.limit ?? 0))
         .execute()
       return rows.map(toNotification)
     },
@@ -155,12 +157,14 @@ export function notificationStore(
         .execute()
     },
 
-    async listAlerts(notifier) {
+    async listAlerts(notifier, options = {}) {
       const rows = await db
         .selectFrom('alerts')
         .selectAll()
         .where('notifier', '=', notifier)
+        .orderBy(sql`coalesce(resolved_at, starts_at)`, 'desc')
         .orderBy('alert_key')
+        .$if(options.limit !== undefined, (qb) => qb.limit(options.limit ?? 0))
         .execute()
       return rows.map(toAlert)
     },

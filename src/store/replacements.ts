@@ -70,6 +70,8 @@ export interface ReplacementStore {
     hostId?: string
     limit?: number
   }): Promise<ReplacementRecord[]>
+  /** How many replacements are in each state: every state, 0 when none; counted by the database. */
+  countByState(): Promise<Record<ReplacementState, number>>
   events(id: string): Promise<ReplacementEvent[]>
   /** Snowflakes without an open replacement, and none created since their current drift run began. */
   snowflakesToSchedule(limit: number): Promise<HostRecord[]>
@@ -102,7 +104,12 @@ export interface ReplacementStore {
       sentAt: Date | null
     },
   ): Promise<void>
-  listNotifications(filter?: { notifier?: string; kind?: FleetEventKind }): Promise<NotificationRecord[]>
+  /** Notifications, the last recorded first; with `limit`, only that many. */
+  listNotifications(filter?: {
+    notifier?: string
+    kind?: FleetEventKind
+    limit?: number
+  }): Promise<NotificationRecord[]>
 
   /** Starts (or keeps) an alert firing; one that was resolved fires anew. */
   fireAlert(alert: {
@@ -117,5 +124,6 @@ export interface ReplacementStore {
   /** Alerts to (re)send: firing ones not sent within `resendMs`, resolved ones whose resolution is unsent. */
   alertsToSend(notifier: string, now: Date, resendMs: number): Promise<AlertRecord[]>
   markAlertsSent(notifier: string, keys: readonly string[], at: Date): Promise<void>
-  listAlerts(notifier: string): Promise<AlertRecord[]>
+  /** The notifier's alerts, the last started or resolved first; with `limit`, only that many. */
+  listAlerts(notifier: string, options?: { limit?: number }): Promise<AlertRecord[]>
 }

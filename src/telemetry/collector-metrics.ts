@@ -275,11 +275,9 @@ class CachedSource<T> {
 }
 
 /**
- * The replacement records counted for driftwatch.replacements: every state, zeros too, so that
- * a state that empties reads 0 rather than vanishing (the "replacement failed" rule compares).
+ * The store's count by state as driftwatch.replacements reads it: every state, zeros too, so
+ * that a state that empties reads 0 rather than vanishing (the "replacement failed" rule compares).
  */
-export function countReplacements(replacements: Iterable<{ state: ReplacementState }>): ReplacementCount[] {
-  const counts = new Map<string, number>(REPLACEMENT_STATES_ORDERED.map((state) => [state, 0]))
-  for (const { state } of replacements) counts.set(state, (counts.get(state) ?? 0) + 1)
-  return [...counts].map(([state, count]) => ({ state, count }))
+export function countReplacements(byState: Readonly<Record<ReplacementState, number>>): ReplacementCount[] {
+  return REPLACEMENT_STATES_ORDERED.map((state) => ({ state, count: byState[state] }))
 }

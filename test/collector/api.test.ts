@@ -2,7 +2,6 @@ import { generateKeyPairSync } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { buildApp } from '../../src/collector/app.js'
 import { makeJudge } from '../../src/collector/judge.js'
 import { FleetRulesSchema } from '../../src/config/collector.js'
 import { signDigest } from '../../src/manifest/signature.js'
@@ -12,45 +11,24 @@ import {
   type HostsPageView,
   type HostView,
 } from '../../src/protocol/api.js'
-import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
+import { appOnStore, storeTargets } from '../helpers/app.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { DIGEST_A, DIGEST_B, makeReport } from '../helpers/reports.js'
-import { hasPostgres, postgresSchema } from '../helpers/stores.js'
 
 const T0 = new Date('2026-11-27T12:00:00.000Z')
 
-const targets: { name: string; url: () => { url: string; drop: () => Promise<void> } }[] = [
-  { name: 'sqlite', url: () => ({ url: 'sqlite::memory:', drop: async () => {} }) },
-]
-if (await hasPostgres()) targets.push({ name: 'postgres', url: () => postgresSchema('dw_api') })
-
-describe.each(targets)('collector API on $name', ({ url }) => {
+describe.each(await storeTargets('dw_api'))('collector API on $name', ({ target }) => {
   let store: Store
   let app: FastifyInstance
-  let drop: () => Promise<void>
+  let close: () => Promise<void>
   let now = T0
   const judge = makeJudge(FleetRulesSchema.parse({ staleAfter: '15m', snowflake: { counts: { high: 5 } } }))
 
   beforeAll(async () => {
-    const target = url()
-    drop = target.drop
-    store = await openStore(target.url)
-    app = buildApp({
-      store,
-      judge,
-      enrollSecret: ENROLL_SECRET,
-      adminTokens: [ADMIN_TOKEN],
-      bodyLimit: 256 * 1024,
-      reportHistory: 5,
-      clock: () => now,
-    })
+    ;({ store, app, close } = await appOnStore(target(), () => ({ judge, clock: () => now })))
   })
-  afterAll(async () => {
-    await app.close()
-    await store.close()
-    await drop()
-  })
+  afterAll(() => close())
 
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
   const enroll = async (id: string, labels: Record<string, string> = { group: 'web' }) => {

@@ -1,51 +1,32 @@
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { buildApp } from '../../src/collector/app.js'
 import { makeJudge } from '../../src/collector/judge.js'
 import { FleetRulesSchema } from '../../src/config/collector.js'
 import type { HostDetailView } from '../../src/protocol/api.js'
-import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
+import { appOnStore, storeTargets } from '../helpers/app.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
-import { hasPostgres, postgresSchema } from '../helpers/stores.js'
 
 const T0 = new Date('2026-11-27T12:00:00.000Z')
 const MINUTE = 60_000
 
-const targets: { name: string; url: () => { url: string; drop: () => Promise<void> } }[] = [
-  { name: 'sqlite', url: () => ({ url: 'sqlite::memory:', drop: async () => {} }) },
-]
-if (await hasPostgres()) targets.push({ name: 'postgres', url: () => postgresSchema('dw_hostile') })
-
 /** What the issue of hostile input found, one class a block, on every store. */
-describe.each(targets)('hostile input on $name', ({ url }) => {
+describe.each(await storeTargets('dw_hostile'))('hostile input on $name', ({ target }) => {
   let store: Store
   let app: FastifyInstance
-  let drop: () => Promise<void>
+  let close: () => Promise<void>
   const now = T0
   const judge = makeJudge(FleetRulesSchema.parse({ staleAfter: '15m' }))
 
   beforeAll(async () => {
-    const target = url()
-    drop = target.drop
-    store = await openStore(target.url)
-    app = buildApp({
-      store,
+    ;({ store, app, close } = await appOnStore(target(), () => ({
       judge,
-      enrollSecret: ENROLL_SECRET,
-      adminTokens: [ADMIN_TOKEN],
-      bodyLimit: 256 * 1024,
-      reportHistory: 5,
       clockSkew: 5 * MINUTE,
       clock: () => now,
-    })
+    })))
   })
-  afterAll(async () => {
-    await app.close()
-    await store.close()
-    await drop()
-  })
+  afterAll(() => close())
 
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
   const enroll = async (id: string, extra: Record<string, unknown> = {}) => {

@@ -1,9 +1,8 @@
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { buildApp } from '../../src/collector/app.js'
 import { ApiErrorSchema, ROUTES, type RouteSpec } from '../../src/protocol/routes.js'
-import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
+import { appOnStore, SQLITE_IN_MEMORY, testApp } from '../helpers/app.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { DIGEST_A, makeReport } from '../helpers/reports.js'
 import { fakeClock, judge, scheduler } from '../replacement/harness.js'
@@ -38,27 +37,18 @@ function registeredRoutes(app: FastifyInstance): string[] {
 describe('the route table (src/protocol/routes.ts)', () => {
   let store: Store
   let app: FastifyInstance
+  let close: () => Promise<void>
   const clock = fakeClock('2026-12-01T12:00:00.000Z')
 
   beforeAll(async () => {
-    store = await openStore('sqlite::memory:')
-    app = buildApp({
-      store,
+    ;({ store, app, close } = await appOnStore(SQLITE_IN_MEMORY, (opened) => ({
       judge,
-      enrollSecret: ENROLL_SECRET,
-      adminTokens: [ADMIN_TOKEN],
-      bodyLimit: 256 * 1024,
-      reportHistory: 5,
       clock: clock.now,
       // Approval keeps replacements waiting, so that approve and cancel have something to act on.
-      scheduler: scheduler(store, clock, { approval: true, dryRun: true }).scheduler,
-    })
-    await app.ready()
+      scheduler: scheduler(opened, clock, { approval: true, dryRun: true }).scheduler,
+    })))
   })
-  afterAll(async () => {
-    await app.close()
-    await store.close()
-  })
+  afterAll(() => close())
 
   test('every route the collector registers is in the table, and every route in the table is registered', () => {
     const registered = registeredRoutes(app)
@@ -69,14 +59,7 @@ describe('the route table (src/protocol/routes.ts)', () => {
   })
 
   test('the parser of Fastify’s route tree would see a route missing from the table', async () => {
-    const extra = buildApp({
-      store,
-      judge,
-      enrollSecret: ENROLL_SECRET,
-      adminTokens: [ADMIN_TOKEN],
-      bodyLimit: 1024,
-      reportHistory: 1,
-    })
+    const extra = testApp(store)
     extra.get('/v1/undocumented/:id/deep', async () => ({}))
     await extra.ready()
     try {

@@ -6,16 +6,15 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { type AppDeps, buildApp } from '../../src/collector/app.js'
+import type { AppDeps } from '../../src/collector/app.js'
 import { hashSecret, newHostToken } from '../../src/collector/auth.js'
-import { makeJudge } from '../../src/collector/judge.js'
 import { recordedAlerts } from '../../src/collector/page/data.js'
 import { CONTENT_SECURITY_POLICY } from '../../src/collector/page/routes.js'
-import { FleetRulesSchema } from '../../src/config/collector.js'
 import type { FleetEvent, FleetEventKind } from '../../src/fleet/replacements.js'
 import type { ReplacementQueueView } from '../../src/protocol/api.js'
 import { openStore } from '../../src/store/open.js'
 import type { Store } from '../../src/store/types.js'
+import { testApp } from '../helpers/app.js'
 import { ADMIN_TOKEN, ENROLL_SECRET } from '../helpers/collector.js'
 import { makeReport } from '../helpers/reports.js'
 import { hasTool } from '../helpers/tools.js'
@@ -39,19 +38,6 @@ async function signIn(app: FastifyInstance, token = ADMIN_TOKEN, remoteAddress =
   return { response, cookie: cookieOf(response.headers['set-cookie']) || cookie }
 }
 
-/** A collector app on this store as the page tests build it; `deps` adds or overrides. */
-function pageApp(store: Store, deps: Partial<AppDeps> = {}): FastifyInstance {
-  return buildApp({
-    store,
-    judge: makeJudge(FleetRulesSchema.parse({})),
-    enrollSecret: ENROLL_SECRET,
-    adminTokens: [ADMIN_TOKEN],
-    bodyLimit: 256 * 1024,
-    reportHistory: 5,
-    ...deps,
-  })
-}
-
 function cookieOf(header: string | string[] | number | undefined): string {
   const first = [header ?? []].flat()[0]
   return typeof first === 'string' ? (first.split(';')[0] ?? '') : ''
@@ -72,7 +58,7 @@ describe('fleet page without a browser', () => {
 
   beforeAll(async () => {
     store = await openStore('sqlite::memory:')
-    app = pageApp(store, {
+    app = testApp(store, {
       clock: () => new Date(nowMs),
       page: { replacements: async () => queue ?? EMPTY_QUEUE },
     })
@@ -332,7 +318,7 @@ describe('fleet page without a browser', () => {
 
   test('the fleet page lists at most 200 hosts per state and counts the rest', async () => {
     const big = await openStore('sqlite::memory:')
-    const bigApp = pageApp(big)
+    const bigApp = testApp(big)
     try {
       for (let i = 0; i < 205; i++) {
         await big.enrollHost({
@@ -460,7 +446,7 @@ describe('fleet page over TLS, without a replacement source', () => {
       ])
       expect(made.status).toBe(0)
       const store = await openStore('sqlite::memory:')
-      const app = pageApp(store, {
+      const app = testApp(store, {
         https: { cert: readFileSync(join(dir, 'tls.crt')), key: readFileSync(join(dir, 'tls.key')) },
       })
       try {
@@ -494,7 +480,7 @@ describe('signed sessions', () => {
   /** A collector over loopback with these admin tokens and its own empty store. */
   async function collector(adminTokens: AppDeps['adminTokens']) {
     const store = await openStore('sqlite::memory:')
-    const app = pageApp(store, { adminTokens })
+    const app = testApp(store, { adminTokens })
     await app.listen({ host: '127.0.0.1', port: 0 })
     const handle = {
       url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
@@ -564,7 +550,7 @@ describe('signed sessions', () => {
 describe('recent alerts', () => {
   test('events told to notifiers and alerts kept firing are listed newest first, escaped', async () => {
     const store = await openStore('sqlite::memory:')
-    const app = pageApp(store, {
+    const app = testApp(store, {
       page: { recentAlerts: (limit) => recordedAlerts(store.replacements, ['alertmanager'], limit) },
     })
     try {

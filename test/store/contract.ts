@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, test } from 'vitest'
 import { DriftwatchError } from '../../src/errors.js'
-import type { DecideDispatch, FleetEvent, GroupStats } from '../../src/fleet/replacements.js'
+import type {
+  DecideDispatch,
+  FleetEvent,
+  GroupStats,
+  ReplacementState,
+} from '../../src/fleet/replacements.js'
 import type { HostRecord, ImageRecord, Judge } from '../../src/fleet/states.js'
 import type { DriftItem, Report } from '../../src/protocol/report.js'
 import type { KyselyStore } from '../../src/store/kysely-store.js'
@@ -1014,6 +1019,48 @@ export function replacementContract(name: string, open: () => Promise<Store>): v
       expect(await store.replacements.list({ states: ['pending'] })).toEqual([])
     })
 
+    test("replacements are counted by state, every state named, a host's earlier ones too", async () => {
+      const store = await openStore()
+      expect(await store.replacements.countByState()).toEqual({
+        pending: 0,
+        waiting: 0,
+        dispatched: 0,
+        completed: 0,
+        failed: 0,
+        cancelled: 0,
+      })
+      const moveTo = async (hostId: string, to: ReplacementState) => {
+        await snowflake(store, hostId)
+        const { replacement } = await create(store, hostId)
+        const moved = await store.replacements.change(replacement.id, {
+          from: ['pending'],
+          to,
+          reason: to,
+          actor: 'ops',
+          at: at(2),
+        })
+        expect(moved?.state).toBe(to)
+      }
+      await moveTo('h-wait', 'waiting')
+      await moveTo('h-go', 'dispatched')
+      await moveTo('h-done', 'completed')
+      await moveTo('h-gone', 'cancelled')
+      await moveTo('h-fail', 'failed')
+      await create(store, 'h-fail', { at: at(3) })
+      await snowflake(store, 'h-new')
+      await create(store, 'h-new')
+      // Another collector on the same database counts the same.
+      const other = await openStore()
+      expect(await other.replacements.countByState()).toEqual({
+        pending: 2,
+        waiting: 1,
+        dispatched: 1,
+        completed: 1,
+        failed: 1,
+        cancelled: 1,
+      })
+    })
+
     test('notifications are recorded once per notifier and key, and delivered when due', async () => {
       const store = await openStore()
       const event: FleetEvent = {
@@ -1057,6 +1104,49 @@ export function replacementContract(name: string, open: () => Promise<Store>): v
         sentAt: at(1),
         attempts: 1,
       })
+    })
+
+    test('notifications are listed newest first; a limit keeps the newest', async () => {
+      const store = await openStore()
+      const event = (key: string, minutes: number): FleetEvent => ({
+        kind: 'snowflake',
+        key,
+        at: at(minutes),
+        group: 'web',
+        replacement: null,
+        summary: key,
+        host: { id: 'h1', hostname: 'h1', labels: {}, image: null, summary: null },
+      })
+      for (const [notifier, key, minutes] of [
+        ['slack', 's1', 1],
+        ['webhook', 'w1', 2],
+        ['slack', 's2', 3],
+        ['slack', 's3', 4],
+      ] as const)
+        await store.replacements.enqueueNotification(notifier, event(key, minutes), at(minutes))
+      const keys = async (filter: Parameters<typeof store.replacements.listNotifications>[0]) =>
+        (await store.replacements.listNotifications(filter)).map((n) => n.key)
+      expect(await keys({})).toEqual(['s3', 's2', 'w1', 's1'])
+      expect(await keys({ limit: 2 })).toEqual(['s3', 's2'])
+      expect(await keys({ notifier: 'slack', limit: 2 })).toEqual(['s3', 's2'])
+      expect(await keys({ notifier: 'webhook', limit: 2 })).toEqual(['w1'])
+      expect(await keys({ kind: 'host-stale', limit: 2 })).toEqual([])
+    })
+
+    test('alerts are listed newest first by start or resolution; a limit keeps the newest', async () => {
+      const store = await openStore()
+      const fire = (notifier: string, key: string, minutes: number) =>
+        store.replacements.fireAlert({ notifier, key, labels: {}, annotations: {}, at: at(minutes) })
+      await fire('am', 'a', 1)
+      await fire('am', 'b', 2)
+      await fire('am', 'c', 3)
+      await fire('other', 'd', 5)
+      await store.replacements.resolveAlerts('am', ['a'], at(4))
+      const keys = async (limit?: number) =>
+        (await store.replacements.listAlerts('am', limit === undefined ? {} : { limit })).map((a) => a.key)
+      expect(await keys()).toEqual(['a', 'c', 'b'])
+      expect(await keys(2)).toEqual(['a', 'c'])
+      expect(await keys(5)).toEqual(['a', 'c', 'b'])
     })
 
     test('alerts fire, are re-sent while firing, resolved once, and fire anew', async () => {

@@ -81,14 +81,17 @@ export function fleetPageSources(
   }
 }
 
-/** The latest `limit` events and alerts of every notifier, newest first. */
+/**
+ * The latest `limit` events and alerts of every notifier, newest first. The latest `limit` of
+ * each source are enough to hold the latest `limit` of all, whatever the history.
+ */
 export async function recordedAlerts(
   store: ReplacementStore,
   alertNotifiers: readonly string[],
   limit: number,
 ): Promise<AlertView[]> {
-  const events = (await store.listNotifications()).map(eventView)
-  const alerts = (await Promise.all(alertNotifiers.map((name) => store.listAlerts(name))))
+  const events = (await store.listNotifications({ limit })).map(eventView)
+  const alerts = (await Promise.all(alertNotifiers.map((name) => store.listAlerts(name, { limit }))))
     .flat()
     .map(alertView)
   return [...events, ...alerts].sort((a, b) => b.at.localeCompare(a.at)).slice(0, limit)
