@@ -1,6 +1,6 @@
 import { packageSubject } from '../../../manifest/schema.js'
 import { readRootText } from '../../root-fs.js'
-import type { PackageManagerProbe, PackageVerification } from '../types.js'
+import type { PackageFileError, PackageManagerProbe } from '../types.js'
 import { dpkgFileListPath, readDpkgEntries } from './database.js'
 import { parseDpkgList } from './parse.js'
 import { verifyDpkgPackages } from './verify.js'
@@ -27,11 +27,11 @@ export const dpkgProbe: PackageManagerProbe = {
     }
   },
   async verify(context, options) {
-    const result: PackageVerification = { findings: [], errors: [] }
-    result.findings = await verifyDpkgPackages(context, {
+    const errors: PackageFileError[] = []
+    const findings = await verifyDpkgPackages(context, {
       conffiles: options.conffiles,
-      onError: (error) => result.errors.push(error),
+      onError: (error) => errors.push(error),
     })
-    return result
+    return { findings, errors }
   },
 }
