@@ -33,11 +33,13 @@ interface Batch {
  * with promises, 16 at a time, took 24.3 CPU-s and 49 s.
  *
  * The workers start at once, so they boot while the caller reads the database; `hash` takes
- * one batch at a time, and `close` ends them (call it in a finally).
+ * one batch at a time, and `close` ends them (call it in a finally). A worker that fails
+ * fails the batch running and every later one.
  */
 export class HashPool {
   private readonly workers: Worker[]
   private batch: Batch | undefined
+  private failure: Error | undefined
 
   constructor(rootDir: string, concurrency: number = availableParallelism()) {
     const init: HashInit = { rootDir }
@@ -53,6 +55,7 @@ export class HashPool {
   /** Hashes the files, a few jobs queued on each worker; the results are in the same order. */
   hash(files: readonly FileToHash[]): Promise<HashResult[]> {
     if (this.batch) throw new Error('HashPool.hash: a batch is already running')
+    if (this.failure) return Promise.reject(this.failure)
     if (files.length === 0) return Promise.resolve([])
     return new Promise<HashResult[]>((resolve, reject) => {
       this.batch = { files, results: new Array(files.length), next: 0, inFlight: 0, resolve, reject }
@@ -97,8 +100,9 @@ export class HashPool {
     }
   }
 
-  /** A worker failed or exited: the batch running, if any, fails with it. */
+  /** A worker failed or exited: the batch running, if any, fails with it, and so will later ones. */
   private fail(error: Error): void {
+    this.failure ??= error
     const batch = this.batch
     this.batch = undefined
     batch?.reject(error)
