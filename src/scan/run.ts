@@ -34,14 +34,15 @@ const MAX_LISTED_ERRORS = 100
  */
 let probeModules:
   | Promise<{
-      packages: typeof import('../probes/packages.js')
+      packages: typeof import('../probes/packages/registry.js')
       config: typeof import('../probes/config.js')
     }>
   | undefined
 function loadProbes() {
-  probeModules ??= Promise.all([import('../probes/packages.js'), import('../probes/config.js')]).then(
-    ([packages, config]) => ({ packages, config }),
-  )
+  probeModules ??= Promise.all([
+    import('../probes/packages/registry.js'),
+    import('../probes/config.js'),
+  ]).then(([packages, config]) => ({ packages, config }))
   return probeModules
 }
 
@@ -327,7 +328,7 @@ async function addPackageVerification(
 ): Promise<ProbeRun> {
   const started = performance.now()
   const matcher = new PathMatcher(policy.files)
-  const { verifyPackages } = await import('../probes/verify.js')
+  const { verifyPackages } = await import('../probes/packages/registry.js')
   const { findings, errors } = await verifyPackages(context, policy.packages)
   const reported = new Map(drift.filter((i) => i.kind === 'file').map((i) => [i.subject, i]))
   for (const f of findings) {

@@ -17,7 +17,7 @@ import { fromCycloneDx } from '../../src/import/cyclonedx.js'
 import { fromGoss } from '../../src/import/goss.js'
 import { parsePurl } from '../../src/import/purl.js'
 import { parseGroup, parsePasswd, parseShadow } from '../../src/probes/accounts.js'
-import { parseApkInstalled } from '../../src/probes/apk.js'
+import { parseApkInstalled } from '../../src/probes/packages/apk.js'
 import {
   parseConffileEntries,
   parseDpkgDiversions,
@@ -25,8 +25,9 @@ import {
   parseDpkgList,
   parseDpkgStatus,
   parseMd5sums,
-} from '../../src/probes/dpkg.js'
-import { parseRpmHeader, readRpmHeaders } from '../../src/probes/rpm.js'
+} from '../../src/probes/packages/dpkg/parse.js'
+import { readRpmHeaders } from '../../src/probes/packages/rpm/database.js'
+import { parseRpmHeader } from '../../src/probes/packages/rpm/header.js'
 import { parseSshdConfig } from '../../src/probes/sshd.js'
 import { parseSysctlConf } from '../../src/probes/sysctl.js'
 

@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto'
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
-import { apkProbe, decodeApkChecksum, parseApkInstalled, readApkInstalled } from '../../src/probes/apk.js'
+import {
+  apkProbe,
+  decodeApkChecksum,
+  parseApkInstalled,
+  readApkInstalled,
+} from '../../src/probes/packages/apk.js'
 
 // The fixture's database is in apk's real format: the musl and busybox stanzas are those of a real
 // Alpine 3.16 x86_64 database, alpine-baselayout's that of a real 3.4.3-r1 one made x86_64, all

@@ -16,23 +16,29 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, test } from 'vitest'
 import {
   collectDpkgFiles,
-  type DpkgFileChange,
-  type DpkgVerifyError,
   dpkgFileListPath,
-  dpkgProbe,
+  readDpkgDatabase,
+} from '../../src/probes/packages/dpkg/database.js'
+import {
   isExcludedByDpkg,
   isLocalepurgeFile,
+  parseDpkgPathFilters,
+} from '../../src/probes/packages/dpkg/exclusions.js'
+import { dpkgProbe } from '../../src/probes/packages/dpkg/manager.js'
+import {
   parseConffileEntries,
   parseConffiles,
   parseDpkgDiversions,
   parseDpkgList,
-  parseDpkgPathFilters,
   parseDpkgStanzas,
   parseDpkgStatus,
   parseMd5sums,
-  readDpkgDatabase,
+} from '../../src/probes/packages/dpkg/parse.js'
+import {
+  type DpkgFileChange,
+  type DpkgVerifyError,
   verifyDpkgPackages,
-} from '../../src/probes/dpkg.js'
+} from '../../src/probes/packages/dpkg/verify.js'
 
 // The fixture root holds real stanzas and real md5sums lines copied from a Debian 12 host (stand-in
 // binaries with their own MD5), and these departures from what the packages installed:

@@ -18,13 +18,10 @@ import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { DriftwatchError } from '../../src/errors.js'
-import {
-  locateRpmDatabase,
-  parseRpmHeader,
-  readRpmDatabase,
-  rpmProbe,
-  verifyRpmPackages,
-} from '../../src/probes/rpm.js'
+import { locateRpmDatabase, readRpmDatabase } from '../../src/probes/packages/rpm/database.js'
+import { parseRpmHeader } from '../../src/probes/packages/rpm/header.js'
+import { rpmProbe } from '../../src/probes/packages/rpm/manager.js'
+import { verifyRpmPackages } from '../../src/probes/packages/rpm/verify.js'
 import type { ProbeContext } from '../../src/probes/types.js'
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url))

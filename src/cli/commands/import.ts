@@ -12,7 +12,7 @@ import { fromGoss } from '../../import/goss.js'
 import { encodeManifest, writeSignedManifest } from '../../manifest/io.js'
 import type { PackageManager } from '../../manifest/schema.js'
 import { loadPrivateKey } from '../../manifest/signature.js'
-import { detectPackageManagers } from '../../probes/packages.js'
+import { detectPackageManagers } from '../../probes/packages/registry.js'
 import type { CommandOutput } from '../output.js'
 import { parseImage } from './manifest.js'
 

@@ -1,6 +1,6 @@
 import { loadPolicy } from '../../config/load.js'
 import { EXIT } from '../../errors.js'
-import { verifyPackages } from '../../probes/verify.js'
+import { verifyPackages } from '../../probes/packages/registry.js'
 import { resolveRoot } from '../../scan/root.js'
 import { displayText } from '../../util/display.js'
 import type { CommandOutput } from '../output.js'
@@ -12,7 +12,7 @@ export async function packagesVerifyCommand(options: {
 }): Promise<CommandOutput> {
   const rootDir = resolveRoot(options.root)
   const started = performance.now()
-  const { findings, errors } = await verifyPackages(
+  const { findings, errors, unverified } = await verifyPackages(
     { rootDir, live: rootDir === '/' },
     loadPolicy().packages,
     {
@@ -22,7 +22,7 @@ export async function packagesVerifyCommand(options: {
   const durationMs = Math.round(performance.now() - started)
   return {
     exitCode: findings.length > 0 ? EXIT.drift : EXIT.clean,
-    json: { root: rootDir, findings, errors, durationMs },
+    json: { root: rootDir, findings, errors, unverified, durationMs },
     text: (style) => {
       const lines: string[] = []
       const bySubject = new Map<string, typeof findings>()
@@ -40,6 +40,7 @@ export async function packagesVerifyCommand(options: {
             `could not check ${displayText(e.path)} (${displayText(e.subject)}): ${displayText(e.message)}`,
           ),
         )
+      for (const u of unverified) lines.push(style.yellow(`${u.manager} packages not verified: ${u.reason}`))
       const summary = findings.length
         ? style.red(`${findings.length} package files changed or missing in ${bySubject.size} packages`)
         : style.green('all package files match their packages')

@@ -1,6 +1,7 @@
-import { type PackageRecord, packageSubject } from '../manifest/schema.js'
-import { readRootText } from './root-fs.js'
-import type { PackageFile, Probe, ProbeContext } from './types.js'
+import { type PackageRecord, packageSubject } from '../../manifest/schema.js'
+import { readRootText } from '../root-fs.js'
+import type { PackageFile } from '../types.js'
+import type { PackageManagerProbe } from './types.js'
 
 // apk's installed database, read as a file: the root may be an image folder, not a running Alpine.
 // apk-tools 2 keeps it in /lib/apk/db; apk-tools 3 on a merged-/usr system in /usr/lib/apk/db.
@@ -98,10 +99,17 @@ export function readApkInstalled(rootDir: string): ReturnType<typeof parseApkIns
   return undefined
 }
 
-/** The apk probe: installed packages. */
-export const apkProbe: Probe<PackageRecord[]> = {
+/** apk (Alpine): installed packages; their files are not verified. */
+export const apkProbe: PackageManagerProbe = {
   name: 'apk',
-  async collect(context: ProbeContext): Promise<PackageRecord[]> {
+  manager: 'apk',
+  detect: (rootDir) => readApkInstalled(rootDir) !== undefined,
+  async collect(context) {
     return readApkInstalled(context.rootDir)?.packages ?? []
   },
+  *owners(context) {
+    for (const [subject, files] of readApkInstalled(context.rootDir)?.files ?? [])
+      for (const f of files) yield [f.path, subject]
+  },
+  unverifiable: 'apk keeps checksums for some of its files only',
 }

@@ -1,27 +1,29 @@
 import { createHash } from 'node:crypto'
 import { closeSync, constants, openSync, readlinkSync, readSync, statSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
-import { describeSystemError, errnoCode } from '../errors.js'
-import { joinRoot } from './files/root-path.js'
+import { describeSystemError, errnoCode } from '../../errors.js'
+import { joinRoot } from '../files/root-path.js'
 
-// A dpkg verify worker: hashes the files it is sent with MD5, the digest dpkg's md5sums keep.
-// Synchronous I/O is right here: this thread does nothing else, and one runs per core.
+// A package hash worker: hashes the files it is sent with the digest their package manager
+// keeps (MD5 for dpkg's md5sums, rpm's file digest algorithm). Synchronous I/O is right here:
+// this thread does nothing else, and one runs per core (hashing.ts hands out the work).
 
-/** Paths to hash, `start` being the index of the first one in the caller's list. */
-export interface DpkgHashJob {
+/** Paths to hash with one algorithm, `start` being the index of the first one in the caller's list. */
+export interface HashJob {
   start: number
+  algorithm: 'md5' | 'sha1' | 'sha256'
   paths: string[]
 }
 
-/** What became of one path: its MD5, or why there is none (`code` is the errno name). */
-export type DpkgHashResult = { md5: string } | { notRegular: true } | { code: string; message: string }
+/** What became of one path: its digest (hex), or why there is none (`code` is the errno name). */
+export type HashResult = { digest: string } | { notRegular: true } | { code: string; message: string }
 
-export interface DpkgHashDone {
+export interface HashDone {
   start: number
-  results: DpkgHashResult[]
+  results: HashResult[]
 }
 
-export interface DpkgHashInit {
+export interface HashInit {
   rootDir: string
 }
 
@@ -34,42 +36,42 @@ const MAX_SYMLINKS = 40
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK
 let noatime = constants.O_NOATIME ?? 0
 
-const { rootDir } = workerData as DpkgHashInit
+const { rootDir } = workerData as HashInit
 const port = parentPort
-if (!port) throw new Error('dpkg-verify-worker must run as a worker thread')
+if (!port) throw new Error('hash-worker must run as a worker thread')
 const resolvedDirs = new Map<string, string>()
 // Hard links hashed already, by inode and change time: packages ship some (Mesa's drivers are
 // one 25 MB file under a dozen names), and md5sums list them next to each other.
 const linkDigests = new Map<string, string>()
 
-port.on('message', (job: DpkgHashJob) => {
-  const done: DpkgHashDone = { start: job.start, results: job.paths.map(hashFile) }
+port.on('message', (job: HashJob) => {
+  const done: HashDone = { start: job.start, results: job.paths.map((path) => hashFile(path, job.algorithm)) }
   port.postMessage(done)
 })
 
-function hashFile(path: string): DpkgHashResult {
+function hashFile(path: string, algorithm: HashJob['algorithm']): HashResult {
   try {
     // debsums follows symlinks in every component, the last one too (merged /usr: /bin -> usr/bin).
     const fsPath = rootDir === '/' ? joinRoot('/', path) : joinRoot(rootDir, resolveInRoot(path))
     // Stat before open: opening a device node that took a file's place could have side effects.
     const st = statSync(fsPath, { bigint: true })
     if (!st.isFile()) return { notRegular: true }
-    const link = st.nlink > 1n ? `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}` : undefined
+    const link = st.nlink > 1n ? `${algorithm}:${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}` : undefined
     const known = link === undefined ? undefined : linkDigests.get(link)
-    if (known !== undefined) return { md5: known }
-    const md5 = md5Of(fsPath, Number(st.size))
-    if (link !== undefined) linkDigests.set(link, md5)
-    return { md5 }
+    if (known !== undefined) return { digest: known }
+    const digest = digestOf(fsPath, Number(st.size), algorithm)
+    if (link !== undefined) linkDigests.set(link, digest)
+    return { digest }
   } catch (error) {
     return { code: errnoCode(error) ?? 'EIO', message: describeSystemError(error) }
   }
 }
 
-/** MD5 of the file's content, read in large chunks; `size` from its stat spares the last empty read. */
-function md5Of(fsPath: string | Buffer, size: number): string {
+/** The digest of the file's content, read in large chunks; `size` from its stat spares the last empty read. */
+function digestOf(fsPath: string | Buffer, size: number, algorithm: HashJob['algorithm']): string {
   const fd = openFile(fsPath)
   try {
-    const hash = createHash('md5')
+    const hash = createHash(algorithm)
     let total = 0
     for (;;) {
       const n = readSync(fd, READ_BUFFER)
