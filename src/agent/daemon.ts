@@ -166,6 +166,7 @@ export class AgentDaemon {
 
   async #runScan(mode: 'full' | 'quick', signal: AbortSignal): Promise<ScanOutcome> {
     const config = this.#config
+    const workers = config.scan.workers ?? defaultWorkers(mode)
     const job: ScanJob = {
       manifest: config.manifest,
       ...(config.publicKey ? { publicKey: config.publicKey } : {}),
@@ -173,7 +174,7 @@ export class AgentDaemon {
       stateDir: config.stateDir,
       mode,
       labels: config.labels,
-      ...(config.scan.workers ? { workers: config.scan.workers } : {}),
+      ...(workers ? { workers } : {}),
       verifyPackages: config.scan.verifyPackages,
     }
     const started = performance.now()
@@ -607,6 +608,15 @@ function openSpool(config: AgentConfig, logger: Logger): Spool {
       ),
     discarded: (file, reason) => logger.warn({ file, reason }, 'spool: a partial file was removed'),
   })
+}
+
+/**
+ * Walk threads of a scan when agent.yaml does not say: one for a quick scan, which stats files
+ * and reads only what changed, so that more threads add only their start-up cost (CPU the
+ * host pays every 15 minutes); one per core for a full scan, which is hashing.
+ */
+export function defaultWorkers(mode: 'full' | 'quick'): number | undefined {
+  return mode === 'quick' ? 1 : undefined
 }
 
 /** A fixed delay per host in [0, splay): hosts of one fleet spread their scans, each on its own beat. */

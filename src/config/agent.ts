@@ -168,7 +168,9 @@ export const AgentConfigSchema = z.strictObject({
         .min(1)
         .max(256)
         .optional()
-        .describe('Threads that walk and hash files; by default one per core.'),
+        .describe(
+          'Threads that walk and hash files; by default one for a quick scan (it mostly stats files) and one per core for a full scan.',
+        ),
       verifyPackages: z
         .boolean()
         .default(false)

@@ -247,11 +247,10 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   const runs = [filesRun, ...inventory.runs, ...config.runs]
   if (options.verifyPackages) runs.push(await addPackageVerification(context, policy, drift))
   if (drift.some((item) => item.kind === 'package')) {
-    const expectedOwners = new Map<string, string>()
-    for (const f of source.files()) if (f.package) expectedOwners.set(f.path, f.package)
+    const changedFiles = new Set(drift.filter((item) => item.kind === 'file').map((item) => item.subject))
     attributeFileChanges(drift, {
-      observed: (await loadProbes()).packages.packageOwners(context, policy.packages),
-      expected: expectedOwners,
+      observed: (await loadProbes()).packages.packageOwners(context, policy.packages, changedFiles),
+      expected: check.expectedOwners(changedFiles),
     })
   }
   explainFileChanges(drift, config.sources)
