@@ -446,8 +446,8 @@ export class AgentDaemon {
   }
 
   /**
-   * Runs the schedules until stop(): quick and full scans by cron, each delayed by the host's
-   * splay; heartbeats. The promise ends only when a report cannot be spooled (rejects).
+   * Runs the schedules until stop(): a quick scan at start (schedule.atStart), quick and full
+   * scans by cron, each delayed by the host's splay; heartbeats. The promise ends only when a report cannot be spooled (rejects).
    */
   start(): Promise<void> {
     const finished = new Promise<void>((_, reject) => {
@@ -455,6 +455,9 @@ export class AgentDaemon {
     })
     this.#schedule()
     void this.#guard(this.heartbeat())
+    // A host just booted (or installed) reports now, not at the first cron tick; after the
+    // splay all the same, so that a fleet started at once does not scan at once.
+    if (this.#config.schedule.atStart) this.#scanAfterSplay('quick')
     return finished
   }
 
@@ -475,16 +478,8 @@ export class AgentDaemon {
         )
       }
     }
-    const splay = splayOffset(this.#host.id, plan.splay)
     const options = { ...(plan.timezone ? { timezone: plan.timezone } : {}) }
-    const scanAt = (mode: 'full' | 'quick') => () => {
-      if (this.#stopping) return
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer)
-        void this.#guard(this.#scheduledScan(mode))
-      }, splay)
-      this.#timers.add(timer)
-    }
+    const scanAt = (mode: 'full' | 'quick') => () => this.#scanAfterSplay(mode)
     this.#tasks = [
       schedule(plan.quick, scanAt('quick'), { ...options, name: 'quick' }),
       schedule(plan.full, scanAt('full'), { ...options, name: 'full' }),
@@ -505,10 +500,24 @@ export class AgentDaemon {
         quick: plan.quick,
         full: plan.full,
         heartbeat: plan.heartbeat.kind === 'cron' ? plan.heartbeat.expression : `${plan.heartbeat.ms} ms`,
-        splayMs: splay,
+        splayMs: splayOffset(this.#host.id, plan.splay),
+        atStart: plan.atStart,
       },
       'schedules started',
     )
+  }
+
+  /** Starts a scan once the host's splay delay is over. */
+  #scanAfterSplay(mode: 'full' | 'quick'): void {
+    if (this.#stopping) return
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(timer)
+        void this.#guard(this.#scheduledScan(mode))
+      },
+      splayOffset(this.#host.id, this.#config.schedule.splay),
+    )
+    this.#timers.add(timer)
   }
 
   async #scheduledScan(mode: 'full' | 'quick'): Promise<void> {

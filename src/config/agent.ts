@@ -152,12 +152,19 @@ export const AgentConfigSchema = z.strictObject({
         .min(1)
         .optional()
         .describe("Time zone of the cron expressions (IANA name); the system's by default."),
+      atStart: z
+        .boolean()
+        .default(true)
+        .describe(
+          'A quick scan when the agent starts (after the splay), so a freshly booted host reports without waiting for the first cron tick (default true).',
+        ),
     })
     .default({
       quick: '*/15 * * * *',
       full: '0 3 * * *',
       heartbeat: { kind: 'every', ms: 60_000 },
       splay: 5 * 60_000,
+      atStart: true,
     })
     .describe('When to scan and when to send a heartbeat.'),
   scan: z
