@@ -18,6 +18,7 @@ import {
   type Judgement,
   type StateTransition,
 } from '../fleet/states.js'
+import type { HostFacts } from '../protocol/facts.js'
 import type { Report, Summary } from '../protocol/report.js'
 import { isWellFormedText } from '../protocol/text.js'
 import { compareCodeUnits } from '../util/compare.js'
@@ -37,6 +38,7 @@ const ENROLLED_REASONS = ['enrolled, no report yet']
 
 const HOST_COLUMNS = [
   'hosts.id',
+  'hosts.facts',
   'hosts.hostname',
   'hosts.labels',
   'hosts.image_id',
@@ -127,6 +129,7 @@ export class KyselyStore implements Store {
     hostId: string
     hostname: string
     labels: Record<string, string>
+    facts?: HostFacts
     tokenHash: string
     at: Date
   }): Promise<{ created: boolean }> {
@@ -135,6 +138,7 @@ export class KyselyStore implements Store {
       keptExactly(key + value, `host ${input.hostId}: label ${key}`)
     const at = this.#t(input.at)
     const labels = JSON.stringify(input.labels)
+    const facts = input.facts ? { facts: JSON.stringify(input.facts) } : {}
     return this.#db.transaction().execute(async (trx) => {
       const inserted = await trx
         .insertInto('hosts')
@@ -148,6 +152,7 @@ export class KyselyStore implements Store {
           state_since: at,
           enrolled_at: at,
           last_seen_at: at,
+          ...facts,
         })
         .onConflict((oc) => oc.column('id').doNothing())
         .returning('id')
@@ -155,7 +160,7 @@ export class KyselyStore implements Store {
       if (inserted === undefined) {
         await trx
           .updateTable('hosts')
-          .set({ hostname: input.hostname, labels, token_hash: input.tokenHash })
+          .set({ hostname: input.hostname, labels, token_hash: input.tokenHash, ...facts })
           .where('id', '=', input.hostId)
           .execute()
         return { created: false }
@@ -946,6 +951,8 @@ function toHost(row: HostRow): HostRecord {
     driftSince: toDateOrNull(row.drift_since),
     summary: row.summary === null ? null : (JSON.parse(row.summary) as Summary),
     latestReportId: row.latest_report_id,
+    // Not selected by the report path, which has no use for them.
+    ...(row.facts == null ? {} : { facts: JSON.parse(row.facts) as HostFacts }),
   }
 }
 

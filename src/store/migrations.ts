@@ -96,6 +96,8 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '0001_initial': initial(dialect),
     '0002_replacements': { up: (db) => createReplacementTables(db, dialect) },
+    // What the agent said of its host at enrolment, shown before the host's first report.
+    '0003_host_facts': { up: (db) => db.schema.alterTable('hosts').addColumn('facts', 'text').execute() },
   }
   return { getMigrations: async () => migrations }
 }

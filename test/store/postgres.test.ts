@@ -59,7 +59,11 @@ describe.skipIf(unreachable !== undefined)('postgres', () => {
       const stores: Store[] = await Promise.all(Array.from({ length: 4 }, () => openStore(schemaUrl(schema))))
       try {
         const { rows } = await (admin as pg.Pool).query(`select name from "${schema}".kysely_migration`)
-        expect(rows).toEqual([{ name: '0001_initial' }, { name: '0002_replacements' }])
+        expect(rows).toEqual([
+          { name: '0001_initial' },
+          { name: '0002_replacements' },
+          { name: '0003_host_facts' },
+        ])
         await Promise.all(stores.map((s) => s.ping()))
       } finally {
         await Promise.all(stores.map((s) => s.close()))
