@@ -175,6 +175,7 @@ export class AgentDaemon {
       mode,
       labels: config.labels,
       ...(workers ? { workers } : {}),
+      ...(config.scan.hashBytesPerSecond ? { hashBytesPerSecond: config.scan.hashBytesPerSecond } : {}),
       verifyPackages: config.scan.verifyPackages,
     }
     const started = performance.now()
@@ -241,6 +242,7 @@ export class AgentDaemon {
           files: report.scan.files,
           drift: report.summary.total,
           cache: answer.cache,
+          ...(config.scan.hashBytesPerSecond ? { hashWaitMs: answer.hashWaitMs } : {}),
         },
         'scan finished',
       )

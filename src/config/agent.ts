@@ -178,6 +178,9 @@ export const AgentConfigSchema = z.strictObject({
         .describe(
           'Threads that walk and hash files; by default one for a quick scan (it mostly stats files) and one per core for a full scan.',
         ),
+      hashBytesPerSecond: Bytes.optional().describe(
+        'At most so many bytes a second read to hash, all walk threads together (e.g. 20MiB; unlimited when left out or 0): spares a busy disk, makes a scan that reads much slower.',
+      ),
       verifyPackages: z
         .boolean()
         .default(false)

@@ -123,11 +123,15 @@ export interface ScanOptions {
   onProgress?: (progress: WalkProgress) => void
   /** Walk workers started ahead, booted while the manifest was read (see startWalkers). */
   walkers?: Walkers
+  /** At most so many bytes a second read to hash (agent.yaml: scan.hashBytesPerSecond). */
+  hashBytesPerSecond?: number
   now?: () => Date
 }
 
 export interface ScanResult {
   report: Report
+  /** How long the walk waited for the hash limit (its workers' waits added up). */
+  hashWaitMs: number
   /** What became of the scan cache: loaded, absent, made for another manifest, or discarded and why. */
   cache: string
 }
@@ -203,6 +207,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     ...(cache ? { cache } : {}),
     ...(index ? { index } : {}),
     withStats: writer !== undefined,
+    ...(options.hashBytesPerSecond ? { hashBytesPerSecond: options.hashBytesPerSecond } : {}),
     signal: abort.signal,
     ...(options.walkers ? { walkers: options.walkers } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -276,7 +281,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   }
   const cacheState =
     cacheStatus.state === 'discarded' ? `discarded (${cacheStatus.reason})` : cacheStatus.state
-  return { report, cache: cacheState }
+  return { report, cache: cacheState, hashWaitMs: walk.waitedMs }
 }
 
 /** The package and configuration probes. */
