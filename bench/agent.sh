@@ -8,7 +8,8 @@
 #   - peak RSS of the agent process itself (VmHWM) and of each scan's process (its maxRSS)
 #   - CPU seconds (user + system) per scan, quick and full, as the scan's process reports them
 # Full scans are `agent --once --mode full`, BENCH_RUNS of them (default 3); quick scans are the
-# daemon's scheduled ones, BENCH_RUNS + 2 (the first builds the stat cache and is left out).
+# daemon's, BENCH_RUNS + 2: the scan at start, then scheduled ones (the first is left out: it may
+# start while the daemon is still warming up).
 #
 # Targets (issue 12): idle RSS < 80 MB; a scheduled quick scan < 2 CPU-seconds.
 # Usage: bench/agent.sh   (needs a built CLI: npm run build). Medians with min-max.
@@ -26,6 +27,9 @@ WORK="$(mktemp -d)"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # A collector may take long to stop (an unreachable metrics endpoint to flush): not left behind.
+  sleep 5
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT

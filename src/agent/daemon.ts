@@ -171,6 +171,7 @@ export class AgentDaemon {
 
   async #runScan(mode: 'full' | 'quick', signal: AbortSignal): Promise<ScanOutcome> {
     const config = this.#config
+    const workers = config.scan.workers ?? defaultWorkers(mode)
     const job: ScanJob = {
       manifest: config.manifest,
       ...(config.publicKey ? { publicKey: config.publicKey } : {}),
@@ -178,7 +179,8 @@ export class AgentDaemon {
       stateDir: config.stateDir,
       mode,
       labels: config.labels,
-      ...(config.scan.workers ? { workers: config.scan.workers } : {}),
+      ...(workers ? { workers } : {}),
+      ...(config.scan.hashBytesPerSecond ? { hashBytesPerSecond: config.scan.hashBytesPerSecond } : {}),
       verifyPackages: config.scan.verifyPackages,
     }
     const started = performance.now()
@@ -245,6 +247,7 @@ export class AgentDaemon {
           files: report.scan.files,
           drift: report.summary.total,
           cache: answer.cache,
+          ...(config.scan.hashBytesPerSecond ? { hashWaitMs: answer.hashWaitMs } : {}),
         },
         'scan finished',
       )
@@ -451,8 +454,8 @@ export class AgentDaemon {
   }
 
   /**
-   * Runs the schedules until stop(): quick and full scans by cron, each delayed by the host's
-   * splay; heartbeats. The promise ends only when a report cannot be spooled (rejects).
+   * Runs the schedules until stop(): a quick scan at start (schedule.atStart), quick and full
+   * scans by cron, each delayed by the host's splay; heartbeats. The promise ends only when a report cannot be spooled (rejects).
    */
   start(): Promise<void> {
     const finished = new Promise<void>((_, reject) => {
@@ -460,6 +463,9 @@ export class AgentDaemon {
     })
     this.#schedule()
     void this.#guard(this.heartbeat())
+    // A host just booted (or installed) reports now, not at the first cron tick; after the
+    // splay all the same, so that a fleet started at once does not scan at once.
+    if (this.#config.schedule.atStart) this.#scanAfterSplay('quick')
     return finished
   }
 
@@ -480,16 +486,8 @@ export class AgentDaemon {
         )
       }
     }
-    const splay = splayOffset(this.#host.id, plan.splay)
     const options = { ...(plan.timezone ? { timezone: plan.timezone } : {}) }
-    const scanAt = (mode: 'full' | 'quick') => () => {
-      if (this.#stopping) return
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer)
-        void this.#guard(this.#scheduledScan(mode))
-      }, splay)
-      this.#timers.add(timer)
-    }
+    const scanAt = (mode: 'full' | 'quick') => () => this.#scanAfterSplay(mode)
     this.#tasks = [
       schedule(plan.quick, scanAt('quick'), { ...options, name: 'quick' }),
       schedule(plan.full, scanAt('full'), { ...options, name: 'full' }),
@@ -510,10 +508,24 @@ export class AgentDaemon {
         quick: plan.quick,
         full: plan.full,
         heartbeat: plan.heartbeat.kind === 'cron' ? plan.heartbeat.expression : `${plan.heartbeat.ms} ms`,
-        splayMs: splay,
+        splayMs: splayOffset(this.#host.id, plan.splay),
+        atStart: plan.atStart,
       },
       'schedules started',
     )
+  }
+
+  /** Starts a scan once the host's splay delay is over. */
+  #scanAfterSplay(mode: 'full' | 'quick'): void {
+    if (this.#stopping) return
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(timer)
+        void this.#guard(this.#scheduledScan(mode))
+      },
+      splayOffset(this.#host.id, this.#config.schedule.splay),
+    )
+    this.#timers.add(timer)
   }
 
   async #scheduledScan(mode: 'full' | 'quick'): Promise<void> {
@@ -615,6 +627,15 @@ function openSpool(config: AgentConfig, logger: Logger, events: AgentEvents = {}
     },
     discarded: (file, reason) => logger.warn({ file, reason }, 'spool: a partial file was removed'),
   })
+}
+
+/**
+ * Walk threads of a scan when agent.yaml does not say: one for a quick scan, which stats files
+ * and reads only what changed, so that more threads add only their start-up cost (CPU the
+ * host pays every 15 minutes); one per core for a full scan, which is hashing.
+ */
+export function defaultWorkers(mode: 'full' | 'quick'): number | undefined {
+  return mode === 'quick' ? 1 : undefined
 }
 
 /** A fixed delay per host in [0, splay): hosts of one fleet spread their scans, each on its own beat. */

@@ -59,7 +59,7 @@ async function run(job: ScanJob): Promise<ScanAnswer> {
       }
       throw error
     }
-    const { report, cache } = await scanHost({
+    const { report, cache, hashWaitMs } = await scanHost({
       rootDir,
       manifest,
       manifestDigest: manifest.digest,
@@ -67,9 +67,10 @@ async function run(job: ScanJob): Promise<ScanAnswer> {
       stateDir: job.stateDir,
       labels: job.labels,
       walkers,
+      ...(job.hashBytesPerSecond ? { hashBytesPerSecond: job.hashBytesPerSecond } : {}),
       verifyPackages: job.verifyPackages && job.mode === 'full',
     })
-    return { kind: 'report', report, cache, usage: usage() }
+    return { kind: 'report', report, cache, hashWaitMs, usage: usage() }
   } finally {
     await walkers.stop()
   }

@@ -12,6 +12,8 @@ export interface ScanJob {
   mode: 'full' | 'quick'
   labels: Record<string, string>
   workers?: number
+  /** At most so many bytes a second read to hash; unlimited when absent. */
+  hashBytesPerSecond?: number
   verifyPackages: boolean
 }
 
@@ -29,7 +31,14 @@ export interface ScanUsage {
 }
 
 export type ScanAnswer =
-  | { kind: 'report'; report: Report; cache: string; usage: ScanUsage }
+  | {
+      kind: 'report'
+      report: Report
+      cache: string
+      /** How long the walk waited for the hash limit. */
+      hashWaitMs: number
+      usage: ScanUsage
+    }
   /** The manifest failed verification (digest, signature, structure): never used. */
   | {
       kind: 'integrity'

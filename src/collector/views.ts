@@ -34,7 +34,7 @@ export function hostDetailView(
 ): HostDetailView {
   return {
     host: hostView(host),
-    facts: latest?.host.facts ?? null,
+    facts: latest?.host.facts ?? host.facts ?? null,
     drift: latest ? groupDrift(latest.drift) : null,
     latestReport: latest
       ? {

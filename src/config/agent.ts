@@ -153,12 +153,19 @@ export const AgentConfigSchema = z.strictObject({
         .min(1)
         .optional()
         .describe("Time zone of the cron expressions (IANA name); the system's by default."),
+      atStart: z
+        .boolean()
+        .default(true)
+        .describe(
+          'A quick scan when the agent starts (after the splay), so a freshly booted host reports without waiting for the first cron tick (default true).',
+        ),
     })
     .default({
       quick: '*/15 * * * *',
       full: '0 3 * * *',
       heartbeat: { kind: 'every', ms: 60_000 },
       splay: 5 * 60_000,
+      atStart: true,
     })
     .describe('When to scan and when to send a heartbeat.'),
   scan: z
@@ -169,7 +176,12 @@ export const AgentConfigSchema = z.strictObject({
         .min(1)
         .max(256)
         .optional()
-        .describe('Threads that walk and hash files; by default one per core.'),
+        .describe(
+          'Threads that walk and hash files; by default one for a quick scan (it mostly stats files) and one per core for a full scan.',
+        ),
+      hashBytesPerSecond: Bytes.optional().describe(
+        'At most so many bytes a second read to hash, all walk threads together (e.g. 20MiB; unlimited when left out or 0): spares a busy disk, makes a scan that reads much slower.',
+      ),
       verifyPackages: z
         .boolean()
         .default(false)

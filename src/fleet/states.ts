@@ -1,3 +1,4 @@
+import type { HostFacts } from '../protocol/facts.js'
 import type { Summary } from '../protocol/report.js'
 
 /**
@@ -46,6 +47,8 @@ export interface HostRecord {
   /** Summary of the latest report (by scan start), null before the first report. */
   summary: Summary | null
   latestReportId: string | null
+  /** What the agent said of the host at enrolment (its reports say it again, newer). */
+  facts?: HostFacts
 }
 
 /** An image version the operators registered: the manifest digest its hosts must run. */

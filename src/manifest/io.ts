@@ -159,6 +159,12 @@ export interface ManifestSource {
    */
   loadFiles(): Promise<FileEntry[]>
   /**
+   * Only the file entries numbered `indices`, parsed and validated alone: a quick scan needs
+   * just the few that no scan cache verdict vouched for. Undefined when the entries cannot be
+   * told apart in the bytes (then `files()` reads them all, and says what is wrong).
+   */
+  filesAt?(indices: readonly number[]): FileEntry[] | undefined
+  /**
    * The file entries indexed by path in shared memory, for walk workers to match what they
    * record against (made in the thread pool on the first call); undefined for a manifest not
    * as `encodeManifest` wrote it, or that lists a path twice.
@@ -269,6 +275,21 @@ function openEncoded(file: string, data: Buffer, digest: string): ManifestSource
         if (step.done) return step.value
         await new Promise((resolve) => setImmediate(resolve))
       }
+    },
+    filesAt: (indices) => {
+      if (entries) return indices.map((i) => (entries as FileEntry[])[i] as FileEntry)
+      const source = bytes
+      const spans = source && entrySpans(source)
+      if (!source || !spans) return undefined
+      const texts = indices.map((i) => source.toString('utf8', spans[2 * i], spans[2 * i + 1]))
+      let list: unknown
+      try {
+        list = JSON.parse(`[${texts.join(',')}]`)
+      } catch {
+        return undefined
+      }
+      const checked = ManifestSchema.shape.files.safeParse(list)
+      return checked.success && checked.data.length === indices.length ? checked.data : undefined
     },
     entryIndex: () => {
       index ??= (async () => {

@@ -33,10 +33,14 @@ export interface FileCheckOptions {
  * The manifest's files are parsed only when needed: at once for a scan without a cache, which
  * compares as the walk goes (`loadSoon`); when many entries come while they are not parsed (a
  * quick scan where the cache did not know much); or at the end, when some entry came or some
- * manifest entry was not marked by a cache verdict.
+ * manifest entry was not marked by a cache verdict. Then only the entries not marked are
+ * parsed, when the manifest can give them alone: every other one is known to be there as
+ * expected.
  */
 export class FileCheck {
   private files?: FileEntry[]
+  /** When only some of the manifest's entries are parsed: the manifest's number of each. */
+  private numbers?: readonly number[]
   private index?: Map<string, number>
   /** Some path is listed twice in the manifest (only a hand-written one does that). */
   private duplicates = false
@@ -77,8 +81,10 @@ export class FileCheck {
     if (!this.files) this.install(this.source.files())
   }
 
-  private install(files: FileEntry[]): void {
+  /** `numbers`: when `files` are only some of the manifest's entries, the number of each. */
+  private install(files: FileEntry[], numbers?: readonly number[]): void {
     if (this.files) return
+    if (numbers) this.numbers = numbers
     const index = new Map<string, number>()
     for (let i = 0; i < files.length; i++) index.set((files[i] as FileEntry).path, i)
     this.duplicates = index.size !== files.length
@@ -113,7 +119,7 @@ export class FileCheck {
   finish(marks?: Uint8Array): DriftItem[] {
     if (!this.files) {
       if (this.heldEntries === 0 && marks && allMarked(marks, this.source.fileCount)) return []
-      this.load()
+      this.loadUnmarked(marks)
     }
     const files = this.files as FileEntry[]
     const index = this.index as Map<string, number>
@@ -124,7 +130,7 @@ export class FileCheck {
       if (i !== undefined) expected.push(files[i] as FileEntry)
     }
     for (let i = 0; i < files.length; i++) {
-      if (seen[i] || marks?.[i]) continue
+      if (seen[i] || marks?.[this.numberOf(i)]) continue
       const e = files[i] as FileEntry
       // A path listed twice counts once, as its last entry (as the comparison reads it).
       if (!this.duplicates || index.get(e.path) === i) expected.push(e)
@@ -133,6 +139,42 @@ export class FileCheck {
       complete: this.options.complete,
       unreadable: this.unreadable,
     })
+  }
+
+  /**
+   * The packages the manifest says own these paths, where it says so. Only paths of file drift
+   * items are asked for, and an entry that was not parsed was marked: no such item names it
+   * (nor any, when `finish` parsed none).
+   */
+  expectedOwners(paths: Iterable<string>): Map<string, string> {
+    const owners = new Map<string, string>()
+    const { files, index } = this
+    if (!files || !index) return owners
+    for (const path of paths) {
+      const i = index.get(path)
+      const owner = i === undefined ? undefined : files[i]?.package
+      if (owner) owners.set(path, owner)
+    }
+    return owners
+  }
+
+  /** Parses the manifest entries no cache verdict marked (all of them when it cannot). */
+  private loadUnmarked(marks: Uint8Array | undefined): void {
+    if (marks && marks.length === this.source.fileCount && this.source.filesAt) {
+      const numbers: number[] = []
+      for (let i = marks.indexOf(0); i !== -1; i = marks.indexOf(0, i + 1)) numbers.push(i)
+      const some = this.source.filesAt(numbers)
+      if (some) {
+        this.install(some, numbers)
+        return
+      }
+    }
+    this.load()
+  }
+
+  /** The manifest's number of the i-th entry parsed. */
+  private numberOf(i: number): number {
+    return this.numbers ? (this.numbers[i] as number) : i
   }
 
   /**
@@ -170,7 +212,7 @@ export class FileCheck {
       let verdict = -1
       if (i !== undefined) {
         seen[i] = 1
-        if (!unreadable && identicalEntry(files[i] as FileEntry, o)) verdict = i
+        if (!unreadable && identicalEntry(files[i] as FileEntry, o)) verdict = this.numberOf(i)
       }
       if (verdict < 0) this.differing.push(o)
       if (stats && !unreadable && stats[k * STAT_FIELDS + ST.errno] === 0) this.learn(o, verdict, stats, k)

@@ -53,7 +53,7 @@ export function resolveOwnerNames(
 /**
  * The manifest's files with owner names resolved against the root, when it has any (only a
  * declared manifest does): a source of its own, without the entry index, whose fast match
- * knows only ids. Also the drift that names no one on the root: the user or group is missing.
+ * knows only ids, nor entries parsed alone (they would keep the names). Also the drift that names no one on the root: the user or group is missing.
  */
 export function withOwnersResolved(
   source: ManifestSource,
@@ -82,7 +82,7 @@ export function withOwnersResolved(
         severity: level,
       })
   }
-  const { entryIndex: _entryIndex, ...rest } = source
+  const { entryIndex: _entryIndex, filesAt: _filesAt, ...rest } = source
   return {
     source: { ...rest, files: () => resolved, loadFiles: async () => resolved },
     drift,

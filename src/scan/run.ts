@@ -124,11 +124,15 @@ export interface ScanOptions {
   onProgress?: (progress: WalkProgress) => void
   /** Walk workers started ahead, booted while the manifest was read (see startWalkers). */
   walkers?: Walkers
+  /** At most so many bytes a second read to hash (agent.yaml: scan.hashBytesPerSecond). */
+  hashBytesPerSecond?: number
   now?: () => Date
 }
 
 export interface ScanResult {
   report: Report
+  /** How long the walk waited for the hash limit (its workers' waits added up). */
+  hashWaitMs: number
   /** What became of the scan cache: loaded, absent, made for another manifest, or discarded and why. */
   cache: string
 }
@@ -204,6 +208,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
     ...(cache ? { cache } : {}),
     ...(index ? { index } : {}),
     withStats: writer !== undefined,
+    ...(options.hashBytesPerSecond ? { hashBytesPerSecond: options.hashBytesPerSecond } : {}),
     signal: abort.signal,
     ...(options.walkers ? { walkers: options.walkers } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -248,11 +253,10 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   const runs = [filesRun, ...inventory.runs, ...config.runs]
   if (options.verifyPackages) runs.push(await addPackageVerification(context, policy, drift))
   if (drift.some((item) => item.kind === 'package')) {
-    const expectedOwners = new Map<string, string>()
-    for (const f of source.files()) if (f.package) expectedOwners.set(f.path, f.package)
+    const changedFiles = new Set(drift.filter((item) => item.kind === 'file').map((item) => item.subject))
     attributeFileChanges(drift, {
-      observed: (await loadProbes()).packages.packageOwners(context, policy.packages),
-      expected: expectedOwners,
+      observed: (await loadProbes()).packages.packageOwners(context, policy.packages, changedFiles),
+      expected: check.expectedOwners(changedFiles),
     })
   }
   explainFileChanges(drift, config.sources)
@@ -278,7 +282,7 @@ export async function scanHost(options: ScanOptions): Promise<ScanResult> {
   }
   const cacheState =
     cacheStatus.state === 'discarded' ? `discarded (${cacheStatus.reason})` : cacheStatus.state
-  return { report, cache: cacheState }
+  return { report, cache: cacheState, hashWaitMs: walk.waitedMs }
 }
 
 /** The package and configuration probes. */

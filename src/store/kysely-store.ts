@@ -1,6 +1,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely'
 import { DriftwatchError } from '../errors.js'
 import type { HostRecord, ImageRecord, Judge, StateTransition } from '../fleet/states.js'
+import type { HostFacts } from '../protocol/facts.js'
 import type { Report } from '../protocol/report.js'
 import { compareCodeUnits } from '../util/compare.js'
 import type { Dialect, DialectOps } from './dialects/dialect.js'
@@ -111,12 +112,14 @@ export class KyselyStore implements Store {
     labels: Record<string, string>
     tokenHash: string
     at: Date
+    facts?: HostFacts
   }): Promise<{ created: boolean }> {
     keptExactly(input.hostname, `host ${input.hostId}: hostname`)
     for (const [key, value] of Object.entries(input.labels))
       keptExactly(key + value, `host ${input.hostId}: label ${key}`)
     const at = this.#t(input.at)
     const labels = JSON.stringify(input.labels)
+    const facts = input.facts ? { facts: JSON.stringify(input.facts) } : {}
     return this.#db.transaction().execute(async (trx) => {
       const inserted = await trx
         .insertInto('hosts')
@@ -130,6 +133,7 @@ export class KyselyStore implements Store {
           state_since: at,
           enrolled_at: at,
           last_seen_at: at,
+          ...facts,
         })
         .onConflict((oc) => oc.column('id').doNothing())
         .returning('id')
@@ -137,7 +141,7 @@ export class KyselyStore implements Store {
       if (inserted === undefined) {
         await trx
           .updateTable('hosts')
-          .set({ hostname: input.hostname, labels, token_hash: input.tokenHash })
+          .set({ hostname: input.hostname, labels, token_hash: input.tokenHash, ...facts })
           .where('id', '=', input.hostId)
           .execute()
         return { created: false }

@@ -101,6 +101,8 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     '0001_initial': initial(DIALECTS[dialect]),
     '0002_replacements': { up: (db) => createReplacementTables(db, DIALECTS[dialect]) },
     '0003_fleet_scale': fleetScale(DIALECTS[dialect]),
+    // What the agent said of its host at enrolment, shown before the host's first report.
+    '0004_host_facts': { up: (db) => db.schema.alterTable('hosts').addColumn('facts', 'text').execute() },
   }
   return { getMigrations: async () => migrations }
 }

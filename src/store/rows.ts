@@ -6,6 +6,7 @@ import {
   type ImageRecord,
   type StateTransition,
 } from '../fleet/states.js'
+import type { HostFacts } from '../protocol/facts.js'
 import type { Summary } from '../protocol/report.js'
 import type { HostsTable, ImagesTable, ReportsTable, StateTransitionsTable } from './schema.js'
 import type { ReportRecord } from './types.js'
@@ -15,6 +16,7 @@ import type { ReportRecord } from './types.js'
 /** A host's columns, without its token and its latest report's body. */
 export const HOST_COLUMNS = [
   'hosts.id',
+  'hosts.facts',
   'hosts.hostname',
   'hosts.labels',
   'hosts.image_id',
@@ -98,6 +100,8 @@ export function toHost(row: HostRow): HostRecord {
     driftSince: toDateOrNull(row.drift_since),
     summary: row.summary === null ? null : (JSON.parse(row.summary) as Summary),
     latestReportId: row.latest_report_id,
+    // Not selected by the report path, which has no use for them.
+    ...(row.facts == null ? {} : { facts: JSON.parse(row.facts) as HostFacts }),
   }
 }
 

@@ -35,6 +35,8 @@ export interface HostsTable {
   latest_scan_started_at: Timestamp | null
   /** The latest report (by scan start), exactly as received. */
   latest_report: JsonText | null
+  /** `HostFacts` the agent sent at its latest enrolment, if any. */
+  facts: JsonText | null
 }
 
 /** A host's bounded report history, without bodies; `seq` orders it by receipt. */

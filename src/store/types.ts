@@ -1,4 +1,5 @@
 import type { HostRecord, HostState, ImageRecord, Judge, StateTransition } from '../fleet/states.js'
+import type { HostFacts } from '../protocol/facts.js'
 import type { Report } from '../protocol/report.js'
 import type { ReplacementStore } from './replacements.js'
 
@@ -79,6 +80,8 @@ export interface Store {
     hostId: string
     hostname: string
     labels: Record<string, string>
+    /** What the agent says the host is; kept until the next enrolment that says it. */
+    facts?: HostFacts
     tokenHash: string
     at: Date
   }): Promise<{ created: boolean }>

@@ -316,6 +316,27 @@ describe('a manifest read for a scan: its files parsed only when asked for', () 
     },
   )
 
+  test('only some entries, parsed alone: the same as those of a whole read', () => {
+    const file = join(dir.path, 'm.json')
+    writeManifest(file, whole())
+    const { files } = readManifest(file).manifest
+    expect(openManifest(file).filesAt?.([1])).toEqual([files[1]])
+    expect(openManifest(file).filesAt?.([0, 1])).toEqual(files)
+    // After a whole parse, from the parsed entries.
+    const opened = openManifest(file)
+    opened.files()
+    expect(opened.filesAt?.([1])).toEqual([files[1]])
+  })
+
+  test('an entry parsed alone that is not valid: none given, and a whole read says where', () => {
+    const file = join(dir.path, 'bad.json')
+    writeEdited(file, (text) => text.replace('"mode":"4755"', '"mode":"9999"'))
+    const opened = openManifest(file)
+    expect(opened.filesAt?.([0])).toHaveLength(1)
+    expect(opened.filesAt?.([1])).toBeUndefined()
+    expect(() => opened.files()).toThrow(/files\[1\]\.mode/)
+  })
+
   test('a file entry that is not valid: the error a whole read gives, when the files are asked for', () => {
     const file = join(dir.path, 'bad.json')
     writeEdited(file, (text) => text.replace('"mode":"4755"', '"mode":"9999"'))

@@ -80,6 +80,27 @@ describe.each(await storeTargets('dw_api'))('collector API on $name', ({ target 
     expect((await host('h-enrol')).host.labels).toEqual({ group: 'db' })
   })
 
+  test('the facts an agent sends at enrolment are shown before its first report, then the report says them', async () => {
+    const facts = { os: { id: 'debian', version: '12' }, kernel: '6.1.0-28-amd64', arch: 'x64' }
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/enroll',
+      payload: {
+        secret: ENROLL_SECRET,
+        host: { id: 'h-facts', hostname: 'host-h-facts', labels: {}, facts },
+      },
+    })
+    expect(response.statusCode).toBe(201)
+    const before = await host('h-facts')
+    expect(before.latestReport).toBeNull()
+    expect(before.facts).toEqual(facts)
+
+    const sent = makeReport({ hostId: 'h-facts', findings: 0, startedAt: now })
+    const reported = { ...sent, host: { ...sent.host, facts: { ...facts, kernel: '6.1.0-30-amd64' } } }
+    expect((await report((response.json() as { token: string }).token, reported)).statusCode).toBe(201)
+    expect((await host('h-facts')).facts).toMatchObject({ kernel: '6.1.0-30-amd64' })
+  })
+
   test('a report is stored once: a retry is answered 200 and not stored again', async () => {
     const { body } = await enroll('h-retry')
     const sent = makeReport({ hostId: 'h-retry', findings: 2, startedAt: now })

@@ -191,6 +191,27 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       ])
     })
 
+    test('facts sent at enrolment are kept until an enrolment says others', async () => {
+      const store = await openStore()
+      const facts = { os: { id: 'debian', version: '12' }, kernel: '6.1.0-28-amd64', arch: 'x64' }
+      const enrol = (tokenHash: string, sent?: typeof facts) =>
+        store.enrollHost({
+          hostId: 'h1',
+          hostname: 'web-1',
+          labels: {},
+          ...(sent ? { facts: sent } : {}),
+          tokenHash,
+          at: T0,
+        })
+      await enrol('t1', facts)
+      expect((await store.getHost('h1'))?.facts).toEqual(facts)
+      await enrol('t2')
+      expect((await store.getHost('h1'))?.facts).toEqual(facts)
+      await enrol('t3', { ...facts, kernel: '6.1.0-30-amd64' })
+      expect((await store.getHost('h1'))?.facts?.kernel).toBe('6.1.0-30-amd64')
+      expect((await store.listHosts())[0]?.facts?.kernel).toBe('6.1.0-30-amd64')
+    })
+
     test('a token hash belongs to one host only', async () => {
       const store = await openStore()
       await store.enrollHost({ hostId: 'h1', hostname: 'a', labels: {}, tokenHash: 'same', at: T0 })

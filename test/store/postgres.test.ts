@@ -65,6 +65,7 @@ describe.skipIf(unreachable !== undefined)('postgres', () => {
           { name: '0001_initial' },
           { name: '0002_replacements' },
           { name: '0003_fleet_scale' },
+          { name: '0004_host_facts' },
         ])
         await Promise.all(stores.map((s) => s.ping()))
       } finally {

@@ -72,7 +72,12 @@ describe('sqlite store', () => {
     const db = createSqliteKysely(path)
     try {
       const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db)
-      expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_replacements', '0003_fleet_scale'])
+      expect(rows.map((r) => r.name)).toEqual([
+        '0001_initial',
+        '0002_replacements',
+        '0003_fleet_scale',
+        '0004_host_facts',
+      ])
     } finally {
       await db.destroy()
     }

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { setFlagsFromString } from 'node:v8'
 import { AgentDaemon } from '../../agent/daemon.js'
 import type { AgentEvents } from '../../agent/events.js'
 import { type AgentConfig, loadAgentConfig } from '../../config/agent.js'
@@ -33,6 +34,9 @@ export async function agentCommand(options: AgentOptions): Promise<CommandOutput
     })
   }
   const mode = options.mode
+  // undici parses HTTP with WebAssembly (llhttp): V8's optimising tier would compile it again
+  // in the background, a transient 35 MB the agent never needs (its requests are few).
+  setFlagsFromString('--liftoff-only')
   const config = load(options)
   const logger = createLogger({ name: 'driftwatch-agent', level: config.logLevel })
   // Filled with the metrics' handlers once the daemon names its host (see startAgentMetrics).

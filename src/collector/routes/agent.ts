@@ -22,6 +22,7 @@ export function agentRoutes(context: RouteContext) {
         hostId: body.host.id,
         hostname: body.host.hostname,
         labels: body.host.labels,
+        ...(body.host.facts ? { facts: body.host.facts } : {}),
         tokenHash: hashSecret(token),
         at: context.clock(),
       })

@@ -1,6 +1,7 @@
 import type { Policy } from '../../config/policy.js'
 import type { EntryIndex } from '../../manifest/entry-index.js'
 import type { FileEntry } from '../../manifest/schema.js'
+import type { SharedByteLimit } from './rate-limit.js'
 import type { SharedCache } from './stat-cache.js'
 
 /** What a worker should record beyond type, mode and owner (bit flags). */
@@ -41,6 +42,8 @@ export interface WorkerInit {
   hits?: SharedArrayBuffer
   /** Send each entry's stat with it (for a new cache). */
   withStats: boolean
+  /** The bytes per second all workers together may read to hash, when limited. */
+  hashLimit?: SharedByteLimit
 }
 
 /** A directory to list, with the device it is on. */
@@ -94,6 +97,8 @@ export type FromWorker =
       errors: ProbeError[]
       files: number
       bytesHashed: number
+      /** How long this job waited for the hash limit. */
+      waitedMs: number
     }
   | { type: 'result' }
 

@@ -19,6 +19,7 @@ import type {
   WorkerInit,
 } from './protocol.js'
 import { WANT } from './protocol.js'
+import { ByteRateLimit } from './rate-limit.js'
 import { deviceOf, entryFromStat, isDirectoryMode } from './record.js'
 import { joinRoot } from './root-path.js'
 import { CACHE_RECORD_BYTES, encodeRecord, recordContent, StatCache } from './stat-cache.js'
@@ -60,6 +61,9 @@ let cache = StatCache.empty
 let marks: Uint8Array | undefined
 let hits: Uint8Array | undefined
 let entryMatcher: EntryMatcher | undefined
+let hashLimit: ByteRateLimit | undefined
+/** Milliseconds this job waited for the hash limit. */
+let waitedMs = 0
 let entries: FileEntry[] = []
 /** The stat each entry was recorded with (array and offset), or undefined when it could not be read. */
 let statOf: (Float64Array | number | undefined)[] = []
@@ -82,6 +86,7 @@ port.on('message', (message: ToWorker) => {
     cache = StatCache.fromShared(init.cache)
     marks = init.marks ? new Uint8Array(init.marks) : undefined
     hits = init.hits ? new Uint8Array(init.hits) : undefined
+    hashLimit = init.hashLimit ? new ByteRateLimit(init.hashLimit) : undefined
     return
   }
   if (message.type === 'index') {
@@ -161,9 +166,11 @@ function answer(jobs: WalkJob[], bytes: number): void {
       errors,
       files: recorded,
       bytesHashed: bytes,
+      waitedMs,
     },
     transfer,
   )
+  waitedMs = 0
   entries = []
   statOf = []
   errors = []
@@ -340,7 +347,13 @@ function descend(path: string, stats: Float64Array, o: number, dev: number, subd
 
 /** Records a file that no verdict marked. */
 function inspect(path: string, stats: Float64Array, o: number): number {
-  return record(path, inspectEntry(init.rootDir, path, stats, o, wantFor(path), cache), stats, o)
+  return paid(record(path, inspectEntry(init.rootDir, path, stats, o, wantFor(path), cache), stats, o))
+}
+
+/** Bytes just read to hash, paid for to the hash limit (waiting when it is spent). */
+function paid(bytes: number): number {
+  if (hashLimit) waitedMs += hashLimit.pay(bytes)
+  return bytes
 }
 
 /** Records files of one directory that no verdict marked, their contents read in one native call. */
@@ -357,7 +370,7 @@ function inspectListed(dir: string, names: Buffer, files: ListedFile[], stats: F
     const f = list[k] as DirectoryFile
     bytes += record(f.path, results[k] as FileResult, stats, f.o)
   }
-  return bytes
+  return paid(bytes)
 }
 
 /** Records what inspecting a file found, with the stat it was recorded with (the lstat at `o` unless it was read). */

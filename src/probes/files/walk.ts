@@ -8,6 +8,7 @@ import { fsprobe, ST, STAT_FIELDS } from '../../native/fsprobe.js'
 import { compareCodeUnits } from '../../util/compare.js'
 import { describeErrno } from './inspect.js'
 import type { FromWorker, ProbeError, ToWorker, WalkJob, WorkerInit } from './protocol.js'
+import { sharedByteLimit } from './rate-limit.js'
 import { deviceOf, entryFromStat, isDirectoryMode } from './record.js'
 import { joinRoot } from './root-path.js'
 import { type SharedCache, StatCache } from './stat-cache.js'
@@ -78,6 +79,8 @@ export interface WalkOptions {
   index?: Promise<WalkIndex | undefined>
   /** Hand each entry's stat to `onEntries` (to make a new scan cache). */
   withStats?: boolean
+  /** At most so many bytes a second read to hash, by all workers together (see rate-limit.ts). */
+  hashBytesPerSecond?: number
   workers?: number
   /** Workers started ahead (see `startWalkers`), used instead of starting `workers` now. */
   walkers?: Walkers
@@ -99,6 +102,8 @@ export interface WalkResult {
   files: number
   errors: ProbeError[]
   bytesHashed: number
+  /** How long the workers waited for the hash limit, added up. */
+  waitedMs: number
 }
 
 /**
@@ -111,7 +116,7 @@ export interface WalkResult {
 export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
   const { rootDir, policy, cache } = options
   const matcher = new PathMatcher(policy.files)
-  const result: WalkResult = { entries: [], errors: [], bytesHashed: 0, files: 0 }
+  const result: WalkResult = { entries: [], errors: [], bytesHashed: 0, files: 0, waitedMs: 0 }
   const queue: WalkJob[] = []
   // Walk starts that are directories, recorded here; handed over once the index is known.
   const starts: WalkBatch[] = []
@@ -149,6 +154,7 @@ export async function walkFiles(options: WalkOptions): Promise<WalkResult> {
     rootDir,
     files: policy.files,
     withStats: options.withStats === true,
+    ...(options.hashBytesPerSecond ? { hashLimit: sharedByteLimit(options.hashBytesPerSecond) } : {}),
     ...(cache
       ? {
           cache: cache.shared,
@@ -269,6 +275,7 @@ function runWorkers(
           for (const error of message.errors) result.errors.push(error)
           result.files += message.files
           result.bytesHashed += message.bytesHashed
+          result.waitedMs += message.waitedMs
           onProgress?.({ files: result.files, bytesHashed: result.bytesHashed })
         } else if (message.type === 'result') {
           finished++

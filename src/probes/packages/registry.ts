@@ -54,9 +54,16 @@ export async function collectPackages(
 /**
  * Which package owns each path, by the package managers' own file lists: path -> subject
  * (`deb:curl:amd64`). Directories shared by many packages are left out: they belong to none.
+ * `only`: just these paths (a scan asks for those of its drift items); a listed path is
+ * resolved only when its last name is one of theirs (resolving never changes it).
  */
-export function packageOwners(context: ProbeContext, policy: Policy['packages']): Map<string, string> {
+export function packageOwners(
+  context: ProbeContext,
+  policy: Policy['packages'],
+  only?: ReadonlySet<string>,
+): Map<string, string> {
   const owners = new Map<string, string>()
+  const names = only && new Set([...only].map((path) => path.slice(path.lastIndexOf('/') + 1)))
   const shared = new Set<string>()
   // Package lists name paths as packaged (/bin/login); on a merged-/usr system the file is at
   // /usr/bin/login through the /bin symlink. Directories are resolved inside the root, once each.
@@ -72,7 +79,9 @@ export function packageOwners(context: ProbeContext, policy: Policy['packages'])
     return dir === '/' ? path.slice(slash) : dir + path.slice(slash)
   }
   const own = (listed: string, subject: string) => {
+    if (names && !names.has(listed.slice(listed.lastIndexOf('/') + 1))) return
     const path = canonical(listed)
+    if (only && !only.has(path)) return
     if (shared.has(path)) return
     const previous = owners.get(path)
     if (previous !== undefined && previous !== subject) {
